@@ -1,0 +1,41 @@
+"""Entry point of `hf-vssl`. Each subcommand lives in its own module of this package."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# subcommand module names, in the order `--help` lists them; each has `add_parser(subparsers)`
+COMMAND_MODULES: tuple[str, ...] = ("env",)
+
+# errors that mean "the user asked for something that cannot work": one line, exit code 2
+USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, KeyError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hf-vssl",
+        description="Self-supervised video representation learning on the Hugging Face stack.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"hf_vssl.cli.{name}").add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.func(args)
+    except USER_ERRORS as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"hf-vssl {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
