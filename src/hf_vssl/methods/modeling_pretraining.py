@@ -95,6 +95,10 @@ class VsslForPretraining(VsslPreTrainedModel):
         """Called by the training loop at the start of each epoch (0-based): epoch-driven schedules."""
         self.epoch = epoch
 
+    def before_optimizer_step(self) -> None:
+        """Called after backward (gradients all-reduced) and before the optimizer step: e.g. dropping the
+        gradient of frozen prototypes (SwAV sets it to None so that momentum and decay skip them too)."""
+
     def after_optimizer_step(self) -> None:
         """Called after every real optimizer step (not every micro-batch): e.g. prototype renormalisation."""
 
