@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 # subcommand module names, in the order `--help` lists them; each has `add_parser(subparsers)`
-COMMAND_MODULES: tuple[str, ...] = ("env",)
+COMMAND_MODULES: tuple[str, ...] = ("env", "zoo", "push", "convert", "pretrain", "probe", "finetune", "retrieve", "cluster", "demo", "synth", "extract_flow")
 
 # errors that mean "the user asked for something that cannot work": one line, exit code 2
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, KeyError)

@@ -146,16 +146,23 @@ class VsslPreTrainedModel(PreTrainedModel):
         weight at random; for a feature extractor that silent failure is the worst outcome.
         """
         config = kwargs.get("config")
+        if isinstance(config, PreTrainedConfig):
+            found = config.model_type
+        else:  # read the raw dict first: another family's fields would fail this config's validators
+            config_dict, _ = cls.config_class.get_config_dict(
+                pretrained_model_name_or_path, **_hub_kwargs(kwargs)
+            )
+            found = config_dict.get("model_type")
+        expected = cls.config_class.model_type
+        if expected and found != expected:
+            raise ValueError(
+                f"{pretrained_model_name_or_path} holds a '{found}' checkpoint, which cannot load "
+                f"into {cls.__name__} ('{expected}'). Use AutoModel.from_pretrained, or the class for "
+                f"'{found}'."
+            )
         if not isinstance(config, PreTrainedConfig):
             config = cls.config_class.from_pretrained(pretrained_model_name_or_path, **_hub_kwargs(kwargs))
             kwargs["config"] = config
-        expected = cls.config_class.model_type
-        if expected and config.model_type != expected:
-            raise ValueError(
-                f"{pretrained_model_name_or_path} holds a '{config.model_type}' checkpoint, which cannot load "
-                f"into {cls.__name__} ('{expected}'). Use AutoModel.from_pretrained, or the class for "
-                f"'{config.model_type}'."
-            )
         want_info = kwargs.pop("output_loading_info", False)
         model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs)
         missing = [k for k in info["missing_keys"] if not k.startswith(cls._newly_initialised_prefixes())]
@@ -171,6 +178,15 @@ class VsslPreTrainedModel(PreTrainedModel):
     def _newly_initialised_prefixes(cls) -> tuple[str, ...]:
         """Weight-name prefixes that may be absent from a checkpoint (a new head); none for a backbone."""
         return ()
+
+    def push_to_hub(self, repo_id: str, **kwargs: Any):
+        """Upload as a zoo repository (safetensors, config with `auto_map` + code, video processor config,
+        the zoo preset's card): `hf_vssl.hub.push.push_model`, not transformers' bare upload."""
+        try:  # absolute and optional: the Hub's remote-code copy of this file runs without hf-vssl
+            from hf_vssl.hub.push import push_model
+        except ImportError:
+            return super().push_to_hub(repo_id, **kwargs)
+        return push_model(self, repo_id, **kwargs)
 
 
 def _hub_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,18 @@
+"""MFO, multi-level feature optimisation (seed 001): importing this package registers the method."""
+
+from ..registry import MethodSpec, register_method
+from .configuration_mfo import MFOConfig
+from .modeling_mfo import MFOForPretraining
+from .views import MFOAugment, build_augment, build_sampler
+
+register_method(
+    MethodSpec(
+        name="mfo",
+        config_class=MFOConfig,
+        model_class=MFOForPretraining,
+        build_sampler=build_sampler,
+        build_augment=build_augment,
+    )
+)
+
+__all__ = ["MFOAugment", "MFOConfig", "MFOForPretraining"]

@@ -1,0 +1,27 @@
+"""Pace Prediction (seed 003); registers the "pace" method."""
+
+from ..registry import MethodSpec, register_method
+from .attention import attention_maps, attention_overlay, save_attention_overlay
+from .configuration_pace import SEED_003_CONFIGURATIONS, PaceConfig
+from .modeling_pace import PaceForPretraining
+from .views import PaceAugment, build_augment, build_sampler
+
+register_method(
+    MethodSpec(
+        name="pace",
+        config_class=PaceConfig,
+        model_class=PaceForPretraining,
+        build_sampler=build_sampler,
+        build_augment=build_augment,
+    )
+)
+
+__all__ = [
+    "SEED_003_CONFIGURATIONS",
+    "PaceAugment",
+    "PaceConfig",
+    "PaceForPretraining",
+    "attention_maps",
+    "attention_overlay",
+    "save_attention_overlay",
+]

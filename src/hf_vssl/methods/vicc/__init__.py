@@ -1,0 +1,32 @@
+"""ViCC (seed 004): cross-stream prototypical contrasting; registers the "vicc" method."""
+
+from ..registry import MethodSpec, register_method
+from .configuration_vicc import ViCCConfig
+from .modeling_vicc import (
+    CrossStreamRound,
+    ViCCForPretraining,
+    cross_stream_schedule,
+    prototype_assignments,
+)
+from .views import ViCCAugment, ViCCSampler, build_augment, build_sampler, uses_flow
+
+register_method(
+    MethodSpec(
+        name="vicc",
+        config_class=ViCCConfig,
+        model_class=ViCCForPretraining,
+        build_sampler=build_sampler,
+        build_augment=build_augment,
+        uses_flow=uses_flow,
+    )
+)
+
+__all__ = [
+    "CrossStreamRound",
+    "ViCCAugment",
+    "ViCCConfig",
+    "ViCCForPretraining",
+    "ViCCSampler",
+    "cross_stream_schedule",
+    "prototype_assignments",
+]

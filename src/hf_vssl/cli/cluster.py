@@ -1,0 +1,84 @@
+"""`hf-vssl cluster`: cluster evaluation of test videos (seed 004 table 1) and a t-SNE plot."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .common import (
+    add_backbone_arguments,
+    add_card_argument,
+    add_dataset_arguments,
+    add_protocol_arguments,
+    add_run_arguments,
+    build_evaluation,
+    finish_parser,
+    publish,
+)
+
+DESCRIPTION = """Cluster evaluation of the test videos: k-means on their features (clip features averaged per
+video, L2-normalised), or the rounded prototype assignments of a pretraining checkpoint whose
+method scores prototypes, against the labels: accuracy after Hungarian matching, NMI, ARI, mean
+entropy per cluster and mean maximal purity (seed 004 supplementary table 1). Also writes a t-SNE
+plot of the test features coloured by class (OUTPUT_DIR/tsne.png)."""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "cluster", help="cluster metrics and a t-SNE plot", description=DESCRIPTION
+    )
+    add_backbone_arguments(parser, model=True)
+    add_dataset_arguments(parser)
+    add_protocol_arguments(parser)
+    group = parser.add_argument_group("clustering")
+    group.add_argument(
+        "--assignments",
+        default="kmeans",
+        choices=("kmeans", "prototypes"),
+        help="k-means on features, or the checkpoint's prototype assignments (default: kmeans)",
+    )
+    group.add_argument("--num-clusters", type=int, help="k of k-means (default: the number of classes)")
+    group.add_argument("--no-tsne", action="store_true", help="skip the t-SNE plot")
+    add_run_arguments(parser)
+    add_card_argument(parser)
+    finish_parser(parser, run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..evaluation.clustering import evaluate_assignments, kmeans_assignments, prototype_assignments
+    from ..evaluation.tsne import plot_tsne
+
+    evaluation = build_evaluation(args)
+    test = evaluation.features("test")
+    features = test.video_means().numpy()
+    if args.assignments == "prototypes":
+        if args.model is None:
+            raise ValueError(
+                "--assignments prototypes needs --model, a pretraining checkpoint with prototypes"
+            )
+        assignments = prototype_assignments(args.model, evaluation)
+    else:
+        assignments = kmeans_assignments(
+            features, args.num_clusters or len(evaluation.class_names), seed=args.seed
+        )
+    metrics = evaluate_assignments(assignments, test.labels.numpy())
+    if evaluation.accelerator.is_main_process and not args.no_tsne:
+        path = plot_tsne(
+            features, test.labels.numpy(), evaluation.class_names, Path(args.output_dir) / "tsne.png",
+            title=f"t-SNE of test features: {evaluation.name}", seed=args.seed,
+        )  # fmt: skip
+        print(f"t-SNE plot: {path}")
+    publish(args, evaluation, f"Clustering ({args.assignments})", {evaluation.name: metrics}, "clustering")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from .main import main as hf_vssl_main
+
+    return hf_vssl_main(["cluster", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""`hf-vssl pretrain`: self-supervised pretraining of any registered method with Accelerate.
+
+Run it as is on one device, or `accelerate launch [--num_processes N] -m hf_vssl.cli.pretrain ...`
+(`examples/pretrain.py` takes the same arguments) for several.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .common import (
+    add_backbone_arguments,
+    add_dataset_arguments,
+    add_run_arguments,
+    add_training_arguments,
+    finish_parser,
+    parse_assignments,
+    require,
+    training_arguments,
+)
+
+DESCRIPTION = """Pretrain a backbone with a pretext method (vicc, pace, mfo, sdc, or any registered one).
+The recipe (optimiser, learning rate and schedule, epochs, global batch, clip length, crop) is the
+method config's, i.e. the seed's; override any field with --set FIELD=VALUE, or start from a zoo
+--preset. Checkpoints for --resume are written every --save-steps optimizer steps; the final model
+(backbone + pretraining heads) is saved with save_pretrained into OUTPUT_DIR/model with a model card."""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "pretrain",
+        help="self-supervised pretraining (one Accelerate loop for every method)",
+        description=DESCRIPTION,
+    )
+    add_arguments(parser)
+    finish_parser(parser, run)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    what = parser.add_argument_group("method")
+    what.add_argument("--method", help="pretext method: vicc, pace, mfo, sdc (or a zoo --preset)")
+    what.add_argument(
+        "--preset", help="zoo preset (hf-vssl zoo) giving method, backbone, clip length and crop"
+    )
+    what.add_argument("--set", action="append", metavar="FIELD=VALUE", help="method config field, repeatable")
+    what.add_argument("--epochs", type=int, help="shortcut for --set epochs=N")
+    what.add_argument(
+        "--batch-size", type=int, help="global batch per optimizer step; shortcut for --set batch_size=N"
+    )
+    what.add_argument("--lr", type=float, help="shortcut for --set learning_rate=X")
+    what.add_argument(
+        "--init-backbone-from", metavar="PATH_OR_HUB_ID", help="start from these backbone weights"
+    )
+    vicc = parser.add_argument_group("ViCC stage 2 (seed 004)")
+    vicc.add_argument(
+        "--cross-stream",
+        nargs=2,
+        metavar=("RGB_MODEL", "FLOW_MODEL"),
+        help="run the cross-stream alternation from the two stage-1 exports (OUTPUT_DIR/model of each run); "
+        "--set fields override the stage-1 configs",
+    )
+    vicc.add_argument(
+        "--rounds", type=int, default=4, help="alternation rounds (default: 4, RGB->flow->RGB->flow)"
+    )
+    vicc.add_argument("--first-stream", default="rgb", choices=("rgb", "flow"))
+    add_backbone_arguments(parser, model=False)
+    add_dataset_arguments(parser)
+    add_run_arguments(parser)
+    add_training_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..training.data import load_video_dataset
+    from ..training.pretrain import build_method_config, pretrain
+
+    require(args, "dataset", "output_dir")
+    overrides = parse_assignments(args.set, "--set")
+    shortcuts = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr}
+    overrides.update({k: v for k, v in shortcuts.items() if v is not None})
+    if args.cross_stream:
+        return run_cross_stream(args, overrides)
+    config = build_method_config(
+        args.method,
+        args.backbone,
+        preset=args.preset,
+        backbone_overrides=parse_assignments(args.backbone_config, "--backbone-config"),
+        overrides=overrides,
+    )
+    dataset = load_video_dataset(args.dataset, args.dataset_format, args.split)
+    training = training_arguments(args)
+    output = pretrain(
+        config,
+        dataset,
+        training,
+        init_backbone_from=args.init_backbone_from,
+        dataset_name=Path(args.dataset).name,
+    )
+    from accelerate import PartialState
+
+    if PartialState().is_main_process:
+        print(
+            f"model: {output.model_dir}\nmodel card: {output.card_path}\nlogs: {training.output_dir / 'tensorboard'}"
+        )
+    return 0
+
+
+def run_cross_stream(args: argparse.Namespace, overrides: dict) -> int:
+    from accelerate import PartialState
+
+    from ..training.data import load_video_dataset
+    from ..training.pretrain import pretrain_cross_stream
+
+    if args.method not in (None, "vicc") or args.preset or args.backbone:
+        raise ValueError(
+            "--cross-stream is ViCC's stage 2: it takes the method and backbone of the stage-1 models"
+        )
+    dataset = load_video_dataset(args.dataset, args.dataset_format, args.split)
+    rgb, flow = args.cross_stream
+    outputs = pretrain_cross_stream(
+        rgb, flow, dataset, training_arguments(args), rounds=args.rounds, first_stream=args.first_stream,
+        overrides=overrides, dataset_name=Path(args.dataset).name,
+    )  # fmt: skip
+    if PartialState().is_main_process:
+        for output in outputs:
+            print(f"round model: {output.model_dir}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m hf_vssl.cli.pretrain ...` / `accelerate launch examples/pretrain.py ...`."""
+    from .main import main as hf_vssl_main
+
+    return hf_vssl_main(["pretrain", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

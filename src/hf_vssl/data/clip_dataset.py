@@ -1,0 +1,160 @@
+"""`VideoClipDataset`: rows of a `datasets.Dataset` -> decoded uint8 clips of every view a sampler asks for.
+
+The CPU data workers only sample indices, decode and resize; augmentation runs batched on the accelerator
+(`hf_vssl.data.augment`). Each needed frame is decoded once per sample (the union of all views' indices) and
+gathered per view. The per-sample random state derives from (seed, epoch, index, attempt), so a run is
+reproducible and resumable whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import datasets
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .decoding import VideoDecodeError, decode_frames, probe_video
+from .samplers import ClipSampler
+
+logger = logging.getLogger(__name__)
+
+FLOW_VIEW_PREFIX = "flow"
+
+
+def video_path(value: Any) -> str:
+    """The file path of a video cell: a path string or a `Video(decode=False)` dict."""
+    if isinstance(value, dict):
+        if not value.get("path"):
+            raise ValueError(f"video cell {value!r} has no path; in-memory video bytes are not supported")
+        return value["path"]
+    return os.fspath(value)
+
+
+class VideoClipDataset(Dataset):
+    """Map-style dataset of sampled clips.
+
+    dataset: rows with a video path column, a label column (optional: -1 without it), optionally `num_frames`
+        (probed metadata; probed here when absent) and a flow-video path column for views named "flow*".
+    sampler: (num_frames, rng) -> SampledClips (see `hf_vssl.data.samplers`).
+    frame_size: (H, W) every frame is resized to while decoding (default 128x171, the seeds' resize), or None.
+    skip_corrupt: an undecodable video is logged, counted in the item's `num_skipped`, recorded in
+        `skipped_paths` (per process) and replaced by another row drawn at random; False raises instead
+        (evaluation should see every video).
+
+    Item: {"views": {name: uint8 (T, H, W, 3) or (num_clips, T, H, W, 3)}, "targets": {name: tensor},
+    "label": int64, "index": int64 (the row actually used), "num_skipped": int64}; the default collate works.
+    """
+
+    def __init__(
+        self,
+        dataset: datasets.Dataset,
+        sampler: ClipSampler,
+        *,
+        frame_size: tuple[int, int] | None = (128, 171),  # seeds 001/003: resize to 128x171, crop 112
+        video_column: str = "video",
+        flow_column: str = "flow",
+        label_column: str = "label",
+        seed: int = 0,
+        skip_corrupt: bool = True,
+        max_attempts: int = 20,
+        decode_threads: int = 1,
+    ):
+        if video_column not in dataset.column_names:
+            raise ValueError(
+                f"video_column '{video_column}' is not a column; the dataset has {dataset.column_names}"
+            )
+        if frame_size is not None and (len(frame_size) != 2 or min(frame_size) < 1):
+            raise ValueError(f"frame_size must be (H, W) with positive sides or None, got {frame_size}")
+        self.sampler = sampler
+        self.frame_size = tuple(frame_size) if frame_size is not None else None
+        self.seed = seed
+        self.skip_corrupt = skip_corrupt
+        self.max_attempts = max_attempts
+        self.decode_threads = decode_threads
+        # plain lists: cheap to index and to copy into worker processes
+        self._videos = [video_path(value) for value in dataset[video_column]]
+        columns = dataset.column_names
+        self._labels = list(dataset[label_column]) if label_column in columns else None
+        self._num_frames = list(dataset["num_frames"]) if "num_frames" in columns else None
+        self._flows = list(dataset[flow_column]) if flow_column in columns else None
+        self.flow_column = flow_column
+        # shared memory: `set_epoch` in the main process reaches persistent DataLoader workers too
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+        self.skipped_paths: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self._videos)
+
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Call before iterating each epoch: the clips drawn depend on (seed, epoch, index)."""
+        self._epoch.fill_(epoch)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        row, skipped = int(index), 0
+        for attempt in range(self.max_attempts):
+            rng = np.random.default_rng([self.seed, self.epoch, int(index), attempt])
+            if attempt:
+                row = int(rng.integers(len(self)))
+            try:
+                views, targets = self._load(row, rng)
+            except VideoDecodeError as err:
+                if not self.skip_corrupt:
+                    raise
+                skipped += 1
+                self.skipped_paths.append(err.path)
+                logger.warning("skipping an undecodable video (row %d): %s", row, err)
+                continue
+            return {
+                "views": views,
+                "targets": {key: torch.tensor(value) for key, value in targets.items()},
+                "label": torch.tensor(
+                    self._labels[row] if self._labels is not None else -1, dtype=torch.int64
+                ),
+                "index": torch.tensor(row, dtype=torch.int64),
+                "num_skipped": torch.tensor(skipped, dtype=torch.int64),
+            }
+        raise RuntimeError(
+            f"{self.max_attempts} videos in a row could not be decoded (last: {self.skipped_paths[-1]}); "
+            "the dataset is probably unreadable: check the video files and paths"
+        )
+
+    def _load(
+        self, row: int, rng: np.random.Generator
+    ) -> tuple[dict[str, torch.Tensor], dict[str, int | float]]:
+        path = self._videos[row]
+        num_frames = self._num_frames[row] if self._num_frames is not None else probe_video(path).num_frames
+        sample = self.sampler(num_frames, rng)
+        rgb_keys = [key for key in sample.views if not key.startswith(FLOW_VIEW_PREFIX)]
+        flow_keys = [key for key in sample.views if key.startswith(FLOW_VIEW_PREFIX)]
+        views = self._decode_views(path, {key: sample.views[key] for key in rgb_keys})
+        if flow_keys:
+            flow = self._flows[row] if self._flows is not None else None
+            if not flow:
+                raise ValueError(
+                    f"views {flow_keys} need optical flow but row {row} ({path}) has no '{self.flow_column}' "
+                    "video; compute it with `hf-vssl extract-flow` and reload the dataset"
+                )
+            views |= self._decode_views(video_path(flow), {key: sample.views[key] for key in flow_keys})
+        return views, sample.targets
+
+    def _decode_views(self, path: str, views: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+        """Decode the union of the views' indices once, then gather each view: uint8 (*view_shape, H, W, 3)."""
+        if not views:
+            return {}
+        flat = np.concatenate([indices.reshape(-1) for indices in views.values()])
+        unique, inverse = np.unique(flat, return_inverse=True)
+        frames = decode_frames(path, unique, size=self.frame_size, threads=self.decode_threads)
+        out, offset = {}, 0
+        for key, indices in views.items():
+            rows = inverse[offset : offset + indices.size]
+            out[key] = torch.from_numpy(frames[rows].reshape(*indices.shape, *frames.shape[1:]))
+            offset += indices.size
+        return out

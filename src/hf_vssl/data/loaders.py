@@ -1,0 +1,411 @@
+"""Dataset loaders: UCF-101, HMDB-51, Kinetics-400, Diving-48 V2 and class-per-folder trees -> `DatasetDict`.
+
+Every split has the columns `video` (absolute path), `label` (`ClassLabel` with the class names), `num_frames`,
+`fps`, `width`, `height` (probed once with PyAV and cached next to the data, see `VideoMetadataCache`) and,
+when optical flow was extracted (`hf-vssl extract-flow`), `flow` (the flow video's path).
+
+Listed videos that are missing or unreadable are left out, logged in one warning per split and counted in
+the returned dict's `load_report`; a listing where nothing is found is an error (wrong root).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+
+from .decoding import VideoDecodeError, probe_video
+from .flow import flow_path_for, is_flow_video
+
+logger = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v")
+CACHE_FILENAME = ".hf_vssl_meta.json"
+# fallback location of metadata caches for read-only data roots
+CACHE_ENV = "HF_VSSL_CACHE"
+
+
+@dataclass
+class LoadReport:
+    """What a loader left out, per split: listed videos not found, and videos FFmpeg cannot read."""
+
+    missing: dict[str, list[str]] = field(default_factory=dict)
+    unreadable: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def num_missing(self) -> int:
+        return sum(len(paths) for paths in self.missing.values())
+
+    @property
+    def num_unreadable(self) -> int:
+        return sum(len(paths) for paths in self.unreadable.values())
+
+
+class VideoMetadataCache:
+    """Probed metadata of the videos under `root`, in `<root>/.hf_vssl_meta.json`, keyed by relative path and
+    validated by size and modification time, so a second load does not open any video.
+
+    When `root` is not writable the cache lives in `$HF_VSSL_CACHE` (default `~/.cache/hf_vssl/video_meta/`)
+    under a name derived from the root's absolute path, and a log line says so.
+    """
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root).resolve()
+        self.path = self.root / CACHE_FILENAME
+        self.entries: dict[str, dict] = self._read(self.path)
+        fallback = self._fallback_path()
+        if not self.entries and fallback.is_file():
+            self.entries = self._read(fallback)
+            self.path = fallback
+        self._dirty = False
+
+    def _fallback_path(self) -> Path:
+        base = Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "hf_vssl" / "video_meta"))
+        return base / f"{hashlib.sha1(str(self.root).encode()).hexdigest()[:16]}.json"
+
+    @staticmethod
+    def _read(path: Path) -> dict[str, dict]:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def get(self, path: Path) -> dict:
+        """{"num_frames", "fps", "width", "height"} or {"error": reason} for `path`, probing it if needed."""
+        key = os.path.relpath(path, self.root)
+        stat = path.stat()
+        entry = self.entries.get(key)
+        if entry is not None and entry["size"] == stat.st_size and entry["mtime"] == stat.st_mtime:
+            return entry
+        try:
+            info = probe_video(path)
+            entry = {
+                "num_frames": info.num_frames,
+                "fps": info.fps,
+                "width": info.width,
+                "height": info.height,
+            }
+        except VideoDecodeError as err:
+            entry = {"error": err.reason}
+        entry |= {"size": stat.st_size, "mtime": stat.st_mtime}
+        self.entries[key] = entry
+        self._dirty = True
+        return entry
+
+    def save(self) -> None:
+        """Write the cache (atomically) next to the data, or in the fallback folder when that fails."""
+        if not self._dirty:
+            return
+        for target in (self.path, self._fallback_path()):
+            tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp.write_text(json.dumps(self.entries))
+                os.replace(tmp, target)
+            except OSError as err:
+                tmp.unlink(missing_ok=True)
+                logger.info("cannot write the video metadata cache %s (%s); trying the fallback", target, err)
+                continue
+            if target != self.root / CACHE_FILENAME:
+                logger.info("data root %s is read-only: video metadata cached in %s", self.root, target)
+            self.path, self._dirty = target, False
+            return
+        logger.warning(
+            "could not cache video metadata for %s; the next load will probe the videos again", self.root
+        )
+
+
+def _build(
+    root: Path,
+    splits: dict[str, list[tuple[Path | None, str, int]]],
+    class_names: list[str],
+    num_workers: int,
+) -> datasets.DatasetDict:
+    """Rows (path or None when missing, listed name, label) per split -> DatasetDict with probed metadata."""
+    cache = VideoMetadataCache(root)
+    report = LoadReport()
+    features = {
+        "video": datasets.Value("string"),
+        "label": datasets.ClassLabel(names=class_names),
+        "num_frames": datasets.Value("int32"),
+        "fps": datasets.Value("float32"),
+        "width": datasets.Value("int32"),
+        "height": datasets.Value("int32"),
+    }
+    result = {}
+    for split, entries in splits.items():
+        present = [(path, label) for path, _name, label in entries if path is not None]
+        report.missing[split] = [name for path, name, _label in entries if path is None]
+        with ThreadPoolExecutor(max(1, num_workers)) as pool:  # PyAV releases the GIL while opening files
+            metadata = list(pool.map(lambda item: cache.get(item[0]), present))
+        columns: dict[str, list] = {name: [] for name in features}
+        flows = []
+        report.unreadable[split] = []
+        for (path, label), meta in zip(present, metadata):
+            if "error" in meta:
+                report.unreadable[split].append(f"{path}: {meta['error']}")
+                continue
+            columns["video"].append(str(path))
+            columns["label"].append(label)
+            for key in ("num_frames", "fps", "width", "height"):
+                columns[key].append(meta[key])
+            flow = flow_path_for(path)
+            flows.append(str(flow) if flow.is_file() else None)
+        split_features = dict(features)
+        if any(flows):
+            columns["flow"], split_features["flow"] = flows, datasets.Value("string")
+        result[split] = datasets.Dataset.from_dict(
+            columns, features=datasets.Features(split_features), split=split
+        )
+        for kind, items in (("missing", report.missing[split]), ("unreadable", report.unreadable[split])):
+            if items:
+                logger.warning(
+                    "%s split '%s': %d listed videos are %s and were left out (first: %s)",
+                    root,
+                    split,
+                    len(items),
+                    kind,
+                    items[0],
+                )
+        if entries and not columns["video"]:
+            raise FileNotFoundError(
+                f"none of the {len(entries)} videos of split '{split}' was found or readable under {root} "
+                f"(first listed: {entries[0][1]}); check the root folder"
+            )
+    cache.save()
+    dataset_dict = datasets.DatasetDict(result)
+    dataset_dict.load_report = report
+    return dataset_dict
+
+
+def _resolve(root: Path, relpath: str) -> Path | None:
+    """`root/relpath`, or the same name with another video extension (datasets are often re-encoded)."""
+    path = root / relpath
+    if path.is_file():
+        return path
+    for extension in VIDEO_EXTENSIONS:
+        candidate = path.with_suffix(extension)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_lines(path: Path) -> list[str]:
+    if not path.is_file():
+        raise FileNotFoundError(f"split file {path} does not exist")
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+def _check_split(split: int) -> None:
+    if split not in (1, 2, 3):
+        raise ValueError(f"split must be 1, 2 or 3, got {split}")
+
+
+def _default_workers() -> int:
+    return min(8, os.cpu_count() or 1)
+
+
+def load_ucf101(
+    root: str | os.PathLike,
+    split: int = 1,
+    *,
+    annotation_dir: str | os.PathLike | None = None,
+    num_workers: int | None = None,
+) -> datasets.DatasetDict:
+    """UCF-101 from its official layout: `<root>/<Class>/v_<Class>_gXX_cYY.avi` and `ucfTrainTestlist/` with
+    `classInd.txt`, `trainlist0{split}.txt`, `testlist0{split}.txt` -> {"train", "test"}.
+
+    Class names and their order come from `classInd.txt`; each video's label from its class folder (not the
+    1-based number in the train list). annotation_dir: where the lists are (default `<root>/ucfTrainTestlist`).
+    """
+    _check_split(split)
+    root = Path(root)
+    lists = Path(annotation_dir) if annotation_dir is not None else root / "ucfTrainTestlist"
+    class_names = [line.split()[1] for line in _read_lines(lists / "classInd.txt")]
+    index = {name: i for i, name in enumerate(class_names)}
+    splits = {}
+    for split_name, filename in (("train", f"trainlist0{split}.txt"), ("test", f"testlist0{split}.txt")):
+        entries = []
+        for line in _read_lines(lists / filename):
+            relpath = line.split()[0]
+            class_name = relpath.split("/")[0]
+            if class_name not in index:
+                raise ValueError(
+                    f"{lists / filename}: '{relpath}' is in class folder '{class_name}', not in classInd.txt"
+                )
+            entries.append((_resolve(root, relpath), relpath, index[class_name]))
+        splits[split_name] = entries
+    return _build(root, splits, class_names, num_workers or _default_workers())
+
+
+def load_hmdb51(
+    root: str | os.PathLike,
+    split: int = 1,
+    *,
+    splits_dir: str | os.PathLike | None = None,
+    num_workers: int | None = None,
+) -> datasets.DatasetDict:
+    """HMDB-51: `<root>/<class>/<video>.avi` and `<class>_test_split{split}.txt` files whose lines are
+    `<video>.avi <id>` with 1 = train, 2 = test, 0 = unused -> {"train", "test"}; classes sorted by name.
+
+    splits_dir: the folder of the split files (default: `<root>/testTrainMulti_7030_splits`, `<root>/splits`
+    or `<root>`, the first that holds them).
+    """
+    _check_split(split)
+    root = Path(root)
+    pattern = f"*_test_split{split}.txt"
+    candidates = (
+        [Path(splits_dir)]
+        if splits_dir is not None
+        else [root / "testTrainMulti_7030_splits", root / "splits", root]
+    )
+    split_files = next(
+        (sorted(d.glob(pattern)) for d in candidates if d.is_dir() and any(d.glob(pattern))), []
+    )
+    if not split_files:
+        raise FileNotFoundError(f"no HMDB-51 split files ({pattern}) in {', '.join(map(str, candidates))}")
+    suffix = f"_test_split{split}.txt"
+    class_names = [f.name[: -len(suffix)] for f in split_files]
+    splits: dict[str, list] = {"train": [], "test": []}
+    for label, (class_name, split_file) in enumerate(zip(class_names, split_files)):
+        for line in _read_lines(split_file):
+            name, membership = line.split()[:2]
+            if membership == "0":
+                continue
+            if membership not in ("1", "2"):
+                raise ValueError(f"{split_file}: '{line}' should end with 0, 1 or 2")
+            relpath = f"{class_name}/{name}"
+            splits["train" if membership == "1" else "test"].append((_resolve(root, relpath), relpath, label))
+    return _build(root, splits, class_names, num_workers or _default_workers())
+
+
+def _index_videos(folder: Path) -> dict[str, Path]:
+    """Every video file under `folder` by file stem (flow videos excluded)."""
+    return {
+        path.stem: path
+        for path in folder.rglob("*")
+        if path.suffix in VIDEO_EXTENSIONS and not is_flow_video(path) and path.is_file()
+    }
+
+
+def load_kinetics400(
+    root: str | os.PathLike,
+    *,
+    annotations_dir: str | os.PathLike | None = None,
+    videos_dir: str | os.PathLike | None = None,
+    num_workers: int | None = None,
+) -> datasets.DatasetDict:
+    """Kinetics-400 -> {"train", "validation"} from the annotation CSVs (`label,youtube_id,time_start,time_end,
+    split[,is_cc]`: `train.csv` and `validate.csv` or `val.csv`) and a videos folder searched recursively for
+    `<youtube_id>_<start:06d>_<end:06d>.<ext>` or `<youtube_id>.<ext>` (any sub-folder layout).
+
+    Classes: the sorted labels of the train CSV. Videos no longer available are counted in `load_report` and
+    logged, never an error (a few percent of Kinetics is always missing).
+    """
+    root = Path(root)
+    annotations = Path(annotations_dir) if annotations_dir is not None else root / "annotations"
+    if not annotations.is_dir():
+        annotations = root
+    videos = Path(videos_dir) if videos_dir is not None else root
+    csv_files = {"train": ["train.csv"], "validation": ["validate.csv", "val.csv"]}
+    rows_by_split = {}
+    for split, names in csv_files.items():
+        path = next((annotations / name for name in names if (annotations / name).is_file()), None)
+        if path is None:
+            raise FileNotFoundError(f"no Kinetics annotation file {' or '.join(names)} in {annotations}")
+        with path.open(newline="") as handle:
+            rows_by_split[split] = list(csv.DictReader(handle))
+    class_names = sorted({row["label"] for row in rows_by_split["train"]})
+    index = {name: i for i, name in enumerate(class_names)}
+    found = _index_videos(videos)
+    splits = {}
+    for split, rows in rows_by_split.items():
+        entries = []
+        for row in rows:
+            clip = (
+                f"{row['youtube_id']}_{int(float(row['time_start'])):06d}_{int(float(row['time_end'])):06d}"
+            )
+            path = found.get(clip) or found.get(row["youtube_id"])
+            if row["label"] not in index:
+                raise ValueError(
+                    f"Kinetics {split} row {clip} has label '{row['label']}', absent from train.csv"
+                )
+            entries.append((path, clip, index[row["label"]]))
+        splits[split] = entries
+    return _build(videos, splits, class_names, num_workers or _default_workers())
+
+
+def load_diving48(
+    root: str | os.PathLike,
+    *,
+    videos_dir: str | os.PathLike | None = None,
+    num_workers: int | None = None,
+) -> datasets.DatasetDict:
+    """Diving-48 V2 -> {"train", "test"} from `Diving48_V2_train.json` / `Diving48_V2_test.json` (lists of
+    {"vid_name", "label", ...}) and the videos `<vid_name>.mp4` in `videos_dir` (default `<root>/rgb`, else
+    `<root>`). Class names from `Diving48_vocab.json` ([takeoff, somersault, twist, flight] per class, joined
+    with "_") when present, else "class_<i>"."""
+    root = Path(root)
+    videos = (
+        Path(videos_dir) if videos_dir is not None else (root / "rgb" if (root / "rgb").is_dir() else root)
+    )
+    annotations = {}
+    for split in ("train", "test"):
+        path = root / f"Diving48_V2_{split}.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"Diving-48 V2 annotation file {path} does not exist")
+        annotations[split] = json.loads(path.read_text())
+    vocab_path = root / "Diving48_vocab.json"
+    num_classes = 1 + max(int(entry["label"]) for entries in annotations.values() for entry in entries)
+    if vocab_path.is_file():
+        class_names = ["_".join(map(str, parts)) for parts in json.loads(vocab_path.read_text())]
+        if len(class_names) < num_classes:
+            raise ValueError(
+                f"{vocab_path} names {len(class_names)} classes but labels go up to {num_classes - 1}"
+            )
+    else:
+        class_names = [f"class_{i}" for i in range(num_classes)]
+    found = _index_videos(videos)
+    splits = {
+        split: [(found.get(entry["vid_name"]), entry["vid_name"], int(entry["label"])) for entry in entries]
+        for split, entries in annotations.items()
+    }
+    return _build(videos, splits, class_names, num_workers or _default_workers())
+
+
+def _class_folders(folder: Path) -> Iterable[Path]:
+    return sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+
+
+def load_video_folder(root: str | os.PathLike, *, num_workers: int | None = None) -> datasets.DatasetDict:
+    """A class-per-folder tree: `<root>/<split>/<class>/<video>` for split folders named train, validation,
+    val or test, else `<root>/<class>/<video>` as a single "train" split. Classes: the sorted folder names
+    (the union over splits)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"video folder {root} does not exist")
+    split_names = {"train": "train", "validation": "validation", "val": "validation", "test": "test"}
+    split_dirs = {split_names[d.name]: d for d in _class_folders(root) if d.name in split_names}
+    if not split_dirs:
+        split_dirs = {"train": root}
+    class_names = sorted({d.name for folder in split_dirs.values() for d in _class_folders(folder)})
+    if not class_names:
+        raise FileNotFoundError(f"no class folders in {root}")
+    index = {name: i for i, name in enumerate(class_names)}
+    splits = {}
+    for split, folder in split_dirs.items():
+        splits[split] = [
+            (path, str(path.relative_to(root)), index[class_dir.name])
+            for class_dir in _class_folders(folder)
+            for path in sorted(class_dir.iterdir())
+            if path.suffix in VIDEO_EXTENSIONS and not is_flow_video(path)
+        ]
+    return _build(root, splits, class_names, num_workers or _default_workers())

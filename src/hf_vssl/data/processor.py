@@ -1,0 +1,173 @@
+"""`VsslVideoProcessor`: inference preprocessing saved beside a model as JSON.
+
+transformers' `BaseVideoProcessor` needs torchvision, which this project cannot use, so this is a small
+stand-alone class with the same habits: `save_pretrained(dir)` writes `video_preprocessor_config.json`,
+`from_pretrained(dir or repo id)` reads it, and calling it on videos returns `pixel_values`.
+Pipeline (the seeds' test protocol): sample clips (10 uniform, or dense windows), resize every frame to
+`resize_size` while decoding, centre crop `crop_size`, scale to [0, 1], normalise -> (num_clips, C, T, h, w).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .augment import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    center_crop_params,
+    normalize,
+    random_resized_crop,
+    to_float_clips,
+)
+from .decoding import decode_frames, probe_video, short_side_size
+from .samplers import dense_clips, uniform_clips
+
+VideoInput = str | os.PathLike | np.ndarray | torch.Tensor
+
+
+@dataclass
+class VsslVideoProcessor:
+    """Frames -> normalised clips (num_clips, C, T, H, W) for a video backbone.
+
+    num_frames, frame_stride: frames per clip and the step between them.
+    sampling: "uniform" (`num_clips` clips spread over the video, the seeds' 10-clip test) or "dense"
+        (clips every `window_stride` frames, ViCC's test; the clip count depends on the video).
+    resize_size: (H, W) to resize to, or an int for the shorter side (aspect kept).
+    crop_size: (h, w) (or int) of the centre crop.
+    """
+
+    config_name: ClassVar[str] = "video_preprocessor_config.json"
+
+    num_frames: int = 16  # seeds 001-003: 16-frame clips
+    frame_stride: int = 1
+    num_clips: int = 10  # seeds 001/002: ten clips per test video
+    sampling: Literal["uniform", "dense"] = "uniform"
+    window_stride: int = 16
+    resize_size: list[int] | int = field(default_factory=lambda: [128, 171])  # seeds 001/003: 128x171
+    crop_size: list[int] | int = field(default_factory=lambda: [112, 112])  # seeds 001-003: centre 112
+    do_normalize: bool = True
+    image_mean: list[float] = field(default_factory=lambda: list(IMAGENET_MEAN))
+    image_std: list[float] = field(default_factory=lambda: list(IMAGENET_STD))
+    video_processor_type: str = "VsslVideoProcessor"
+
+    def __post_init__(self):
+        for name in ("num_frames", "frame_stride", "num_clips", "window_stride"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"VsslVideoProcessor.{name} must be >= 1, got {getattr(self, name)}")
+        if self.sampling not in ("uniform", "dense"):
+            raise ValueError(
+                f"VsslVideoProcessor.sampling must be 'uniform' or 'dense', got {self.sampling!r}"
+            )
+        for name in ("resize_size", "crop_size"):
+            value = getattr(self, name)
+            value = [value, value] if name == "crop_size" and isinstance(value, int) else value
+            value = value if isinstance(value, int) else [int(v) for v in value]
+            if (isinstance(value, int) and value < 1) or (
+                not isinstance(value, int) and (len(value) != 2 or min(value) < 1)
+            ):
+                raise ValueError(f"VsslVideoProcessor.{name} must be a positive int or (H, W), got {value}")
+            setattr(self, name, value)
+        if len(self.image_mean) != 3 or len(self.image_std) != 3 or min(self.image_std) <= 0:
+            raise ValueError("VsslVideoProcessor.image_mean / image_std must hold 3 values (std > 0)")
+
+    @classmethod
+    def for_clip(cls, num_frames: int, crop_size: int, **kwargs: Any) -> VsslVideoProcessor:
+        """The processor of a model trained on `num_frames` x `crop_size`^2 clips: frames resized so the crop
+        keeps the seeds' 112-of-128x171 proportion."""
+        resize = [round(crop_size * 128 / 112), round(crop_size * 171 / 112)]
+        return cls(num_frames=num_frames, crop_size=[crop_size, crop_size], resize_size=resize, **kwargs)
+
+    # ----- serialisation -----
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
+        """Write `video_preprocessor_config.json` into `save_directory` (beside the model's files)."""
+        directory = Path(save_directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / self.config_name
+        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        return path
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike, **kwargs: Any) -> VsslVideoProcessor:
+        """From a folder holding `video_preprocessor_config.json`, or a Hub repo id (kwargs: `revision`,
+        `token`, ... for `hf_hub_download`). Unknown keys in the file are an error naming them."""
+        path = Path(name_or_path)
+        if path.is_dir():
+            config_file = path / cls.config_name
+            if not config_file.is_file():
+                raise FileNotFoundError(f"{path} has no {cls.config_name}; save one with save_pretrained")
+        else:
+            from huggingface_hub import hf_hub_download
+
+            config_file = Path(hf_hub_download(str(name_or_path), cls.config_name, **kwargs))
+        values = json.loads(config_file.read_text())
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"{config_file}: unknown VsslVideoProcessor fields {unknown}")
+        return cls(**values)
+
+    # ----- processing -----
+
+    def clip_indices(self, num_frames: int) -> np.ndarray:
+        """Frame indices (num_clips, T) of the test clips of a video with `num_frames` frames."""
+        if self.sampling == "uniform":
+            return uniform_clips(num_frames, self.num_frames, self.num_clips, self.frame_stride)
+        return dense_clips(num_frames, self.num_frames, self.window_stride, self.frame_stride)
+
+    def _frame_size(self, height: int, width: int) -> tuple[int, int]:
+        if isinstance(self.resize_size, int):
+            return short_side_size(height, width, self.resize_size)
+        return tuple(self.resize_size)
+
+    def _decoded_clips(self, video: VideoInput) -> torch.Tensor:
+        """uint8 (num_clips, T, H, W, 3) of one video (a file path, or decoded frames (T, H, W, 3))."""
+        if isinstance(video, (str, os.PathLike)):
+            info = probe_video(video)
+            indices = self.clip_indices(info.num_frames)
+            size = self._frame_size(info.height, info.width)
+            frames = decode_frames(video, indices.reshape(-1), size=size)
+            return torch.from_numpy(frames.reshape(*indices.shape, *frames.shape[1:]))
+        frames = torch.as_tensor(video)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != torch.uint8:
+            raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {tuple(frames.shape)}")
+        indices = torch.from_numpy(self.clip_indices(frames.shape[0]))
+        size = self._frame_size(frames.shape[1], frames.shape[2])
+        if tuple(frames.shape[1:3]) != size:  # antialiased, close to the decoder's area resize
+            resized = F.interpolate(
+                frames.permute(0, 3, 1, 2).float(), size=size, mode="bilinear", antialias=True
+            )
+            frames = resized.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+        return frames[indices]
+
+    def preprocess_clips(self, clips: torch.Tensor) -> torch.Tensor:
+        """uint8 (N, T, H, W, 3) -> centre-cropped, normalised float (N, C, T, h, w)."""
+        floats = to_float_clips(clips)
+        boxes = center_crop_params(len(clips), floats.shape[-2], floats.shape[-1], tuple(self.crop_size))
+        out = random_resized_crop(floats, tuple(self.crop_size), boxes)
+        return normalize(out, self.image_mean, self.image_std) if self.do_normalize else out
+
+    def __call__(self, videos: VideoInput | Sequence[VideoInput]) -> dict[str, torch.Tensor]:
+        """One video or a list -> {"pixel_values": (num_clips, C, T, h, w) or (B, num_clips, C, T, h, w)}.
+        Videos of a list must give the same clip count (always true for "uniform" sampling)."""
+        single = isinstance(videos, (str, os.PathLike, np.ndarray, torch.Tensor))
+        batch = [videos] if single else list(videos)
+        pixel_values = [self.preprocess_clips(self._decoded_clips(video)) for video in batch]
+        counts = {len(p) for p in pixel_values}
+        if len(counts) > 1:
+            raise ValueError(
+                f"videos gave different clip counts {sorted(counts)}; process them one at a time"
+            )
+        return {"pixel_values": pixel_values[0] if single else torch.stack(pixel_values)}

@@ -1,0 +1,65 @@
+"""Video classifiers built around an evaluated backbone, and their multi-clip test.
+
+Linear probe and finetune both end as a `VsslForVideoClassification` (the backbone's own Auto
+class), so either result can be saved with `save_pretrained` and reloaded with
+`AutoModelForVideoClassification.from_pretrained`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from transformers import AutoModelForVideoClassification
+
+from ..models.modeling_utils import VsslBackboneModel, VsslForVideoClassification
+from .accuracy import average_clip_probabilities
+from .features import ClipOutputs
+from .metrics import load_metric
+
+
+def build_classifier(
+    backbone: VsslBackboneModel,
+    class_names: Sequence[str],
+    *,
+    freeze_backbone: bool,
+    dropout: float,
+    probe_batchnorm: bool = False,
+    probe_l2_norm: bool = False,
+) -> VsslForVideoClassification:
+    """A classifier with `backbone`'s weights and a new head over `class_names`."""
+    fields = {
+        **backbone.config.to_dict(),
+        "id2label": dict(enumerate(class_names)),
+        "label2id": {name: i for i, name in enumerate(class_names)},
+        "freeze_backbone": freeze_backbone,
+        "classifier_dropout": dropout,
+        "probe_batchnorm": probe_batchnorm,
+        "probe_l2_norm": probe_l2_norm,
+    }
+    config = type(backbone.config).from_dict(fields)
+    classifier = AutoModelForVideoClassification.from_config(config)
+    classifier.backbone.load_state_dict(backbone.state_dict())
+    return classifier
+
+
+def head_logits(classifier: VsslForVideoClassification, features: torch.Tensor) -> torch.Tensor:
+    """The classifier's head on pooled features (N, D) -> logits (N, K): the part of
+    `VsslForVideoClassification.forward` after the backbone, for training on cached features."""
+    if classifier.probe_bn is not None:
+        features = classifier.probe_bn(features)
+    if classifier.config.probe_l2_norm:
+        features = F.normalize(features, dim=1)
+    return classifier.classifier(classifier.dropout(features))
+
+
+def video_accuracy(clip_logits: ClipOutputs, ks: Sequence[int] = (1, 5)) -> dict[str, float]:
+    """top-k of the softmax averaged over each video's clips (and crops), via the local `evaluate`
+    module `video_accuracy`."""
+    probs = average_clip_probabilities(clip_logits.outputs, clip_logits.video_index, clip_logits.num_videos)
+    metric = load_metric("video_accuracy", keep_in_memory=True)
+    return metric.compute(
+        predictions=probs.numpy().astype(np.float32), references=clip_logits.labels.numpy(), ks=ks
+    )

@@ -1,0 +1,113 @@
+"""Finetuning (METHODS.md "Downstream protocols"): every weight trained, a new classifier, dropout
+before it; trained by the shared Accelerate loop, tested with the multi-clip protocol."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import datasets
+import torch
+from accelerate import Accelerator
+from torch import nn
+
+from ..models.modeling_utils import VsslBackboneModel, VsslForVideoClassification
+from ..training.loop import TrainingArguments, TrainResult, fit
+from ..training.recipe import OptimizerRecipe
+from .classifier import build_classifier, video_accuracy
+from .features import ClipProtocol, extract_clip_outputs
+
+
+@dataclass
+class FinetuneArguments:
+    """The seeds give no finetune recipe; these are common UCF-101 finetune settings. The backbone's
+    learning rate is learning_rate x backbone_lr_multiplier (the new head's is learning_rate)."""
+
+    epochs: int = 50
+    batch_size: int = 32  # global, per optimizer step
+    learning_rate: float = 0.01
+    backbone_lr_multiplier: float = 1.0
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    lr_schedule: str = "cosine"
+    lr_milestones: tuple[int, ...] = ()
+    dropout: float = 0.5  # dropout before the new classifier
+    crop_scale: tuple[float, float] = (0.3, 1.0)  # random resized crop area, then the protocol's crop size
+    flip_p: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.backbone_lr_multiplier < 0:
+            raise ValueError(f"backbone_lr_multiplier must be >= 0, got {self.backbone_lr_multiplier}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    def recipe(self) -> OptimizerRecipe:
+        return OptimizerRecipe(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            optimizer=self.optimizer,
+            learning_rate=self.learning_rate,
+            weight_decay=self.weight_decay,
+            momentum=self.momentum,
+            lr_schedule=self.lr_schedule,
+            lr_milestones=tuple(self.lr_milestones),
+        )
+
+
+class ClassificationAugment(nn.Module):
+    """A batch of one-clip samples -> {"pixel_values", "labels"}: random resized crop and flip of each
+    clip (the same for all its frames), normalised."""
+
+    def __init__(self, crop_size: int, crop_scale: tuple[float, float], flip_p: float) -> None:
+        super().__init__()
+        from ..data.augment import ClipAugment
+
+        self.augment = ClipAugment(crop_size, scale=tuple(crop_scale), flip_p=flip_p)
+
+    def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        return {"pixel_values": self.augment(batch["views"]["clip"]), "labels": batch["label"]}
+
+
+def finetune(
+    backbone: VsslBackboneModel,
+    dataset: datasets.DatasetDict,
+    class_names: Sequence[str],
+    protocol: ClipProtocol,
+    args: FinetuneArguments,
+    training: TrainingArguments,
+    *,
+    accelerator: Accelerator,
+) -> tuple[dict[str, float], VsslForVideoClassification, TrainResult]:
+    """Train backbone + a new head on dataset["train"] (random clips of the protocol's length), then
+    score dataset["test"] with the protocol: ({"top1", "top5"}, the classifier, the training result)."""
+    from ..data.clip_dataset import VideoClipDataset
+    from ..data.samplers import SingleClipSampler
+
+    torch.manual_seed(training.seed)
+    classifier = build_classifier(backbone, class_names, freeze_backbone=False, dropout=args.dropout)
+    train = VideoClipDataset(
+        dataset["train"],
+        SingleClipSampler(clip_len=protocol.clip_len, stride=protocol.stride),
+        frame_size=protocol.frame_size,
+        seed=training.seed,
+    )
+    backbone_params = list(classifier.backbone.parameters())
+    head_params = [p for n, p in classifier.named_parameters() if not n.startswith("backbone.")]
+    groups = [
+        {"params": backbone_params, "lr": args.learning_rate * args.backbone_lr_multiplier},
+        {"params": head_params, "lr": args.learning_rate},
+    ]
+    augment = ClassificationAugment(protocol.crop_size, args.crop_scale, args.flip_p)
+    result = fit(
+        classifier, train, augment, args.recipe(), training, accelerator=accelerator, param_groups=groups
+    )
+    logits = extract_clip_outputs(
+        lambda pixel_values: classifier(pixel_values).logits,
+        dataset["test"],
+        protocol,
+        accelerator=accelerator,
+        modules=(classifier,),
+    )
+    return video_accuracy(logits), classifier, result

@@ -1,0 +1,79 @@
+"""Nearest-neighbour video retrieval (the protocol every seed reports, METHODS.md "Downstream protocols").
+
+No training: each video's pooled clip features are averaged, each set is mean-centred and
+L2-normalised (as CoCLR / ViCC's evaluation code does), test videos query the training videos by
+cosine similarity, and R@k counts a query as a hit when any of its k nearest training videos has
+the query's class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .features import ClipOutputs
+
+RECALL_KS = (1, 5, 10, 20, 50)  # seeds 001-004 retrieval tables
+
+
+def prepare_retrieval_features(features: np.ndarray) -> np.ndarray:
+    """Mean-centre then L2-normalise video features: (N, D) -> (N, D)."""
+    if features.ndim != 2:
+        raise ValueError(f"retrieval features must be (num_videos, dim), got shape {features.shape}")
+    centred = features - features.mean(axis=0, keepdims=True)
+    return centred / np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-12)
+
+
+def retrieval_recall(
+    query_features: np.ndarray,
+    query_labels: np.ndarray,
+    gallery_features: np.ndarray,
+    gallery_labels: np.ndarray,
+    ks: Sequence[int] = RECALL_KS,
+    *,
+    prepare: bool = True,
+) -> dict[str, float]:
+    """{"R@k": fraction of queries with a same-class video among their k nearest gallery videos}.
+
+    query_features: (Q, D), gallery_features: (G, D); with `prepare` each set is centred and
+    normalised first (`prepare_retrieval_features`). A k larger than the gallery is clamped to G.
+    """
+    query_labels, gallery_labels = np.asarray(query_labels), np.asarray(gallery_labels)
+    if len(query_features) != len(query_labels) or len(gallery_features) != len(gallery_labels):
+        raise ValueError(
+            f"features and labels differ in length: queries {len(query_features)} vs {len(query_labels)}, "
+            f"gallery {len(gallery_features)} vs {len(gallery_labels)}"
+        )
+    if query_features.shape[1:] != gallery_features.shape[1:]:
+        raise ValueError(f"query and gallery dims differ: {query_features.shape} vs {gallery_features.shape}")
+    if len(gallery_labels) == 0 or len(query_labels) == 0:
+        raise ValueError("retrieval needs at least one query and one gallery video")
+    if prepare:
+        query_features = prepare_retrieval_features(query_features)
+        gallery_features = prepare_retrieval_features(gallery_features)
+    similarity = query_features @ gallery_features.T  # (Q, G) cosine
+    # stable sort on -similarity: ties keep gallery order, so results are deterministic
+    ranking = np.argsort(-similarity, axis=1, kind="stable")
+    hits = gallery_labels[ranking] == query_labels[:, None]  # (Q, G)
+    first_hit = np.where(hits.any(axis=1), hits.argmax(axis=1), len(gallery_labels))  # rank of the first hit
+    return {f"R@{k}": float((first_hit < min(k, len(gallery_labels))).mean()) for k in ks}
+
+
+def evaluate_retrieval(
+    gallery: ClipOutputs, queries: ClipOutputs, ks: Sequence[int] = RECALL_KS
+) -> dict[str, float]:
+    """R@k of `queries` (test videos) against `gallery` (training videos), from their clip features
+    averaged per video, via the local `evaluate` module `retrieval_recall`."""
+    from .metrics import load_metric
+
+    metric = load_metric("retrieval_recall", keep_in_memory=True)
+    return metric.compute(
+        predictions=queries.video_means().numpy(),
+        references=queries.labels.numpy(),
+        gallery_features=gallery.video_means().numpy(),
+        gallery_labels=gallery.labels.numpy(),
+        ks=tuple(ks),
+    )

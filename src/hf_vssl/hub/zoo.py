@@ -1,0 +1,393 @@
+"""The model zoo: every named preset in one table (timm's `default_cfgs`; STYLE.md trait 5).
+
+Scripts, model cards, the CLI and tests read `ZOO`; nothing else lists presets. A preset names the
+backbone configuration, the pretext method and recipe that train it, the clip size it expects, the
+original release a converter reads, and the numbers its paper reports, each with the seed table it
+comes from. The paper's numbers are never presented as measured here: measured results are passed
+to the card renderer separately (`hf_vssl.hub.cards`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Task = Literal["linear-probe", "finetune", "retrieval"]
+TASKS: tuple[str, ...] = ("linear-probe", "finetune", "retrieval")
+# dataset ids used in results and card metadata -> display names
+DATASETS: dict[str, str] = {
+    "ucf101": "UCF-101",
+    "hmdb51": "HMDB-51",
+    "kinetics400": "Kinetics-400",
+    "diving48": "Diving-48",
+}
+
+
+@dataclass(frozen=True)
+class Result:
+    """One downstream number: top-1 accuracy (%) for probe / finetune, recall R@k (%) for retrieval.
+
+    source: where it comes from, e.g. "seed 004 table 3" for a paper's number or
+        "hf-vssl evaluate, 2025-01-01" for a measured one.
+    pretrain_dataset: what the weights were pretrained on, or "not stated" when the source is silent.
+    """
+
+    task: Task
+    dataset: str
+    metric: str
+    value: float
+    source: str
+    pretrain_dataset: str
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"Result.task must be one of {TASKS}, got {self.task!r}")
+        if self.dataset not in DATASETS:
+            raise ValueError(f"Result.dataset must be one of {list(DATASETS)}, got {self.dataset!r}")
+        expected = ("R@",) if self.task == "retrieval" else ("top-1", "top-5")
+        if not self.metric.startswith(expected):
+            raise ValueError(
+                f"Result.metric of a {self.task} result must start with {expected}, got {self.metric!r}"
+            )
+        if not 0.0 <= self.value <= 100.0:
+            raise ValueError(f"Result.value is a percentage in [0, 100], got {self.value}")
+
+
+@dataclass(frozen=True)
+class Paper:
+    """The paper behind a method: `method_title` names the method in cards and tables."""
+
+    method_title: str
+    title: str
+    url: str
+    code_url: str
+
+
+VICC = Paper(
+    "ViCC, cross-stream prototypical contrasting",
+    "Self-supervised Video Representation Learning with Cross-Stream Prototypical Contrasting (WACV 2022)",
+    "https://arxiv.org/abs/2106.10137",
+    "https://github.com/martinetoering/ViCC",
+)
+PACE = Paper(
+    "Pace prediction",
+    "Self-supervised Video Representation Learning by Pace Prediction (ECCV 2020)",
+    "https://arxiv.org/abs/2008.05861",
+    "https://github.com/laura-wang/video-pace",
+)
+MFO = Paper(
+    "Multi-level feature optimisation",
+    "Enhancing Self-supervised Video Representation Learning via Multi-level Feature Optimization (ICCV 2021)",
+    "https://arxiv.org/abs/2108.02183",
+    "https://github.com/shvdiwnkozbw/Video-Representation-via-Multi-level-Optimization",
+)
+SDC = Paper(
+    "Static and dynamic concepts",
+    "Static and Dynamic Concepts for Self-supervised Video Representation Learning (ECCV 2022)",
+    "https://arxiv.org/abs/2207.12795",
+    "https://github.com/shvdiwnkozbw/Self-supervised-Video-Concept",
+)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named model: what `vssl/<name>` on the Hub holds.
+
+    backbone_kwargs: fields of the backbone config (`AutoConfig.for_model(backbone_type, **kwargs)`),
+        as a tuple of pairs so the preset stays hashable.
+    num_frames, crop_size: the clip (T, H = W) the recipe pretrains and evaluates on.
+    frame_size: (H, W) frames are decoded at before cropping; None keeps the method's default.
+    convert_from: the `hf-vssl convert --from` layout of the authors' released weights, or None when
+        there is no release to convert.
+    """
+
+    name: str
+    method: str
+    backbone_type: str
+    backbone_kwargs: tuple[tuple[str, Any], ...]
+    backbone_title: str
+    modality: Literal["rgb", "flow"]
+    num_frames: int
+    crop_size: int
+    pretrain_dataset: str
+    recipe: str
+    paper: Paper
+    convert_from: str | None = None
+    reported: tuple[Result, ...] = ()
+    frame_size: tuple[int, int] | None = None
+
+    @property
+    def repo_id(self) -> str:
+        return f"vssl/{self.name}"
+
+    def backbone_config(self, **overrides: Any):
+        """A fresh backbone config of this preset (`overrides` e.g. width_multiplier=0.125 for tests)."""
+        from transformers import AutoConfig
+
+        from .. import models  # noqa: F401  (registers the model types)
+
+        return AutoConfig.for_model(self.backbone_type, **{**dict(self.backbone_kwargs), **overrides})
+
+
+def _results(
+    source: str,
+    pretrain_dataset: str,
+    task: Task,
+    ucf101: float,
+    hmdb51: float,
+    note: str = "",
+) -> tuple[Result, Result]:
+    """The UCF-101 / HMDB-51 top-1 pair most tables report."""
+    return (
+        Result(task, "ucf101", "top-1", ucf101, source, pretrain_dataset, note),
+        Result(task, "hmdb51", "top-1", hmdb51, source, pretrain_dataset, note),
+    )
+
+
+VICC_RECIPE = (
+    "ViCC-{stream}-2 (seed 004, METHODS.md): stage 1 trains each stream alone by swapped prediction between "
+    "two clips (prototypes frozen for 100 epochs, queue of 1920 from epoch 150 for RGB / 200 for flow); stage 2 "
+    "alternates RGB -> flow -> RGB -> flow for 100 epochs each, the other stream frozen, both streams scored "
+    "against the trained stream's prototypes. 300 prototypes, tau 0.1, Sinkhorn eps 0.05 x 3 iterations; "
+    "SGD + LARS, lr 0.6 cosine to 0.0006, weight decay 1e-6, batch 192; UCF-101 split 1 train."
+)
+FUSED = "ViCC-R+F: late fusion of this preset with its other stream (two-stream)"
+PACE_RECIPE = (
+    "Pace prediction (seed 003, METHODS.md): 16-frame clips at paces [1, 2, 3, 4] (the baseline of seed 003 "
+    "tables 2-4; paces [1, 3, 5, 7] score best in seed 003 table 3), cross-entropy on the pace plus the "
+    "same-context contrastive term (lambda 1, 1); SGD momentum 0.9, lr 1e-3 x0.1 every 6 epochs, 18 epochs, "
+    "weight decay 5e-3."
+)
+MFO_RECIPE = (
+    "Multi-level feature optimisation (seed 001, METHODS.md): two 16-frame clips of 32 consecutive frames, "
+    "instance contrast on low / mid / high features with temporally transformed negatives, timestamp "
+    "retrieval, 1000 prototypes with a queue of 1024, graph G_ins from the second stage; Adam lr 1e-3 "
+    "(x0.1 at epoch 70), weight decay 1e-5, 100 epochs on Kinetics-400, batch 256."
+)
+SDC_RECIPE = (
+    "Static and dynamic concepts (seed 002, METHODS.md): clips, static frames and frame differences through "
+    "one shared encoder, 100 + 100 concepts with Sinkhorn swapped prediction, concept decoders, local concept "
+    "matching from epoch 5 and cross-view InfoNCE (tau 0.07); Adam lr 1e-3 (x0.1 at epochs 120, 160), "
+    "200 epochs, batch 96."
+)
+SDC_TABLE4 = (
+    "seed 002 table 4 does not name the protocol; its CVRL row (92.9 / 67.9) is CVRL's finetune result"
+)
+SDC_TABLE1 = (
+    "ablation default (sigma = identity, K = 5, shared encoder); the supplement names neither backbone nor "
+    "pretraining set, its 512x2x7x7 maps fit R(2+1)D-18 at 112 px"
+)
+
+ZOO: tuple[Preset, ...] = (
+    Preset(
+        name="vicc-s3d",
+        method="vicc",
+        backbone_type="vssl-s3d",
+        backbone_kwargs=(("gating", False),),
+        backbone_title="S3D (CoCLR layout)",
+        modality="rgb",
+        num_frames=32,  # seed 004 table 3: S3D rows pretrain on 32 frames at 128 px
+        crop_size=128,
+        pretrain_dataset="ucf101",
+        recipe=VICC_RECIPE.format(stream="RGB"),
+        paper=VICC,
+        convert_from="vicc",
+        reported=(
+            *_results("seed 004 table 3", "ucf101", "linear-probe", 72.2, 38.5),
+            *_results("seed 004 table 3", "ucf101", "finetune", 84.3, 47.9),
+            *_results("seed 004 table 3", "ucf101", "linear-probe", 78.0, 47.9, FUSED),
+            *_results("seed 004 table 3", "ucf101", "finetune", 90.5, 62.2, FUSED),
+        ),
+    ),
+    Preset(
+        name="vicc-flow-s3d",
+        method="vicc",
+        backbone_type="vssl-s3d",
+        backbone_kwargs=(("gating", False),),
+        backbone_title="S3D (CoCLR layout)",
+        modality="flow",
+        num_frames=32,
+        crop_size=128,
+        pretrain_dataset="ucf101",
+        recipe=VICC_RECIPE.format(stream="Flow"),
+        paper=VICC,
+        convert_from="vicc",
+        reported=(
+            *_results("seed 004 table 3", "ucf101", "linear-probe", 78.0, 47.9, FUSED),
+            *_results("seed 004 table 3", "ucf101", "finetune", 90.5, 62.2, FUSED),
+        ),
+    ),
+    Preset(
+        name="vicc-r21d",
+        method="vicc",
+        backbone_type="vssl-r2plus1d",
+        backbone_kwargs=(("variant", "compact"),),
+        backbone_title="R(2+1)D, VCOP's compact form (blocks [1,1,1,1])",
+        modality="rgb",
+        num_frames=16,  # seed 004 table 3: R(2+1)D rows pretrain on 16 frames at 128 px
+        crop_size=128,
+        pretrain_dataset="ucf101",
+        recipe=VICC_RECIPE.format(stream="RGB"),
+        paper=VICC,
+        convert_from="vicc",
+        reported=(
+            *_results("seed 004 table 3", "ucf101", "linear-probe", 74.4, 30.8),
+            *_results("seed 004 table 3", "ucf101", "finetune", 82.8, 52.4),
+            *_results("seed 004 table 3", "ucf101", "linear-probe", 78.3, 45.2, FUSED),
+            *_results("seed 004 table 3", "ucf101", "finetune", 88.8, 61.5, FUSED),
+        ),
+    ),
+    Preset(
+        name="vicc-r3d",
+        method="vicc",
+        backbone_type="vssl-r3d",
+        backbone_kwargs=(("depth", 10), ("stem", "torchvision")),
+        backbone_title="R3D, VCOP's form (blocks [1,1,1,1])",
+        modality="rgb",
+        num_frames=16,
+        crop_size=128,
+        pretrain_dataset="ucf101",
+        recipe=VICC_RECIPE.format(stream="RGB"),
+        paper=VICC,
+        convert_from=None,  # the ViCC release ships S3D and R(2+1)D code only
+        reported=(
+            *_results("seed 004 table 3", "ucf101", "linear-probe", 69.0, 44.2),
+            *_results("seed 004 table 3", "ucf101", "finetune", 78.2, 44.7),
+            *_results("seed 004 table 3", "ucf101", "linear-probe", 73.3, 46.7, FUSED),
+            *_results("seed 004 table 3", "ucf101", "finetune", 85.7, 53.2, FUSED),
+        ),
+    ),
+    Preset(
+        name="pace-r21d",
+        method="pace",
+        backbone_type="vssl-r2plus1d",
+        backbone_kwargs=(("variant", "compact"),),
+        backbone_title="R(2+1)D, VCOP's compact form (blocks [1,1,1,1])",
+        modality="rgb",
+        num_frames=16,
+        crop_size=112,
+        pretrain_dataset="ucf101",
+        recipe=PACE_RECIPE,
+        paper=PACE,
+        convert_from="pace",
+        reported=(
+            *_results("seed 004 table 3 (Pace Pred row)", "ucf101", "finetune", 75.9, 35.9),
+            *_results("seed 004 table 3 (Pace Pred row)", "kinetics400", "finetune", 77.1, 36.6),
+            Result(
+                "finetune",
+                "ucf101",
+                "top-1",
+                74.9,
+                "seed 003 table 3",
+                "not stated",
+                "pace step 2, paces [1,3,5,7]; the supplement does not name the backbone",
+            ),
+        ),
+    ),
+    Preset(
+        name="pace-c3d",
+        method="pace",
+        backbone_type="vssl-c3d",
+        backbone_kwargs=(),
+        backbone_title="C3D with BN (VCOP / Pace Prediction form)",
+        modality="rgb",
+        num_frames=16,
+        crop_size=112,
+        pretrain_dataset="ucf101",
+        recipe=PACE_RECIPE,
+        paper=PACE,
+        convert_from="pace",
+    ),
+    Preset(
+        name="pace-s3dg",
+        method="pace",
+        backbone_type="vssl-s3d",
+        backbone_kwargs=(("gating", True),),
+        backbone_title="S3D-G (S3D with feature gating)",
+        modality="rgb",
+        num_frames=64,  # seed 004 table 3: Pace Pred S3D-G row, 64 frames at 224 px
+        crop_size=224,
+        pretrain_dataset="ucf101",
+        recipe=PACE_RECIPE,
+        paper=PACE,
+        convert_from=None,  # the release's s3d_g.py has a layout of its own, not converted here
+        frame_size=(256, 256),  # release train.py: frames resized to 256 x 256, random 224 crop
+        reported=_results("seed 004 table 3 (Pace Pred row)", "ucf101", "finetune", 87.1, 52.6),
+    ),
+    Preset(
+        name="mfo-r3d18",
+        method="mfo",
+        backbone_type="vssl-r3d",
+        backbone_kwargs=(("depth", 18), ("stem", "hara")),
+        backbone_title="R3D-18, Hara et al.'s form (7x7x7 stem + max-pool, seed 001 table 1)",
+        modality="rgb",
+        num_frames=16,  # seed 001 §2: 16 x 112 x 112 clips
+        crop_size=112,
+        pretrain_dataset="kinetics400",
+        recipe=MFO_RECIPE,
+        paper=MFO,
+        convert_from="mfo",
+        reported=_results(
+            "seed 001 table 3", "kinetics400", "linear-probe", 63.2, 33.4, "L_aug + L_ret (full model)"
+        ),
+    ),
+    Preset(
+        name="mfo-s3d",
+        method="mfo",
+        backbone_type="vssl-s3d",
+        backbone_kwargs=(("gating", False),),
+        backbone_title="S3D (CoCLR layout, seed 001 table 2)",
+        modality="rgb",
+        num_frames=16,
+        crop_size=112,
+        pretrain_dataset="kinetics400",
+        recipe=MFO_RECIPE,
+        paper=MFO,
+        convert_from=None,  # the MFO release ships the R3D-18 model only
+    ),
+    Preset(
+        name="sdc-r21d",
+        method="sdc",
+        backbone_type="vssl-r2plus1d",
+        backbone_kwargs=(("variant", "torchvision"),),
+        backbone_title="R(2+1)D-18, torchvision's form (seed 002 table 4)",
+        modality="rgb",
+        num_frames=16,  # seed 002 §1: 16 x 112 x 112 clips
+        crop_size=112,
+        pretrain_dataset="kinetics400",
+        recipe=SDC_RECIPE,
+        paper=SDC,
+        convert_from="sdc",
+        reported=(
+            *_results("seed 002 table 4", "not stated", "finetune", 86.1, 54.8, SDC_TABLE4),
+            *_results("seed 002 table 1", "not stated", "linear-probe", 72.1, 45.9, SDC_TABLE1),
+        ),
+    ),
+    Preset(
+        name="sdc-r3d34",
+        method="sdc",
+        backbone_type="vssl-r3d",
+        backbone_kwargs=(("depth", 34), ("stem", "hara")),
+        backbone_title="R3D-34, Hara et al.'s form (seed 002 table 4)",
+        modality="rgb",
+        num_frames=16,
+        crop_size=112,
+        pretrain_dataset="kinetics400",
+        recipe=SDC_RECIPE,
+        paper=SDC,
+        convert_from="sdc",
+        reported=_results("seed 002 table 4", "not stated", "finetune", 89.4, 58.3, SDC_TABLE4),
+    ),
+)
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called `name` (with or without the "vssl/" namespace)."""
+    for preset in ZOO:
+        if preset.name == name.removeprefix("vssl/"):
+            return preset
+    raise ValueError(f"unknown preset '{name}'; the zoo has: {', '.join(p.name for p in ZOO)}")
+
+
+__all__ = ["DATASETS", "TASKS", "ZOO", "Paper", "Preset", "Result", "get_preset"]

@@ -1,0 +1,154 @@
+"""Configuration of MFO, multi-level feature optimisation (seed 001; METHODS.md "MFO").
+
+Every default is the seed's; where the released code differs, the field's comment says so and the
+released behaviour is one value away.
+"""
+
+from __future__ import annotations
+
+from dataclasses import field
+from typing import ClassVar
+
+from huggingface_hub.dataclasses import strict
+from transformers import AutoConfig
+from transformers.configuration_utils import SubConfigSpec
+
+from ..modeling_pretraining import VsslPretrainingConfig
+from .temporal import TEMPORAL_TRANSFORMS
+
+
+@strict
+class MFOConfig(VsslPretrainingConfig):
+    """MFO on a backbone with low / mid / high feature levels (`backbone_config.multilevel_stages`).
+
+    Seed 001 table 3 rows: `use_aug_loss` / `use_ret_loss` (both True is the full model).
+    """
+
+    model_type = "vssl-mfo"
+    # seed 001 table 1 / METHODS.md: Hara et al.'s R3D-18; seed 001 table 2: S3D ("vssl-s3d")
+    sub_configs_defaults: ClassVar[dict[str, SubConfigSpec]] = {
+        "backbone_config": SubConfigSpec(
+            config_class=AutoConfig, model_type="vssl-r3d", init_kwargs={"depth": 18, "stem": "hara"}
+        ),
+    }
+
+    # --- views (seed 001 §2; METHODS.md "Views") ---
+    num_frames: int = 16  # seed 001 §2: 32 frames split into two 16-frame clips; the overview takes every 2nd
+    max_stride: int = 3  # METHODS.md: frame stride drawn in [1, min(3, N / 32)] (released --rate 3)
+    frame_size: list[int] = field(default_factory=lambda: [128, 171])  # decoded (H, W) before cropping
+    crop_size: int = 112  # seed 001 §2: 112x112 clips
+    crop_scale: list[float] = field(default_factory=lambda: [0.5, 1.0])  # METHODS.md: crop area 0.5-1
+    crop_ratio: list[float] = field(default_factory=lambda: [3 / 4, 4 / 3])  # released RandomSizedCrop
+    flip_p: float = 0.5  # seed 001 §2: horizontal flipping
+    grayscale_p: float = 0.5  # METHODS.md: grey p 0.5
+    # METHODS.md: jitter brightness / contrast / saturation / hue 0.5 / 0.5 / 0.5 / 0.25, always applied
+    color_jitter: list[float] = field(default_factory=lambda: [0.5, 0.5, 0.5, 0.25])
+    color_jitter_p: float = 1.0
+    # seed 001 §2: temporally consistent jitter; the released code drew it per frame (consistent=False): True
+    color_jitter_per_frame: bool = False
+    # seed 001 §2 blurs each clip (following CoCLR / MemDPC, SimCLR-style sigma 0.1-2, p 0.5);
+    # the released augmentation.py has no blur: blur_p=0.0
+    blur_p: float = 0.5
+    blur_sigma: list[float] = field(default_factory=lambda: [0.1, 2.0])
+
+    # --- heads ---
+    projection_dim: int = 128  # released model.py: every projection ends in 128 channels
+    motion_reduction: int = 16  # released r3d.py: channel reduction of the motion-excitation module
+    temperature: float = 0.07  # seed 001 §2: tau of every contrastive loss (following MoCo)
+
+    # --- temporal modelling (seed 001 table 3) ---
+    use_aug_loss: bool = True  # L_aug: low / mid contrast with temporally transformed negatives
+    # seed 001 §2: "temporal shuffle and reverse"; the released code reverses only: ["reverse"]
+    temporal_negatives: list[str] = field(default_factory=lambda: ["reverse", "shuffle"])
+    use_ret_loss: bool = True  # L_ret: timestamp retrieval between the short clips and the overview
+    retrieval_temperature: float = 0.07  # METHODS.md: cross-entropy over time indices, tau 0.07
+
+    # --- prototypes (seed 001 §2; METHODS.md) ---
+    # seed 001 §2: 1000 prototypes for Kinetics-400; METHODS.md: 200 when pretraining on UCF-101
+    num_prototypes: int = 1000
+    prototype_temperature: float = 0.1  # METHODS.md: swapped cross-entropy, tau 0.1
+    sinkhorn_epsilon: float = 0.05  # METHODS.md: eps 0.05
+    sinkhorn_iterations: int = 3  # METHODS.md: 3 iterations
+    queue_size: int = 1024  # seed 001 §2: queue length 1024 (of past prototype scores, METHODS.md)
+    queue_start_epoch: int = 10  # released train.py: the queue joins Sinkhorn from epoch 10
+    freeze_prototypes_epochs: int = 1  # released train.py: no prototype gradient in epoch 0
+
+    # --- graph G_ins and L_mul ---
+    graph_threshold: float = 0.05  # seed 001 §2: eta = 0.05
+    graph_start_epoch: int = 20  # seed 001 §2: two-stage schedule; released train.py --split 20
+    # seed 001 §2: before the graph starts only L_high (instance + prototype contrast on high-level
+    # features) is trained; the released train.py trains every term but L_mul there: False
+    stage_one_high_only: bool = True
+
+    # --- loss weights (released train.py: high + graph + 0.5 mid + 0.3 low + 0.5 proto) ---
+    level_weights: list[float] = field(default_factory=lambda: [0.3, 0.5, 1.0])  # low, mid, high
+    proto_weight: float = 0.5
+    graph_weight: float = 1.0
+
+    # --- optimisation recipe (seed 001 §2) ---
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-5
+    lr_schedule: str = "step"
+    # seed 001 §2: x0.1 at epoch 70 of 100 (Kinetics-400); [200] of 300 epochs on UCF-101
+    lr_milestones: list[int] = field(default_factory=lambda: [70])
+    lr_decay_factor: float = 0.1
+    epochs: int = 100
+    batch_size: int = 256  # seed 001 §2, global
+
+    def validate_num_frames(self) -> None:
+        if self.num_frames < 2:
+            raise ValueError(f"num_frames must be >= 2 (frames per clip), got {self.num_frames}")
+
+    def validate_max_stride(self) -> None:
+        if self.max_stride < 1:
+            raise ValueError(f"max_stride must be >= 1, got {self.max_stride}")
+
+    def validate_augmentation(self) -> None:
+        for name in ("flip_p", "grayscale_p", "color_jitter_p", "blur_p"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
+        if (
+            len(self.color_jitter) != 4
+            or len(self.crop_scale) != 2
+            or not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1
+        ):
+            raise ValueError(
+                "color_jitter must be 4 strengths (brightness, contrast, saturation, hue) and crop_scale an area "
+                f"range 0 < min <= max <= 1, got {self.color_jitter} and {self.crop_scale}"
+            )
+
+    def validate_temporal_negatives(self) -> None:
+        unknown = [kind for kind in self.temporal_negatives if kind not in TEMPORAL_TRANSFORMS]
+        if unknown or (self.use_aug_loss and not self.temporal_negatives):
+            raise ValueError(
+                f"temporal_negatives must be a non-empty subset of {list(TEMPORAL_TRANSFORMS)} while "
+                f"use_aug_loss is on, got {self.temporal_negatives}"
+            )
+
+    def validate_level_weights(self) -> None:
+        if len(self.level_weights) != 3 or any(w < 0 for w in self.level_weights):
+            raise ValueError(
+                f"level_weights must be 3 non-negative weights (low, mid, high), got {self.level_weights}"
+            )
+
+    def validate_temperatures(self) -> None:
+        for name in ("temperature", "retrieval_temperature", "prototype_temperature", "sinkhorn_epsilon"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+
+    def validate_num_prototypes(self) -> None:
+        if self.num_prototypes < 2:
+            raise ValueError(f"num_prototypes must be >= 2, got {self.num_prototypes}")
+
+    def validate_epochs_fields(self) -> None:
+        for name in ("queue_size", "queue_start_epoch", "freeze_prototypes_epochs", "graph_start_epoch"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+    def validate_graph_threshold(self) -> None:
+        if not 0 <= self.graph_threshold < 1:
+            raise ValueError(f"graph_threshold (eta) must be in [0, 1), got {self.graph_threshold}")
+
+
+__all__ = ["MFOConfig"]

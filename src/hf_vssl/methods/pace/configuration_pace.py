@@ -1,0 +1,144 @@
+"""Configuration of Pace Prediction (seed 003; METHODS.md "Pace Prediction").
+
+Every pace configuration of seed 003 tables 1-4 is a value of `paces` + `backward_mode`; the named
+rows are in `SEED_003_CONFIGURATIONS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import field
+from fractions import Fraction
+from typing import Any, ClassVar
+
+from huggingface_hub.dataclasses import strict
+from transformers import AutoConfig
+from transformers.configuration_utils import SubConfigSpec
+
+from ...data.samplers import END_POLICIES
+from ..modeling_pretraining import VsslPretrainingConfig
+
+BACKWARD_MODES = ("none", "random", "signed")
+CONTRASTIVE_MODES = ("none", "same_context", "same_pace")
+MAX_PACE_DENOMINATOR = 64  # slow paces are 1/k: 0.333... means 1/3
+
+# seed 003 tables 1-4: row -> PaceConfig fields (table 2/3/4's baseline is [1, 2, 3, 4])
+SEED_003_CONFIGURATIONS: dict[str, dict[str, Any]] = {
+    "table1-p1-3": {"paces": [1, 2, 3]},
+    "table1-p1-4": {"paces": [1, 2, 3, 4]},
+    "table1-p1-5": {"paces": [1, 2, 3, 4, 5]},
+    "table1-p1-6": {"paces": [1, 2, 3, 4, 5, 6]},
+    "table2-baseline": {"paces": [1, 2, 3, 4]},
+    "table2-slow": {"paces": [1 / 4, 1 / 3, 1 / 2, 1]},
+    "table2-slow-fast": {"paces": [1 / 3, 1 / 2, 1, 2, 3]},
+    "table3-step1": {"paces": [1, 2, 3, 4]},
+    "table3-step2": {"paces": [1, 3, 5, 7]},
+    "table3-step3": {"paces": [1, 4, 7, 10]},
+    "table4-baseline": {"paces": [1, 2, 3, 4]},
+    "table4-random-backwards": {"paces": [1, 2, 3, 4], "backward_mode": "random"},
+    "table4-backwards-8-classes": {"paces": [1, 2, 3, 4], "backward_mode": "signed"},
+}
+
+
+@strict
+class PaceConfig(VsslPretrainingConfig):
+    """Pace prediction on any backbone (the compact R(2+1)D by default; C3D, R3D, S3D-G)."""
+
+    model_type = "vssl-pace"
+    # seed 003 / seed 004 table 3: Pace Pred's R(2+1)D is the 14.4M compact one of VCOP
+    sub_configs_defaults: ClassVar[dict[str, SubConfigSpec]] = {
+        "backbone_config": SubConfigSpec(
+            config_class=AutoConfig, model_type="vssl-r2plus1d", init_kwargs={"variant": "compact"}
+        ),
+    }
+
+    # --- pretext task (seed 003 tables 1-4) ---
+    # label = index in `paces`; floats < 1 are slow paces 1/k (frames repeated k times)
+    paces: list[float] = field(default_factory=lambda: [1, 2, 3, 4])  # seed 003 tables 2-4: the baseline
+    # "random": each clip reversed with p 0.5, label unchanged (table 4, 4 classes); "signed": +-p are
+    # different classes (table 4, 8 classes: paces then their negatives)
+    backward_mode: str = "none"
+    end_policy: str = "wrap"  # METHODS.md: the original wraps to the first frame; "loop" / "clamp"
+    start_anywhere: bool = True  # the original draws the start over the whole video (then wraps)
+
+    # --- loss (seed 003 §3, algorithms 1 and 2) ---
+    # "same_context": two clips of a video at two different paces are positives (algorithm 1);
+    # "same_pace": clips with the same pace label are positives (algorithm 2); "none": L_cls only
+    contrastive: str = "same_context"
+    lambda_cls: float = 1.0  # METHODS.md: L = lambda_cls L_cls + lambda_ctr L_ctr, default 1, 1
+    lambda_ctr: float = 1.0
+    # seed 003 algorithms: exp(sim(z_i, z_j)), sim the dot product of the (here L2-normalised) pooled
+    # features, with no temperature: tau 1
+    contrastive_temperature: float = 1.0
+
+    # --- views (METHODS.md "Original training") ---
+    num_frames: int = 16  # 16-frame clips
+    frame_size: list[int] = field(default_factory=lambda: [128, 171])  # resize 128x171
+    crop_size: int = 112  # random crop 112
+    flip_p: float = 0.5
+    color_jitter: list[float] = field(default_factory=lambda: [0.8, 0.8, 0.8, 0.2])  # per-frame jitter
+    color_jitter_p: float = 0.8
+
+    # --- optimisation recipe (METHODS.md "Original training") ---
+    optimizer: str = "sgd"
+    learning_rate: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 5e-3
+    lr_schedule: str = "step"
+    lr_milestones: list[int] = field(default_factory=lambda: [6, 12])  # x0.1 every 6 epochs
+    lr_decay_factor: float = 0.1
+    epochs: int = 18
+    batch_size: int = 30
+
+    @property
+    def pace_fractions(self) -> list[Fraction]:
+        """`paces` as exact fractions (0.333... -> 1/3)."""
+        return [Fraction(p).limit_denominator(MAX_PACE_DENOMINATOR) for p in self.paces]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.paces) * (2 if self.backward_mode == "signed" else 1)
+
+    @property
+    def clips_per_video(self) -> int:
+        """Algorithm 1 contrasts two clips of each video at different paces; otherwise one clip."""
+        return 2 if self.contrastive == "same_context" else 1
+
+    def validate_paces(self) -> None:
+        fractions = self.pace_fractions
+        if len(fractions) < 2 or any(p <= 0 for p in fractions) or len(set(fractions)) != len(fractions):
+            raise ValueError(
+                f"paces must be >= 2 distinct positive numbers (e.g. [1, 2, 3, 4]), got {self.paces}"
+            )
+
+    def validate_modes(self) -> None:
+        for name, allowed in (
+            ("backward_mode", BACKWARD_MODES),
+            ("contrastive", CONTRASTIVE_MODES),
+            ("end_policy", END_POLICIES),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+
+    def validate_loss_weights(self) -> None:
+        if self.lambda_cls < 0 or self.lambda_ctr < 0 or self.lambda_cls + self.lambda_ctr == 0:
+            raise ValueError(
+                f"lambda_cls and lambda_ctr must be >= 0 and not both 0, got {self.lambda_cls}, {self.lambda_ctr}"
+            )
+        if not self.contrastive_temperature > 0:
+            raise ValueError(f"contrastive_temperature must be > 0, got {self.contrastive_temperature}")
+
+    def validate_geometry(self) -> None:
+        if self.num_frames < 1:
+            raise ValueError(f"num_frames must be >= 1, got {self.num_frames}")
+        if len(self.frame_size) != 2 or not 1 <= self.crop_size <= min(self.frame_size):
+            raise ValueError(
+                f"frame_size must be (H, W) with 1 <= crop_size {self.crop_size} <= both, got {self.frame_size}"
+            )
+        if len(self.color_jitter) != 4 or not 0 <= self.color_jitter_p <= 1 or not 0 <= self.flip_p <= 1:
+            raise ValueError(
+                "color_jitter must be 4 strengths (brightness, contrast, saturation, hue) and color_jitter_p, "
+                f"flip_p probabilities, got {self.color_jitter}, {self.color_jitter_p}, {self.flip_p}"
+            )
+
+
+__all__ = ["SEED_003_CONFIGURATIONS", "PaceConfig"]

@@ -1,0 +1,79 @@
+"""SDC's samples and views (seed 002 §1): the frames each sample decodes (CPU workers) and the six
+views built from a batch of decoded clips (batched, on the accelerator).
+
+For each of the two clips: a temporally consistent random resized crop and flip; the static view is
+one frame of the clip under the same crop and flip, repeated over time; colour jitter (and grey)
+and Gaussian blur are drawn separately for the clip and its static view; the difference view is the
+difference of adjacent frames of the augmented clip (one extra frame is decoded so that a clip of T
+frames has T differences).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ...data.augment import (
+    color_jitter,
+    frame_difference,
+    gaussian_blur,
+    normalize,
+    random_grayscale,
+    random_resized_crop,
+    sample_crop_params,
+    to_float_clips,
+)
+from ...data.samplers import WindowSampler
+from .configuration_sdc import SDCConfig
+
+
+def build_sampler(config: SDCConfig) -> WindowSampler:
+    """Two consecutive clips of num_frames at a random stride, each with one more frame ("diff0",
+    "diff1") for its frame differences, and its static frame ("static0", "static1")."""
+    return WindowSampler(
+        clip_len=config.num_frames, max_stride=config.max_stride, static=True, difference=True
+    )
+
+
+class SDCAugment(nn.Module):
+    """batch["views"] uint8 (B, T, H, W, C) -> {"clips", "static_clips", "difference_clips"}, each
+    (B, 2, 3, T, S, S), normalised with the ImageNet statistics."""
+
+    def __init__(self, config: SDCConfig) -> None:
+        super().__init__()
+        self.config = config
+
+    def _colour(self, clips: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """Colour jitter, grey, blur (one draw per clip, all frames alike), then normalisation."""
+        config = self.config
+        clips = color_jitter(clips, *config.color_jitter, p=config.color_jitter_p, generator=generator)
+        clips = random_grayscale(clips, config.grayscale_p, generator, mode="channel")
+        clips = gaussian_blur(clips, tuple(config.blur_sigma), config.blur_p, generator)
+        return normalize(clips)
+
+    def views(
+        self, window: torch.Tensor, static: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """window: uint8 (B, T + 1, H, W, C), a clip and the next frame; static: uint8 (B, T, H, W, C), one
+        frame repeated. Returns the clip, static and difference views, each float (B, 3, T, S, S)."""
+        config = self.config
+        window, still = to_float_clips(window), to_float_clips(static[:, :1])
+        batch, _, steps, height, width = window.shape
+        boxes = sample_crop_params(
+            batch, height, width, tuple(config.crop_scale), tuple(config.crop_ratio), generator
+        )
+        device = generator.device if generator is not None else "cpu"
+        flip = torch.rand(batch, generator=generator, device=device) < config.flip_p
+        window = self._colour(random_resized_crop(window, config.crop_size, boxes, flip), generator)
+        still = self._colour(random_resized_crop(still, config.crop_size, boxes, flip), generator)
+        return window[:, :, :-1], still.expand(-1, -1, steps - 1, -1, -1), frame_difference(window)
+
+    def forward(self, batch: dict, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        views = batch["views"]
+        built = [self.views(views[f"diff{i}"], views[f"static{i}"], generator) for i in range(2)]
+        clips, statics, differences = (torch.stack(parts, dim=1) for parts in zip(*built))
+        return {"clips": clips, "static_clips": statics, "difference_clips": differences}
+
+
+def build_augment(config: SDCConfig) -> SDCAugment:
+    return SDCAugment(config)

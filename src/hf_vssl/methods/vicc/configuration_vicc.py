@@ -1,0 +1,190 @@
+"""Configuration of ViCC, cross-stream prototypical contrasting (seed 004; METHODS.md "ViCC").
+
+One config describes one training stage: single stream (`cross_stream=False`, stage 1) or one
+alternation round of the cross-stream stage (`cross_stream=True`), training `stream` ("rgb" or
+"flow"). Stage-dependent defaults (prototype freezing, queue start, epochs) are `None` until
+resolved from the stage at construction, so `ViCCConfig(stream="flow")` is seed 004's Flow-1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import field
+from typing import Any, ClassVar
+
+from huggingface_hub.dataclasses import strict
+from transformers import AutoConfig, PreTrainedConfig
+from transformers.configuration_utils import SubConfigSpec
+
+from ..modeling_pretraining import VsslPretrainingConfig
+
+STREAMS = ("rgb", "flow")
+RGB_CHANNELS = 3
+
+
+@strict
+class ViCCConfig(VsslPretrainingConfig):
+    """ViCC on any backbone (S3D by default; the compact R(2+1)D and R3D-18 of seed 004 table 3)."""
+
+    model_type = "vssl-vicc"
+    # seed 004 table 3: S3D (8.8M) is the main backbone; R(2+1)D (variant "compact") and R3D also reported
+    sub_configs_defaults: ClassVar[dict[str, SubConfigSpec]] = {
+        "backbone_config": SubConfigSpec(config_class=AutoConfig, model_type="vssl-s3d"),
+    }
+    # fields whose default depends on the stage; `for_round` resets them for each cross-stream round
+    stage_fields: ClassVar[tuple[str, ...]] = ("freeze_prototypes_epochs", "queue_start_epoch", "epochs")
+
+    # --- stage ---
+    stream: str = "rgb"  # the stream trained in this stage (ViCC-RGB-* or ViCC-Flow-*)
+    cross_stream: bool = False  # stage 2: the other stream, frozen, joins the swapped prediction
+    # released code: flow frames are 3-channel images (128, v, u) fed to a 3-channel backbone;
+    # 2 keeps only (v, u)
+    flow_channels: int = 3
+
+    # --- heads and swapped prediction (seed 004 §2.1) ---
+    projection_dim: int = 128  # released model: 1x1x1 conv F->F, ReLU, 1x1x1 conv F->128 (moco-dim 128)
+    num_prototypes: int = (
+        300  # METHODS.md / released --nmb_prototypes 300 (seed 004 §3.1.2 uses 101 for table 1)
+    )
+    temperature: float = 0.1  # seed 004 §2.1: tau 0.1
+    sinkhorn_epsilon: float = 0.05  # seed 004 §2.1: eps 0.05
+    sinkhorn_iterations: int = 3  # seed 004 §2.1: 3 Sinkhorn-Knopp iterations
+    # seed 004 §2.1: prototypes frozen for the first 100 epochs of a single stream, trained from the start
+    # in the cross-stream stage (None: 100 / 0 by stage)
+    freeze_prototypes_epochs: int | None = None
+    queue_size: int = 1920  # seed 004 §2.2: 1920 = the last 10 global batches of 192 (0: no queue)
+    # seed 004 §2.2: the queue starts at epoch 150 (RGB-1), 200 (Flow-1), 25 of each cross-stream
+    # alternation (None: by stage); it is filled from then on and used once full, as the released code
+    queue_start_epoch: int | None = None
+    # the released code encodes the second clip of the trained stream without gradient, shuffled
+    # across processes (MoCo batch shuffle), when SyncBN is off; seed 004's pseudocode back-propagates
+    # through both clips (the default)
+    second_clip_no_grad: bool = False
+    batch_shuffle: bool = False  # needs second_clip_no_grad; does something only with > 1 process
+
+    # --- views (seed 004 §2.1, released main_*.py) ---
+    num_frames: int = 32  # seed 004 table 3: 32 frames for S3D (16 for R(2+1)D and R3D)
+    frame_size: list[int] = field(default_factory=lambda: [128, 171])  # decoded (H, W) before cropping
+    crop_size: int = 128  # seed 004 table 3: 128 px
+    crop_scale: list[float] = field(
+        default_factory=lambda: [0.2, 1.0]
+    )  # released RandomSizedCrop bottom_area 0.2
+    flip_p: float = 0.5  # released RandomHorizontalFlip
+    # released base_transform: ColorJitter(0.4, 0.4, 0.4, 0.1) with p 0.8, RandomGray p 0.2, blur p 0.5
+    color_jitter: list[float] = field(default_factory=lambda: [0.4, 0.4, 0.4, 0.1])
+    color_jitter_p: float = 0.8
+    grayscale_p: float = 0.2
+    blur_p: float = 0.5
+    blur_sigma: list[float] = field(default_factory=lambda: [0.1, 2.0])
+    # released TransformController: with p 0.5 both views come from one clip (one strong, one weak view),
+    # else each clip is strong with p 0.3; one_clip_p=0 and strong_p=1 give two fully augmented clips
+    one_clip_p: float = 0.5
+    strong_p: float = 0.3
+
+    # --- optimisation recipe (seed 004 §2.1) ---
+    optimizer: str = "lars"  # SGD momentum 0.9 wrapped in LARS (trust 0.001, no clipping)
+    learning_rate: float = 0.6
+    final_lr: float = 0.0006  # per-iteration cosine decay to 6e-4
+    lr_schedule: str = "cosine"
+    weight_decay: float = 1e-6
+    momentum: float = 0.9
+    lars_trust_coefficient: float = 0.001
+    batch_size: int = 192  # seed 004 §2.2: 48 per GPU x 4 GPUs
+    # None: 300 for a single stream (seed 004 §3.2: RGB-2 = stage 1 + two 100-epoch RGB rounds = 500
+    # epochs), 100 per cross-stream alternation (METHODS.md)
+    epochs: int | None = None
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        # a backbone given without in_channels gets the trained stream's channel count
+        if isinstance(self.backbone_config, dict) and "in_channels" not in self.backbone_config:
+            self.backbone_config = {**self.backbone_config, "in_channels": self.stream_channels(self.stream)}
+        default_backbone = self.backbone_config is None
+        super().__post_init__(**kwargs)
+        if default_backbone and self.stream in STREAMS:
+            self.backbone_config.in_channels = self.stream_channels(self.stream)
+        if self.freeze_prototypes_epochs is None:
+            self.freeze_prototypes_epochs = 0 if self.cross_stream else 100
+        if self.queue_start_epoch is None:
+            self.queue_start_epoch = 25 if self.cross_stream else (150 if self.stream == "rgb" else 200)
+        if self.epochs is None:
+            self.epochs = 100 if self.cross_stream else 300
+
+    @property
+    def other_stream(self) -> str:
+        return "flow" if self.stream == "rgb" else "rgb"
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        """The streams a sample must provide: the trained one, and the frozen one in stage 2."""
+        return (self.stream, self.other_stream) if self.cross_stream else (self.stream,)
+
+    @property
+    def num_views(self) -> int:
+        """Views scored against the prototypes: 2 clips per stream."""
+        return 2 * len(self.streams)
+
+    def stream_channels(self, stream: str) -> int:
+        return RGB_CHANNELS if stream == "rgb" else self.flow_channels
+
+    def frozen_backbone_config(self) -> PreTrainedConfig:
+        """The frozen stream's backbone: the trained one's architecture with the other stream's channels."""
+        values = {**self.backbone_config.to_dict(), "in_channels": self.stream_channels(self.other_stream)}
+        values["pretraining"] = None
+        return type(self.backbone_config).from_dict(values)
+
+    def validate_stream(self) -> None:
+        if self.stream not in STREAMS:
+            raise ValueError(f"stream must be one of {STREAMS}, got {self.stream!r}")
+
+    def validate_flow_channels(self) -> None:
+        if self.flow_channels not in (2, 3):
+            raise ValueError(f"flow_channels must be 3 (128, v, u) or 2 (v, u), got {self.flow_channels}")
+
+    def validate_backbone_channels(self) -> None:
+        wanted = self.stream_channels(self.stream)
+        if self.backbone_config.in_channels != wanted:
+            raise ValueError(
+                f"backbone_config.in_channels is {self.backbone_config.in_channels} but the trained stream "
+                f"'{self.stream}' has {wanted} channels; set backbone_config.in_channels={wanted} (or flow_channels)"
+            )
+
+    def validate_positive(self) -> None:
+        for name in ("projection_dim", "num_prototypes", "sinkhorn_iterations", "num_frames", "crop_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("temperature", "sinkhorn_epsilon", "learning_rate"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+
+    def validate_schedule_epochs(self) -> None:
+        for name in ("freeze_prototypes_epochs", "queue_start_epoch", "queue_size"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+
+    def validate_batch_shuffle(self) -> None:
+        if self.batch_shuffle and not self.second_clip_no_grad:
+            raise ValueError(
+                "batch_shuffle shuffles the no-gradient encoding of the second clip; set second_clip_no_grad=True"
+            )
+
+    def validate_probabilities(self) -> None:
+        for name in ("flip_p", "color_jitter_p", "grayscale_p", "blur_p", "one_clip_p", "strong_p"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
+
+    def validate_geometry(self) -> None:
+        if len(self.frame_size) != 2 or self.crop_size > min(self.frame_size):
+            raise ValueError(
+                f"frame_size must be (H, W) with crop_size {self.crop_size} <= both, got {self.frame_size}"
+            )
+        if len(self.crop_scale) != 2 or not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1:
+            raise ValueError(f"crop_scale must be (min, max) with 0 < min <= max <= 1, got {self.crop_scale}")
+        if len(self.color_jitter) != 4 or len(self.blur_sigma) != 2:
+            raise ValueError(
+                "color_jitter must be 4 strengths (brightness, contrast, saturation, hue) and blur_sigma "
+                f"(min, max), got {self.color_jitter} and {self.blur_sigma}"
+            )
+
+
+__all__ = ["ViCCConfig"]

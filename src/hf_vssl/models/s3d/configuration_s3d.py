@@ -1,0 +1,93 @@
+"""Configuration of S3D / S3D-G (Xie et al. 2018) in the layout of CoCLR and ViCC."""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+from huggingface_hub.dataclasses import strict
+
+from ..modeling_utils import VsslBackboneConfig
+
+
+@strict
+class S3DConfig(VsslBackboneConfig):
+    """S3D as CoCLR / ViCC build it (BACKBONES.md); `gating=True` is S3D-G.
+
+    The BN defaults of the base (eps 1e-5, momentum 0.1) are CoCLR's; the TensorFlow S3D and
+    torchvision use 1e-3 / 0.001.
+    """
+
+    model_type = "vssl-s3d"
+    stage_names: ClassVar[tuple[str, ...]] = (
+        "Conv_1a",
+        "MaxPool_2a",
+        "Conv_2b",
+        "Conv_2c",
+        "MaxPool_3a",
+        "Mixed_3b",
+        "Mixed_3c",
+        "MaxPool_4a",
+        "Mixed_4b",
+        "Mixed_4c",
+        "Mixed_4d",
+        "Mixed_4e",
+        "Mixed_4f",
+        "MaxPool_5a",
+        "Mixed_5b",
+        "Mixed_5c",
+    )
+    # seed 001 table 2: low / mid / high = Mixed-3c / Mixed-4f / Mixed-5c
+    default_multilevel_stages: ClassVar[tuple[str, str, str]] = ("Mixed_3c", "Mixed_4f", "Mixed_5c")
+    # output channels of the convolution stages (BACKBONES.md, CoCLR `s3dg.py`)
+    conv_channels: ClassVar[dict[str, int]] = {"Conv_1a": 64, "Conv_2b": 64, "Conv_2c": 192}
+    # Mixed blocks: [b0, b1a, b1b, b2a, b2b, b3] (BACKBONES.md table, CoCLR `s3dg.py`)
+    mixed_channels: ClassVar[dict[str, tuple[int, int, int, int, int, int]]] = {
+        "Mixed_3b": (64, 96, 128, 16, 32, 32),
+        "Mixed_3c": (128, 128, 192, 32, 96, 64),
+        "Mixed_4b": (192, 96, 208, 16, 48, 64),
+        "Mixed_4c": (160, 112, 224, 24, 64, 64),
+        "Mixed_4d": (128, 128, 256, 24, 64, 64),
+        "Mixed_4e": (112, 144, 288, 32, 64, 64),
+        "Mixed_4f": (256, 160, 320, 32, 128, 128),
+        "Mixed_5b": (256, 160, 320, 32, 128, 128),
+        "Mixed_5c": (384, 192, 384, 48, 128, 128),
+    }
+
+    # S3D-G (Xie et al. 2018 sec. 5): sigmoid feature gating on every Mixed branch; seed 004 table 3
+    # lists Pace Prediction with S3D-G, CoCLR / ViCC with plain S3D
+    gating: bool = False
+    width_multiplier: float = 1.0  # scales every channel count (tests use small values)
+
+    def validate_gating(self) -> None:
+        # field types are not enforced at construction, and a truthy string would silently build S3D-G
+        if not isinstance(self.gating, bool):
+            raise ValueError(f"gating must be True (S3D-G) or False (S3D), got {self.gating!r}")
+
+    def validate_width_multiplier(self) -> None:
+        if not (math.isfinite(self.width_multiplier) and self.width_multiplier > 0):
+            raise ValueError(f"width_multiplier must be a positive number, got {self.width_multiplier}")
+
+    def scaled_channels(self, channels: int) -> int:
+        """`channels` times `width_multiplier`, rounded half up, at least 1."""
+        return max(1, math.floor(channels * self.width_multiplier + 0.5))
+
+    def scaled_mixed_channels(self, name: str) -> tuple[int, ...]:
+        """[b0, b1a, b1b, b2a, b2b, b3] of Mixed block `name`, scaled."""
+        return tuple(self.scaled_channels(c) for c in self.mixed_channels[name])
+
+    @property
+    def stage_channels(self) -> dict[str, int]:
+        channels: dict[str, int] = {}
+        previous = self.in_channels
+        for name in self.stage_names:
+            if name in self.conv_channels:
+                previous = self.scaled_channels(self.conv_channels[name])
+            elif name in self.mixed_channels:
+                b0, _, b1, _, b2, b3 = self.scaled_mixed_channels(name)
+                previous = b0 + b1 + b2 + b3
+            channels[name] = previous  # a max-pool keeps its input's channels
+        return channels
+
+
+__all__ = ["S3DConfig"]

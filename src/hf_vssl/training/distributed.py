@@ -1,0 +1,73 @@
+"""Batch norm over the global batch under several processes, on GPUs and on CPUs (gloo).
+
+On accelerators torch's `nn.SyncBatchNorm` does it. On CPU torch refuses it (both the layer and DDP
+reject CPU SyncBatchNorm), so a multi-process CPU run would normalise each process's part of the
+batch on its own and no longer compute the global batch's loss. `CpuSyncBatchNorm` all-reduces the
+per-channel sums with a gradient-carrying all-gather, so gradients flow through the global
+statistics as in torch's CUDA kernel.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..nn.distributed import all_gather_with_grad, is_distributed
+
+
+class CpuSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """BatchNorm{1,2,3}d whose training statistics are those of the batch of all processes."""
+
+    def _check_input_dim(self, input: torch.Tensor) -> None:
+        if input.ndim < 2:
+            raise ValueError(f"expected an input of at least 2 dimensions (N, C, ...), got {input.ndim}")
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if not (self.training and is_distributed()):
+            return super().forward(input)
+        self._check_input_dim(input)
+        channels = input.shape[1]
+        dims = [0, *range(2, input.ndim)]
+        # [sum, sum of squares, count] per channel: (2C + 1,) summed over processes, in float64
+        count = torch.tensor([input.numel() / channels], dtype=torch.float64, device=input.device)
+        stats = torch.cat([input.double().sum(dims), input.double().square().sum(dims), count])
+        stats = all_gather_with_grad(stats[None]).sum(0)
+        total = stats[-1]
+        mean = stats[:channels] / total
+        var = (stats[channels : 2 * channels] / total - mean.square()).clamp_min(0)
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                momentum = (
+                    self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                )
+                unbiased = var * total / (total - 1).clamp_min(1)
+                self.running_mean.lerp_(mean.to(self.running_mean.dtype), momentum)
+                self.running_var.lerp_(unbiased.to(self.running_var.dtype), momentum)
+        shape = (1, channels) + (1,) * (input.ndim - 2)
+        scale = torch.rsqrt(var.to(input.dtype) + self.eps)
+        out = (input - mean.to(input.dtype).view(shape)) * scale.view(shape)
+        if self.affine:
+            out = out * self.weight.view(shape) + self.bias.view(shape)
+        return out
+
+
+def convert_sync_batchnorm(module: nn.Module, device: torch.device) -> nn.Module:
+    """Every BatchNorm of `module` synchronised across processes: torch's SyncBatchNorm on
+    accelerators, `CpuSyncBatchNorm` on CPU. Weights, statistics and frozen flags are kept."""
+    if device.type != "cpu":
+        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, CpuSyncBatchNorm):
+        synced = CpuSyncBatchNorm(
+            module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats
+        )
+        if module.affine:
+            synced.weight, synced.bias = module.weight, module.bias
+        if module.track_running_stats:
+            synced.running_mean, synced.running_var = module.running_mean, module.running_var
+            synced.num_batches_tracked = module.num_batches_tracked
+        synced.train(module.training)
+        return synced
+    for name, child in module.named_children():
+        module.add_module(name, convert_sync_batchnorm(child, device))
+    return module

@@ -1,0 +1,16 @@
+"""Shared fixtures for every area's tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hf_vssl.data.synthetic import make_synthetic_ucf
+
+
+@pytest.fixture(scope="session")
+def tiny_ucf_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The "tiny" synthetic action dataset (6 motion classes x 6 mp4 videos of 40-48 frames at 64x80, UCF-101's
+    layout: `<Class>/v_<Class>_gGG_cCC.mp4` + `ucfTrainTestlist/`), built once per test session (~2 s)."""
+    return make_synthetic_ucf(tmp_path_factory.mktemp("tiny_ucf"), preset="tiny", seed=0)

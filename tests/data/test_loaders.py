@@ -1,0 +1,211 @@
+"""Loaders on tiny trees of real video files for every layout: split membership and label names exact."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pytest
+
+from hf_vssl.data.encoding import write_video
+from hf_vssl.data.flow import flow_path_for
+from hf_vssl.data.loaders import (
+    CACHE_FILENAME,
+    load_diving48,
+    load_hmdb51,
+    load_kinetics400,
+    load_ucf101,
+    load_video_folder,
+)
+from hf_vssl.data.synthetic import PRESETS
+
+FRAMES = np.zeros((6, 16, 16, 3), dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def video_bytes(tmp_path_factory) -> bytes:
+    """One real 6-frame mp4, copied to every path of the fake trees."""
+    return write_video(tmp_path_factory.mktemp("one") / "v.mp4", FRAMES + 90).read_bytes()
+
+
+def _names(split: datasets.Dataset) -> list[tuple[str, str]]:
+    """(file name, class name) of each row."""
+    label = split.features["label"]
+    return sorted((Path(v).name, label.int2str(int(i))) for v, i in zip(split["video"], split["label"]))
+
+
+def test_ucf101_split_membership_and_labels(tiny_ucf_root):
+    data = load_ucf101(tiny_ucf_root, split=2)
+    assert set(data) == {"train", "test"}
+    assert data["train"].features["label"].names == list(PRESETS["tiny"].classes)
+    assert len(data["train"]) == 24 and len(data["test"]) == 12
+    assert all("_g02_" in name for name, _ in _names(data["test"]))
+    assert not any("_g02_" in name for name, _ in _names(data["train"]))
+    for name, class_name in _names(data["train"]) + _names(data["test"]):
+        assert name.startswith(f"v_{class_name}_")  # label from the class folder
+    row = data["test"][0]
+    assert 40 <= row["num_frames"] <= 48 and (row["height"], row["width"]) == (64, 80) and row["fps"] == 25.0
+    assert data.load_report.num_missing == 0 and "flow" not in data["train"].column_names
+
+
+def test_ucf101_labels_come_from_folders_not_numbers(tmp_path, video_bytes):
+    root = tmp_path / "ucf"
+    lists = root / "ucfTrainTestlist"
+    lists.mkdir(parents=True)
+    (lists / "classInd.txt").write_text("1 Archery\n2 Bowling\n")
+    for cls, group in (("Archery", 1), ("Archery", 8), ("Bowling", 1), ("Bowling", 9)):
+        (root / cls).mkdir(exist_ok=True)
+        (root / cls / f"v_{cls}_g{group:02d}_c01.avi").write_bytes(video_bytes)
+    # a wrong 1-based number in the train list must not change the label
+    (lists / "trainlist01.txt").write_text(
+        "Archery/v_Archery_g08_c01.avi 2\nBowling/v_Bowling_g09_c01.avi 2\n"
+    )
+    (lists / "testlist01.txt").write_text("Archery/v_Archery_g01_c01.avi\nBowling/v_Bowling_g01_c01.avi\n")
+    data = load_ucf101(root, split=1)
+    assert _names(data["train"]) == [
+        ("v_Archery_g08_c01.avi", "Archery"),
+        ("v_Bowling_g09_c01.avi", "Bowling"),
+    ]
+    assert _names(data["test"]) == [
+        ("v_Archery_g01_c01.avi", "Archery"),
+        ("v_Bowling_g01_c01.avi", "Bowling"),
+    ]
+    with pytest.raises(ValueError, match="split must be"):
+        load_ucf101(root, split=4)
+
+
+def test_hmdb51_uses_membership_codes(tmp_path, video_bytes):
+    root = tmp_path / "hmdb"
+    splits = root / "testTrainMulti_7030_splits"
+    splits.mkdir(parents=True)
+    for cls in ("wave", "brush_hair"):
+        (root / cls).mkdir()
+        for i in range(3):
+            (root / cls / f"{cls}_{i}.avi").write_bytes(video_bytes)
+        (splits / f"{cls}_test_split1.txt").write_text(f"{cls}_0.avi 1 \n{cls}_1.avi 2 \n{cls}_2.avi 0 \n")
+        (splits / f"{cls}_test_split2.txt").write_text(f"{cls}_0.avi 2\n{cls}_1.avi 1\n{cls}_2.avi 1\n")
+    data = load_hmdb51(root, split=1)
+    assert data["train"].features["label"].names == ["brush_hair", "wave"]  # sorted class names
+    assert _names(data["train"]) == [("brush_hair_0.avi", "brush_hair"), ("wave_0.avi", "wave")]
+    assert _names(data["test"]) == [("brush_hair_1.avi", "brush_hair"), ("wave_1.avi", "wave")]  # 0 = unused
+    assert len(load_hmdb51(root, split=2)["train"]) == 4
+
+
+def test_kinetics_reports_missing_videos(tmp_path, video_bytes, caplog):
+    root = tmp_path / "k400"
+    (root / "annotations").mkdir(parents=True)
+    header = ["label", "youtube_id", "time_start", "time_end", "split"]
+    rows = {
+        "train": [("abseiling", "aaa", 10, 20), ("zumba", "bbb", 0, 10), ("zumba", "gone", 5, 15)],
+        "validate": [("abseiling", "ccc", 1, 11), ("zumba", "lost", 3, 13)],
+    }
+    for split, entries in rows.items():
+        with (root / "annotations" / f"{split}.csv").open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            for label, yid, start, end in entries:
+                writer.writerow([label, yid, start, end, split])
+                if yid not in ("gone", "lost"):
+                    folder = root / "videos" / split / label
+                    folder.mkdir(parents=True, exist_ok=True)
+                    (folder / f"{yid}_{start:06d}_{end:06d}.mp4").write_bytes(video_bytes)
+    with caplog.at_level("WARNING"):
+        data = load_kinetics400(root)
+    assert set(data) == {"train", "validation"}
+    assert data["train"].features["label"].names == ["abseiling", "zumba"]
+    assert _names(data["train"]) == [
+        ("aaa_000010_000020.mp4", "abseiling"),
+        ("bbb_000000_000010.mp4", "zumba"),
+    ]
+    assert _names(data["validation"]) == [("ccc_000001_000011.mp4", "abseiling")]
+    assert data.load_report.num_missing == 2
+    assert data.load_report.missing["train"] == ["gone_000005_000015"]
+    assert "missing" in caplog.text
+
+
+def test_diving48_json_and_vocab(tmp_path, video_bytes):
+    root = tmp_path / "diving"
+    (root / "rgb").mkdir(parents=True)
+    train = [
+        {"vid_name": "v1_00001", "label": 0, "start_frame": 0, "end_frame": 5},
+        {"vid_name": "v2_00002", "label": 2, "start_frame": 0, "end_frame": 5},
+    ]
+    test = [{"vid_name": "v3_00003", "label": 1, "start_frame": 0, "end_frame": 5}]
+    (root / "Diving48_V2_train.json").write_text(json.dumps(train))
+    (root / "Diving48_V2_test.json").write_text(json.dumps(test))
+    (root / "Diving48_vocab.json").write_text(
+        json.dumps(
+            [
+                ["Back", "15som", "05Twis", "FREE"],
+                ["Back", "15som", "15Twis", "FREE"],
+                ["Forward", "25som", "NoTwis", "PIKE"],
+            ]
+        )
+    )
+    for entry in train + test:
+        (root / "rgb" / f"{entry['vid_name']}.mp4").write_bytes(video_bytes)
+    data = load_diving48(root)
+    assert data["train"].features["label"].names[2] == "Forward_25som_NoTwis_PIKE"
+    assert _names(data["train"]) == [
+        ("v1_00001.mp4", "Back_15som_05Twis_FREE"),
+        ("v2_00002.mp4", "Forward_25som_NoTwis_PIKE"),
+    ]
+    assert _names(data["test"]) == [("v3_00003.mp4", "Back_15som_15Twis_FREE")]
+
+
+def test_video_folder_splits_and_flow_column(tmp_path, video_bytes):
+    root = tmp_path / "folder"
+    for split, cls, name in (
+        ("train", "cats", "a.mp4"),
+        ("train", "dogs", "b.mp4"),
+        ("val", "dogs", "c.mp4"),
+    ):
+        (root / split / cls).mkdir(parents=True, exist_ok=True)
+        (root / split / cls / name).write_bytes(video_bytes)
+    flow_path_for(root / "train" / "cats" / "a.mp4").write_bytes(video_bytes)  # a flow video next to one RGB
+    data = load_video_folder(root)
+    assert set(data) == {"train", "validation"}
+    assert _names(data["train"]) == [("a.mp4", "cats"), ("b.mp4", "dogs")]  # the flow video is not a sample
+    assert data["train"]["flow"] == [str(flow_path_for(root / "train" / "cats" / "a.mp4")), None]
+    assert _names(data["validation"]) == [("c.mp4", "dogs")]
+
+
+def test_metadata_cache_makes_reload_instant_and_read_only_falls_back(
+    tmp_path, video_bytes, monkeypatch, caplog
+):
+    root = tmp_path / "cached"
+    (root / "x").mkdir(parents=True)
+    (root / "x" / "a.mp4").write_bytes(video_bytes)
+    (root / "x" / "broken.mp4").write_bytes(b"not a video")
+    first = load_video_folder(root)
+    assert first.load_report.num_unreadable == 1 and len(first["train"]) == 1
+    cache = json.loads((root / CACHE_FILENAME).read_text())
+    assert cache["x/a.mp4"]["num_frames"] == 6 and "error" in cache["x/broken.mp4"]
+    # a second load reads the cache: replace the video by garbage with the same size and time stamp
+    video = root / "x" / "a.mp4"
+    stat = video.stat()
+    video.write_bytes(b"\0" * stat.st_size)
+    os.utime(video, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert load_video_folder(root)["train"][0]["num_frames"] == 6
+
+    # read-only root (simulated: the cache file's place is taken by a folder): cache goes to $HF_VSSL_CACHE
+    other = tmp_path / "readonly"
+    (other / "x").mkdir(parents=True)
+    (other / "x" / "a.mp4").write_bytes(video_bytes)
+    (other / CACHE_FILENAME).mkdir()
+    monkeypatch.setenv("HF_VSSL_CACHE", str(tmp_path / "fallback"))
+    with caplog.at_level("INFO"):
+        assert load_video_folder(other)["train"][0]["num_frames"] == 6
+    assert len(list((tmp_path / "fallback").glob("*.json"))) == 1
+    assert "read-only" in caplog.text
+
+
+def test_wrong_root_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"classInd\.txt"):
+        load_ucf101(tmp_path)
+    with pytest.raises(FileNotFoundError, match="split files"):
+        load_hmdb51(tmp_path)

@@ -1,0 +1,62 @@
+"""VsslVideoProcessor: save/load beside a model, and the clips it produces."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from hf_vssl.data.augment import IMAGENET_MEAN, IMAGENET_STD
+from hf_vssl.data.decoding import decode_frames, probe_video
+from hf_vssl.data.processor import VsslVideoProcessor
+from hf_vssl.data.samplers import uniform_clips
+
+
+def small_processor(**overrides) -> VsslVideoProcessor:
+    return VsslVideoProcessor(
+        **({"num_frames": 4, "num_clips": 3, "resize_size": [36, 45], "crop_size": 32} | overrides)
+    )
+
+
+def test_save_and_load_round_trip(tmp_path):
+    processor = small_processor(sampling="dense", window_stride=8, frame_stride=2)
+    path = processor.save_pretrained(tmp_path)
+    assert path.name == "video_preprocessor_config.json"
+    assert json.loads(path.read_text())["crop_size"] == [32, 32]
+    loaded = VsslVideoProcessor.from_pretrained(tmp_path)
+    assert loaded == processor
+    path.write_text(json.dumps(processor.to_dict() | {"bogus": 1}))
+    with pytest.raises(ValueError, match="bogus"):
+        VsslVideoProcessor.from_pretrained(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"video_preprocessor_config\.json"):
+        VsslVideoProcessor.from_pretrained(tmp_path.parent)  # a folder without the config
+
+
+def test_validation_names_the_field():
+    with pytest.raises(ValueError, match="num_frames"):
+        VsslVideoProcessor(num_frames=0)
+    with pytest.raises(ValueError, match="crop_size"):
+        VsslVideoProcessor(crop_size=[1, 2, 3])
+    assert VsslVideoProcessor.for_clip(num_frames=32, crop_size=128).resize_size == [146, 195]
+
+
+def test_clips_from_a_path_are_cropped_normalised_frames(tiny_ucf_root):
+    video = next(tiny_ucf_root.glob("MoveRight/*.mp4"))
+    processor = small_processor()
+    pixel_values = processor(video)["pixel_values"]
+    assert pixel_values.shape == (3, 3, 4, 32, 32)  # (num_clips, C, T, h, w)
+    indices = uniform_clips(probe_video(video).num_frames, 4, 3)
+    frames = decode_frames(video, indices.reshape(-1), size=(36, 45)).reshape(3, 4, 36, 45, 3)
+    crop = torch.from_numpy(frames[:, :, 2:34, 6:38]).permute(0, 4, 1, 2, 3).float() / 255
+    mean, std = (
+        torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1, 1),
+        torch.tensor(IMAGENET_STD).view(1, 3, 1, 1, 1),
+    )
+    torch.testing.assert_close(pixel_values, (crop - mean) / std)
+    # decoded frames already at the resize size give the same result; a list is batched
+    all_frames = decode_frames(video, np.arange(probe_video(video).num_frames), size=(36, 45))
+    batched = processor([video, all_frames])["pixel_values"]
+    assert batched.shape == (2, 3, 3, 4, 32, 32)
+    torch.testing.assert_close(batched[1], pixel_values)

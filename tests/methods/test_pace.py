@@ -1,0 +1,190 @@
+"""Pace Prediction: labels of every seed 003 pace configuration, training on the tiny synthetic
+dataset, checkpoints and attention maps."""
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+from huggingface_hub.errors import StrictDataclassError
+from PIL import Image
+from torch.utils.data import DataLoader
+from transformers import AutoModel
+
+from hf_vssl.data.clip_dataset import VideoClipDataset
+from hf_vssl.data.decoding import decode_frames
+from hf_vssl.data.loaders import load_ucf101
+from hf_vssl.methods.pace import (
+    SEED_003_CONFIGURATIONS,
+    PaceConfig,
+    PaceForPretraining,
+    attention_maps,
+    attention_overlay,
+    save_attention_overlay,
+)
+from hf_vssl.methods.registry import get_method
+
+BACKBONE = {"model_type": "vssl-r2plus1d", "width_multiplier": 0.125}
+TINY = {"num_frames": 4, "crop_size": 16, "frame_size": [16, 20], "batch_size": 4}
+
+
+def tiny_config(**overrides) -> PaceConfig:
+    return PaceConfig(**{"backbone_config": dict(BACKBONE), **TINY, **overrides})
+
+
+def test_defaults_are_the_original_recipe():
+    config = PaceConfig(backbone_config=dict(BACKBONE))
+    assert config.backbone_config.variant == "compact" and config.paces == [1, 2, 3, 4]
+    assert (config.num_frames, config.crop_size, config.frame_size) == (16, 112, [128, 171])
+    assert (config.optimizer, config.learning_rate, config.weight_decay, config.momentum) == (
+        "sgd",
+        1e-3,
+        5e-3,
+        0.9,
+    )
+    assert (config.lr_milestones, config.epochs, config.batch_size) == ([6, 12], 18, 30)
+    assert (config.lambda_cls, config.lambda_ctr, config.end_policy) == (1.0, 1.0, "wrap")
+
+
+@pytest.mark.parametrize("name", sorted(SEED_003_CONFIGURATIONS))
+def test_pace_labels_of_every_seed_configuration(name):
+    row = SEED_003_CONFIGURATIONS[name]
+    config = tiny_config(num_frames=16, start_anywhere=False, contrastive="same_context", **row)
+    paces = [Fraction(p).limit_denominator(64) for p in row["paces"]]
+    signed = row.get("backward_mode") == "signed"
+    assert config.num_classes == len(paces) * (2 if signed else 1)
+    sampler = get_method("pace").build_sampler(config)
+    rng = np.random.default_rng(0)
+    seen, directions = set(), set()
+    for _ in range(60):
+        sample = sampler(300, rng)  # long enough for every clip: no wrap
+        labels = [int(sample.targets[f"pace{i}"]) for i in range(2)]
+        assert labels[0] != labels[1]  # same context: two different paces of one video
+        for i, label in enumerate(labels):
+            indices = sample.views[f"clip{i}"]
+            pace = paces[label % len(paces)]
+            backward = bool(indices[0] > indices[-1])
+            expected = np.array([math.floor(k * pace) for k in range(16)])
+            forward_order = indices[::-1] if backward else indices
+            assert np.array_equal(forward_order - forward_order[0], expected), (name, label, indices)
+            if signed:
+                assert backward == (label >= len(paces))
+            seen.add(label)
+            directions.add(backward)
+    assert seen == set(range(config.num_classes))
+    assert directions == ({False, True} if row.get("backward_mode") in ("random", "signed") else {False})
+
+
+@pytest.mark.parametrize(
+    "overrides,field",
+    [
+        ({"paces": [1, 1, 2]}, "paces"),
+        ({"paces": [0, 1]}, "paces"),
+        ({"backward_mode": "reverse"}, "backward_mode"),
+        ({"contrastive": "both"}, "contrastive"),
+        ({"lambda_cls": 0.0, "lambda_ctr": 0.0}, "lambda_cls"),
+        ({"crop_size": 64}, "crop_size"),
+    ],
+)
+def test_config_errors_name_the_field(overrides, field):
+    with pytest.raises((ValueError, StrictDataclassError), match=field):
+        tiny_config(**overrides)
+
+
+def _inputs(config: PaceConfig, root) -> dict:
+    spec = get_method("pace")
+    data = VideoClipDataset(
+        load_ucf101(root, split=1)["train"], spec.build_sampler(config), frame_size=tuple(config.frame_size)
+    )
+    batch = next(iter(DataLoader(data, batch_size=4)))
+    torch.manual_seed(0)
+    inputs = spec.build_augment(config)(batch)
+    views = config.clips_per_video
+    assert inputs["clips"].shape == (4, views, 3, 4, 16, 16) and inputs["pace_labels"].shape == (4, views)
+    assert torch.equal(inputs["pace_labels"][:, 0], batch["targets"]["pace0"])
+    return inputs
+
+
+@pytest.mark.parametrize("contrastive", ["none", "same_context", "same_pace"])
+def test_training_lowers_the_loss(tiny_ucf_root, contrastive):
+    config = tiny_config(contrastive=contrastive)
+    inputs = _inputs(config, tiny_ucf_root)
+    torch.manual_seed(0)
+    model = PaceForPretraining(config).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    losses = []
+    for _ in range(4):
+        out = model(**inputs)
+        out.loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(out.loss.item())
+    assert losses[-1] < losses[0] - 0.05, losses
+    assert set(out.loss_terms) == ({"cls"} if contrastive == "none" else {"cls", "ctr"})
+    labels = inputs["pace_labels"].flatten()
+    assert out.logits.shape == (labels.numel(), 4)
+    accuracy = (out.logits.argmax(dim=1) == labels).float().mean()
+    torch.testing.assert_close(out.metrics["pace_accuracy"], accuracy)
+
+
+def test_lambdas_weight_the_terms():
+    clips, labels = torch.randn(3, 2, 3, 4, 16, 16), torch.tensor([[0, 1], [2, 3], [1, 0]])
+    torch.manual_seed(0)
+    plain = PaceForPretraining(tiny_config()).eval()
+    weighted = PaceForPretraining(tiny_config(lambda_cls=0.5, lambda_ctr=2.0)).eval()
+    weighted.load_state_dict(plain.state_dict())
+    a, b = plain(clips, labels), weighted(clips, labels)
+    torch.testing.assert_close(b.loss_terms["cls"], 0.5 * a.loss_terms["cls"])
+    torch.testing.assert_close(b.loss_terms["ctr"], 2.0 * a.loss_terms["ctr"])
+    with pytest.raises(ValueError, match=r"\(B, 2, C, T, H, W\)"):
+        plain(clips[:, :1], labels[:, :1])
+
+
+def test_checkpoint_is_a_backbone_and_restores_the_head(tmp_path):
+    model = PaceForPretraining(tiny_config(**SEED_003_CONFIGURATIONS["table4-backwards-8-classes"]))
+    model.save_pretrained(tmp_path)
+    backbone = AutoModel.from_pretrained(tmp_path)
+    assert (
+        backbone.config.pretraining["method"] == "pace"
+        and backbone.config.pretraining["backward_mode"] == "signed"
+    )
+    for key, value in model.backbone.state_dict().items():
+        assert torch.equal(backbone.state_dict()[key], value), key
+    restored = PaceForPretraining.from_pretrained(tmp_path)
+    assert restored.config.num_classes == 8
+    assert torch.equal(restored.pace_head.weight, model.pace_head.weight)
+
+
+def test_attention_maps_and_overlay(tiny_ucf_root, tmp_path):
+    model = PaceForPretraining(tiny_config())
+    video = load_ucf101(tiny_ucf_root, split=1)["test"][0]["video"]
+    frames = decode_frames(video, [2 * i for i in range(8)], size=(32, 32))  # a clip at pace 2
+    clips = torch.randn(2, 3, 8, 32, 32)
+    maps = attention_maps(model, clips)
+    assert maps.shape == (2, 8, 32, 32) and model.training  # the model's mode is restored
+    assert maps.amin(dim=(1, 2, 3)).eq(0).all() and maps.amax(dim=(1, 2, 3)).eq(1).all()
+    path = attention_overlay(model, frames, tmp_path / "figure" / "attention.png", every=3)
+    with Image.open(path) as image:
+        assert image.size == (32 * 3, 32)  # frames 0, 3, 6 side by side
+    overlay = np.asarray(
+        Image.open(save_attention_overlay(frames, np.zeros((8, 32, 32)), tmp_path / "a.png", 8, 0.0))
+    )
+    assert np.array_equal(overlay, frames[0])  # alpha 0 leaves the frame untouched
+    with pytest.raises(ValueError, match="same size"):
+        save_attention_overlay(frames, np.zeros((8, 16, 16)), tmp_path / "b.png")
+
+
+@pytest.mark.parametrize(
+    "backbone,frames,size",
+    [
+        ({"model_type": "vssl-c3d", "width_multiplier": 0.125}, 8, 32),
+        ({"model_type": "vssl-r3d", "depth": 18, "width_multiplier": 0.125}, 4, 16),
+    ],
+)
+def test_other_backbones(backbone, frames, size):
+    config = tiny_config(backbone_config=backbone, num_frames=frames, crop_size=size, frame_size=[size, size])
+    model = PaceForPretraining(config)
+    out = model(torch.randn(2, 2, 3, frames, size, size), torch.tensor([[0, 1], [2, 3]]))
+    assert out.logits.shape == (4, 4) and torch.isfinite(out.loss)
+    assert out.embeddings.shape == (4, config.backbone_config.hidden_size)

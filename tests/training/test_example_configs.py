@@ -1,0 +1,61 @@
+"""The example configs build their method's config and carry each seed's default recipe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hf_vssl.cli.common import load_config_file
+from hf_vssl.training.pretrain import build_method_config
+from hf_vssl.training.recipe import OptimizerRecipe
+
+CONFIGS = Path(__file__).parents[2] / "examples" / "configs"
+# file -> (method, backbone type, optimizer, lr, weight decay, schedule, milestones, epochs, global batch)
+SEED_RECIPES = {
+    "vicc_s3d_ucf101.yaml": ("vicc", "vssl-s3d", "lars", 0.6, 1e-6, "cosine", (), 300, 192),  # seed 004
+    "pace_r21d_ucf101.yaml": (
+        "pace",
+        "vssl-r2plus1d",
+        "sgd",
+        1e-3,
+        5e-3,
+        "step",
+        (6, 12),
+        18,
+        30,
+    ),  # seed 003
+    "mfo_r3d18_ucf101.yaml": ("mfo", "vssl-r3d", "adam", 1e-3, 1e-5, "step", (200,), 300, 256),  # seed 001
+    "sdc_r21d_ucf101.yaml": (
+        "sdc",
+        "vssl-r2plus1d",
+        "adam",
+        1e-3,
+        1e-5,
+        "step",
+        (120, 160),
+        200,
+        96,
+    ),  # seed 002
+}
+
+
+def test_every_example_config_is_checked():
+    assert sorted(p.name for p in CONFIGS.glob("*.yaml")) == sorted(SEED_RECIPES)
+
+
+@pytest.mark.parametrize("name", sorted(SEED_RECIPES))
+def test_example_config_builds_the_seed_recipe(name):
+    values = load_config_file(CONFIGS / name)
+    config = build_method_config(
+        values.get("method"), preset=values.get("preset"), overrides=values["method_config"]
+    )
+    method, backbone, optimizer, lr, weight_decay, schedule, milestones, epochs, batch = SEED_RECIPES[name]
+    assert config.method == method and config.backbone_config.model_type == backbone
+    recipe = OptimizerRecipe.from_config(config)
+    assert (recipe.optimizer, recipe.learning_rate, recipe.weight_decay, recipe.lr_schedule) == (
+        optimizer, lr, weight_decay, schedule,
+    )  # fmt: skip
+    assert (recipe.epochs, recipe.batch_size) == (epochs, batch)
+    if schedule == "step":
+        assert recipe.lr_milestones == milestones

@@ -1,0 +1,58 @@
+"""Optimiser and per-step schedule built from a config's recipe fields."""
+
+import itertools
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from hf_vssl.optim import LARS
+from hf_vssl.training.recipe import OptimizerRecipe, build_optimizer, build_scheduler, lr_lambda
+
+
+def test_recipe_reads_the_fields_a_config_has():
+    config = SimpleNamespace(
+        optimizer="adam", learning_rate=1e-3, weight_decay=1e-5, lr_schedule="step", lr_milestones=[120, 160],
+        lr_decay_factor=0.1, epochs=200, batch_size=96, unrelated_field=3,
+    )  # fmt: skip
+    recipe = OptimizerRecipe.from_config(config, epochs=2)
+    assert recipe.epochs == 2 and recipe.batch_size == 96 and recipe.lr_milestones == (120, 160)
+    assert isinstance(build_optimizer([torch.nn.Parameter(torch.zeros(2))], recipe), torch.optim.Adam)
+
+
+def test_step_schedule_decays_at_milestone_epochs():
+    recipe = OptimizerRecipe(
+        epochs=18, batch_size=30, lr_schedule="step", lr_milestones=(6, 12), learning_rate=1e-3
+    )
+    factor = lr_lambda(recipe, steps_per_epoch=10)
+    assert factor(59) == 1.0
+    assert factor(60) == pytest.approx(0.1)
+    assert factor(120) == pytest.approx(0.01)
+
+
+def test_lars_recipe_builds_lars_with_the_seed_trust_coefficient():
+    recipe = OptimizerRecipe(epochs=1, batch_size=1, optimizer="lars", learning_rate=0.6, weight_decay=1e-6)
+    optimizer = build_optimizer([torch.nn.Parameter(torch.ones(2, 2))], recipe)
+    assert isinstance(optimizer, LARS) and optimizer.param_groups[0]["trust_coefficient"] == 0.001
+
+
+def test_cosine_schedule_runs_per_step_to_the_final_lr():
+    recipe = OptimizerRecipe(epochs=2, batch_size=4, lr_schedule="cosine", learning_rate=0.6, final_lr=0.0006)
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    optimizer = build_optimizer([parameter], recipe)
+    scheduler = build_scheduler(optimizer, recipe, steps_per_epoch=5)
+    lrs = []
+    for _ in range(10):
+        lrs.append(scheduler.get_last_lr()[0])
+        optimizer.step()
+        scheduler.step()
+    assert lrs[0] == pytest.approx(0.6)
+    assert all(a > b for a, b in itertools.pairwise(lrs))  # decays at every step, not every epoch
+    assert scheduler.get_last_lr()[0] == pytest.approx(0.0006)
+
+
+def test_bad_recipe_values_name_the_field():
+    with pytest.raises(ValueError, match="optimizer"):
+        OptimizerRecipe(epochs=1, batch_size=1, optimizer="rmsprop")
+    with pytest.raises(ValueError, match="lr_milestones"):
+        OptimizerRecipe(epochs=1, batch_size=1, lr_milestones=(5, 2))
