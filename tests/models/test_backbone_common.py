@@ -148,12 +148,6 @@ def test_backbone_checkpoint_loads_under_a_new_head(model_type, saved):
         assert classifier(_clips(model.config)).logits.shape == (2, 5)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="VsslPreTrainedModel.from_pretrained leaves config overrides such as num_labels in the model "
-    "kwargs when it loads the config itself (the Auto classes are unaffected); remove this mark once fixed",
-)
 @pytest.mark.parametrize("model_type", BACKBONE_TYPES[:1])
 def test_family_class_takes_config_overrides(model_type, saved):
     path, _ = saved(model_type)

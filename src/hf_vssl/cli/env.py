@@ -6,7 +6,17 @@ import argparse
 import platform
 from importlib.metadata import PackageNotFoundError, version
 
-PACKAGES = ("hf-vssl", "torch", "transformers", "datasets", "accelerate", "huggingface-hub", "safetensors", "evaluate", "av")
+PACKAGES = (
+    "hf-vssl",
+    "torch",
+    "transformers",
+    "datasets",
+    "accelerate",
+    "huggingface-hub",
+    "safetensors",
+    "evaluate",
+    "av",
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -23,7 +33,9 @@ def describe_environment() -> dict[str, str]:
             info[name] = version(name)
         except PackageNotFoundError:
             info[name] = "not installed"
-    info["cuda"] = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())) or "none"
+    info["cuda"] = (
+        ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())) or "none"
+    )
     info["bf16 (cuda)"] = str(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
     info["cpu threads"] = str(torch.get_num_threads())
     return info

@@ -7,11 +7,27 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from huggingface_hub.errors import StrictDataclassError
+
 # subcommand module names, in the order `--help` lists them; each has `add_parser(subparsers)`
-COMMAND_MODULES: tuple[str, ...] = ("env", "zoo", "push", "convert", "pretrain", "probe", "finetune", "retrieve", "cluster", "demo", "synth", "extract_flow")
+COMMAND_MODULES: tuple[str, ...] = (
+    "env",
+    "zoo",
+    "push",
+    "convert",
+    "pretrain",
+    "probe",
+    "finetune",
+    "retrieve",
+    "cluster",
+    "demo",
+    "synth",
+    "extract_flow",
+)
 
 # errors that mean "the user asked for something that cannot work": one line, exit code 2
-USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, KeyError)
+# (a config field that fails validation raises huggingface_hub's StrictDataclassError, not a ValueError)
+USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, KeyError, StrictDataclassError)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -47,13 +47,19 @@ class VsslPretrainingConfig(PreTrainedConfig):
         return {"method": self.method, **{name: _jsonable(getattr(self, name)) for name in own}}
 
     @classmethod
-    def from_checkpoint_config(cls, backbone_config: VsslBackboneConfig, source: str | Path) -> VsslPretrainingConfig:
+    def from_checkpoint_config(
+        cls, backbone_config: VsslBackboneConfig, source: str | Path
+    ) -> VsslPretrainingConfig:
         """Rebuild the method config from a checkpoint's backbone config and its `pretraining` record."""
         record = dict(getattr(backbone_config, PRETRAINING_KEY, None) or {})
         method = record.pop("method", None)
         expected = cls.model_type.removeprefix("vssl-")
         if method != expected:
-            found = f"was pretrained with '{method}'" if method else "is a plain backbone without pretraining heads"
+            found = (
+                f"was pretrained with '{method}'"
+                if method
+                else "is a plain backbone without pretraining heads"
+            )
             raise ValueError(
                 f"{source} {found}, so it cannot load into {cls.__name__}. Load it with AutoModel.from_pretrained, "
                 f"or start '{expected}' pretraining from it with `init_backbone_from`."
@@ -123,11 +129,15 @@ class VsslForPretraining(VsslPreTrainedModel):
         super().save_pretrained(save_directory, *args, **kwargs)
         # replace the method config by the backbone config + record, so AutoModel sees a backbone
         config_path = Path(save_directory) / "config.json"
-        config_path.write_text(json.dumps(self.checkpoint_config().to_dict(), indent=2, sort_keys=True) + "\n")
+        config_path.write_text(
+            json.dumps(self.checkpoint_config().to_dict(), indent=2, sort_keys=True) + "\n"
+        )
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | Path, *args: Any, **kwargs: Any):
         if not isinstance(kwargs.get("config"), PreTrainedConfig):
             backbone_config = AutoConfig.from_pretrained(pretrained_model_name_or_path, **_hub_kwargs(kwargs))
-            kwargs["config"] = cls.config_class.from_checkpoint_config(backbone_config, pretrained_model_name_or_path)
+            kwargs["config"] = cls.config_class.from_checkpoint_config(
+                backbone_config, pretrained_model_name_or_path
+            )
         return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)

@@ -160,11 +160,11 @@ class VsslPreTrainedModel(PreTrainedModel):
                 f"into {cls.__name__} ('{expected}'). Use AutoModel.from_pretrained, or the class for "
                 f"'{found}'."
             )
-        if not isinstance(config, PreTrainedConfig):
-            config = cls.config_class.from_pretrained(pretrained_model_name_or_path, **_hub_kwargs(kwargs))
-            kwargs["config"] = config
+        # without an explicit config, transformers reads it and applies overrides such as num_labels
         want_info = kwargs.pop("output_loading_info", False)
-        model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs)
+        model, info = super().from_pretrained(
+            pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs
+        )
         missing = [k for k in info["missing_keys"] if not k.startswith(cls._newly_initialised_prefixes())]
         if missing:
             raise ValueError(
@@ -238,7 +238,9 @@ class VsslBackboneModel(VsslPreTrainedModel):
                 states[name] = x
         pooled = x.mean(dim=(2, 3, 4))
         hidden_states = tuple(states[n] for n in self.stages) if output_hidden_states else None
-        levels = tuple(states[n] for n in self.config.multilevel_stages) if output_multilevel_features else None
+        levels = (
+            tuple(states[n] for n in self.config.multilevel_stages) if output_multilevel_features else None
+        )
         output = VsslModelOutput(
             last_hidden_state=x, pooler_output=pooled, hidden_states=hidden_states, multilevel_features=levels
         )
