@@ -362,3 +362,15 @@ def test_registered_with_the_seed_recipe():
     recipe = OptimizerRecipe.from_config(config)
     assert recipe.lr_milestones == (70,) and recipe.lr_decay_factor == 0.1 and recipe.epochs == 100
     assert recipe.batch_size == 256
+
+
+@pytest.mark.parametrize("graph_start_epoch", [0, 1])
+def test_idle_parameters_are_announced_for_ddp(tiny_batch, graph_start_epoch):
+    """Stage 1 trains only the high level: the model must say so, so that the training loop turns on
+    DDP's `find_unused_parameters` (tests/training/test_distributed.py runs it on two processes)."""
+    config = _tiny_config(graph_start_epoch=graph_start_epoch)
+    model = MFOForPretraining(config).train()
+    model.set_epoch(0)
+    model(**_inputs(config, tiny_batch)).loss.backward()
+    idle = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert model.has_idle_parameters() == bool(idle) == (graph_start_epoch > 0), idle

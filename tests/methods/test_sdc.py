@@ -337,3 +337,15 @@ def test_registered_with_the_seed_defaults():
         5,
     )
     assert (config.crop_size, config.batch_size, config.epochs) == (112, 96, 200)
+
+
+@pytest.mark.parametrize("local_start_epoch", [0, 1])
+def test_idle_parameters_are_announced_for_ddp(tiny_batch, local_start_epoch):
+    """Before L_loc starts the concept attention gets no gradient: the model must say so, so that
+    the training loop turns on DDP's `find_unused_parameters`."""
+    config = _tiny_config(local_start_epoch=local_start_epoch)
+    model = SDCForPretraining(config).train()
+    model.set_epoch(0)
+    model(**_inputs(config, tiny_batch)).loss.backward()
+    idle = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert model.has_idle_parameters() == bool(idle) == (local_start_epoch > 0), idle

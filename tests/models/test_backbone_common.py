@@ -25,14 +25,7 @@ TINY = 0.125  # channels / 8: fast on CPU
 EXPECTED_FAMILIES = {"vssl-c3d", "vssl-r2plus1d", "vssl-r3d", "vssl-s3d"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models are dispatch-bound: one intra-op thread avoids OpenMP barrier stalls on a shared, loaded CPU
-    (measured: test_backbone_common.py ran in 8 s instead of 60-100 s at load 5 on 2 cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see conftest.py
 
 
 def _subclasses(cls: type) -> list[type]:

@@ -20,14 +20,7 @@ TINY = 0.0625  # 4..64 channels: fast on CPU where the size is not the point
 S3D_PARAMETERS = 7_910_048
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models are dispatch-bound: one intra-op thread avoids OpenMP barrier stalls on a shared, loaded CPU
-    (measured: test_backbone_common.py ran in 8 s instead of 60-100 s at load 5 on 2 cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see conftest.py
 
 
 def _num_parameters(model: torch.nn.Module) -> int:

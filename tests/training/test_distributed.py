@@ -14,22 +14,24 @@ import ddp_worker
 import torch
 
 WORKER = Path(__file__).parent / "ddp_worker.py"
+PRETRAIN_EXAMPLE = Path(__file__).parents[2] / "examples" / "pretrain.py"
 
 
-def _launch_two(root: Path, output_dir: Path) -> None:
-    output_dir.mkdir(parents=True)
+def _launch_two(script: Path, *script_args: str) -> subprocess.CompletedProcess:
     command = [
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--main_process_port", "0",
         "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-        str(WORKER), "--root", str(root), "--output-dir", str(output_dir), "--steps", "3", "--global-batch", "8",
+        str(script), *script_args,
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     done = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
 
 
 def test_two_processes_match_one_process_on_the_same_global_batch(tiny_ucf_root, tmp_path):
-    _launch_two(tiny_ucf_root, tmp_path / "two")
+    (tmp_path / "two").mkdir()
+    _launch_two(WORKER, "--root", str(tiny_ucf_root), "--output-dir", str(tmp_path / "two"), "--steps", "3")
     (tmp_path / "one").mkdir()
     ddp_worker.run(
         str(tiny_ucf_root), tmp_path / "one", steps=3, global_batch=8
@@ -51,3 +53,19 @@ def test_two_processes_match_one_process_on_the_same_global_batch(tiny_ucf_root,
     # the extraction split over two processes gathers every test video once, in order
     assert torch.equal(rank0["video_index"], single["video_index"])
     assert torch.allclose(rank0["features"], single["features"], rtol=1e-3, atol=1e-3)
+
+
+def test_two_process_mfo_trains_through_its_stage_switch(tiny_ucf_root, tmp_path):
+    """MFO's stage 1 leaves the low / mid heads without gradient: DDP must be told to look for idle
+    parameters (the model says so), or the second step fails. Epoch 0 is stage 1, epoch 1 stage 2."""
+    run_dir = tmp_path / "mfo"
+    method = ["--method", "mfo", "--set", "graph_start_epoch=1", "--set", "queue_size=16"]
+    recipe = ["--set", "num_prototypes=8", "--set", "projection_dim=16", "--set", "frame_size=[40,50]"]
+    clip = ["--set", "crop_size=16", "--set", "num_frames=16", "--epochs", "2", "--batch-size", "8"]
+    network = ["--backbone-config", "width_multiplier=0.125", "--backbone-config", "depth=10"]
+    data = ["--dataset", str(tiny_ucf_root), "--num-workers", "0", "--output-dir", str(run_dir)]
+    done = _launch_two(PRETRAIN_EXAMPLE, *method, *recipe, *clip, *network, *data, "--no-progress-bar")
+    epoch_lines = [line for line in done.stdout.splitlines() if line.startswith("epoch ")]
+    assert [line.split(":")[0] for line in epoch_lines] == ["epoch 1/2", "epoch 2/2"], done.stdout
+    assert "low_graph" not in epoch_lines[0] and "low_graph" in epoch_lines[1]  # the stage switch happened
+    assert (run_dir / "model" / "model.safetensors").is_file()

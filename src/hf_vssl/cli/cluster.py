@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 from .common import (
@@ -14,6 +13,7 @@ from .common import (
     add_protocol_arguments,
     add_run_arguments,
     build_evaluation,
+    command_main,
     finish_parser,
     publish,
 )
@@ -74,10 +74,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from .main import main as hf_vssl_main
-
-    return hf_vssl_main(["cluster", *(sys.argv[1:] if argv is None else argv)])
+main = command_main("cluster")  # `python -m hf_vssl.cli.cluster`, examples/cluster.py
 
 
 if __name__ == "__main__":

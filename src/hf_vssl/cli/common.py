@@ -9,7 +9,8 @@ the file, and the file wins over the defaults.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -252,7 +253,9 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-sync-bn", action="store_true", help="keep per-process BatchNorm under several processes"
     )
     group.add_argument(
-        "--find-unused-parameters", action="store_true", help="DDP option for partly frozen models"
+        "--find-unused-parameters",
+        action="store_true",
+        help="DDP option for partly frozen models (on by itself for methods whose heads start late: MFO, SDC)",
     )
     group.add_argument("--max-grad-norm", type=float, help="clip the gradient norm (default: no clipping)")
     group.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
@@ -298,3 +301,15 @@ def training_arguments(args: argparse.Namespace, output_dir: Path | None = None)
         cpu=args.cpu,
         progress_bar=not args.no_progress_bar,
     )
+
+
+def command_main(command: str) -> Callable[[Sequence[str] | None], int]:
+    """The `main(argv)` of one command's script: `hf-vssl <command>` with the script's arguments, so
+    `accelerate launch examples/<command>.py ...` takes exactly the CLI's options."""
+
+    def main(argv: Sequence[str] | None = None) -> int:
+        from .main import main as hf_vssl_main
+
+        return hf_vssl_main([command, *(sys.argv[1:] if argv is None else argv)])
+
+    return main

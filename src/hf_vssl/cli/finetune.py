@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 from .common import (
@@ -15,6 +14,7 @@ from .common import (
     add_run_arguments,
     add_training_arguments,
     build_evaluation,
+    command_main,
     finish_parser,
     publish,
     training_arguments,
@@ -89,10 +89,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from .main import main as hf_vssl_main
-
-    return hf_vssl_main(["finetune", *(sys.argv[1:] if argv is None else argv)])
+main = command_main("finetune")  # `python -m hf_vssl.cli.finetune`, examples/finetune.py
 
 
 if __name__ == "__main__":

@@ -47,10 +47,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = args.func(args)
     except USER_ERRORS as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"hf-vssl {args.command}: error: {message}", file=sys.stderr)
+        print(f"hf-vssl {args.command}: error: {one_line_message(err)}", file=sys.stderr)
         return 2
     return int(result or 0)
+
+
+def one_line_message(err: BaseException) -> str:
+    """What went wrong, on one line: a config validator's own message, not its wrapper's."""
+    if isinstance(err, StrictDataclassError) and isinstance(err.__cause__, (ValueError, TypeError)):
+        err = err.__cause__
+    message = err.args[0] if isinstance(err, KeyError) and err.args else err
+    return " ".join(str(message).split())
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 from .common import (
@@ -16,6 +15,7 @@ from .common import (
     add_dataset_arguments,
     add_run_arguments,
     add_training_arguments,
+    command_main,
     finish_parser,
     parse_assignments,
     require,
@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what = parser.add_argument_group("method")
     what.add_argument("--method", help="pretext method: vicc, pace, mfo, sdc (or a zoo --preset)")
     what.add_argument(
-        "--preset", help="zoo preset (hf-vssl zoo) giving method, backbone, clip length and crop"
+        "--preset", help="zoo preset (hf-vssl zoo) giving method, backbone, clip length, crop and frame size"
     )
     what.add_argument("--set", action="append", metavar="FIELD=VALUE", help="method config field, repeatable")
     what.add_argument("--epochs", type=int, help="shortcut for --set epochs=N")
@@ -129,11 +129,7 @@ def run_cross_stream(args: argparse.Namespace, overrides: dict) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m hf_vssl.cli.pretrain ...` / `accelerate launch examples/pretrain.py ...`."""
-    from .main import main as hf_vssl_main
-
-    return hf_vssl_main(["pretrain", *(sys.argv[1:] if argv is None else argv)])
+main = command_main("pretrain")  # `python -m hf_vssl.cli.pretrain`, examples/pretrain.py
 
 
 if __name__ == "__main__":

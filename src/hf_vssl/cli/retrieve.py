@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 
 from .common import (
     add_backbone_arguments,
@@ -13,6 +12,7 @@ from .common import (
     add_protocol_arguments,
     add_run_arguments,
     build_evaluation,
+    command_main,
     finish_parser,
     publish,
 )
@@ -44,10 +44,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from .main import main as hf_vssl_main
-
-    return hf_vssl_main(["retrieve", *(sys.argv[1:] if argv is None else argv)])
+main = command_main("retrieve")  # `python -m hf_vssl.cli.retrieve`, examples/retrieve.py
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from transformers.configuration_utils import SubConfigSpec
 from transformers.utils import ModelOutput
 
 from ..models.modeling_utils import VsslBackboneConfig, VsslPreTrainedModel, _hub_kwargs
+from ..nn.prototypes import Prototypes
 
 PRETRAINING_KEY = "pretraining"
 
@@ -39,6 +40,33 @@ class VsslPretrainingConfig(PreTrainedConfig):
     @property
     def method(self) -> str:
         return self.model_type.removeprefix("vssl-")
+
+    # The clip fields most methods share, checked once here; a method without one of them skips it.
+    def validate_clip_geometry(self) -> None:
+        frame_size, crop = getattr(self, "frame_size", None), getattr(self, "crop_size", None)
+        if frame_size is not None and (len(frame_size) != 2 or min(frame_size) < 1):
+            raise ValueError(f"frame_size must be (H, W) of positive sizes, got {frame_size}")
+        if crop is not None and crop < 1:
+            raise ValueError(f"crop_size must be >= 1, got {crop}")
+        if crop is not None and frame_size is not None and crop > min(frame_size):
+            raise ValueError(
+                f"crop_size {crop} is larger than the decoded frames {frame_size[0]}x{frame_size[1]} "
+                "(frame_size); lower crop_size or raise frame_size"
+            )
+
+    def validate_augmentation(self) -> None:
+        for name in ("flip_p", "grayscale_p", "color_jitter_p", "blur_p"):
+            if not 0 <= getattr(self, name, 0) <= 1:
+                raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
+        jitter, scale = getattr(self, "color_jitter", None), getattr(self, "crop_scale", None)
+        if jitter is not None and len(jitter) != 4:
+            raise ValueError(
+                f"color_jitter must be 4 strengths (brightness, contrast, saturation, hue), got {jitter}"
+            )
+        if scale is not None and (len(scale) != 2 or not 0 < scale[0] <= scale[1] <= 1):
+            raise ValueError(
+                f"crop_scale must be an area range (min, max) with 0 < min <= max <= 1, got {scale}"
+            )
 
     def pretraining_record(self) -> dict[str, Any]:
         """The method's fields as written into the backbone config of a checkpoint."""
@@ -88,7 +116,8 @@ class VsslPretrainingOutput(ModelOutput):
 
 class VsslForPretraining(VsslPreTrainedModel):
     """Base of `<Method>ForPretraining`: owns `self.backbone`, the save/load contract and the hooks the
-    training loop calls. Methods override `set_epoch` (schedules) and `after_optimizer_step`."""
+    training loop calls (the prototype schedule of SwAV-style methods is handled here; methods add
+    their own schedules by overriding `set_epoch` and the step hooks)."""
 
     config_class: ClassVar[type[VsslPretrainingConfig]]
 
@@ -98,15 +127,31 @@ class VsslForPretraining(VsslPreTrainedModel):
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
-        """Called by the training loop at the start of each epoch (0-based): epoch-driven schedules."""
+        """Called by the training loop at the start of each epoch (0-based): epoch-driven schedules.
+        Prototypes stay frozen for the config's first `freeze_prototypes_epochs` epochs."""
         self.epoch = epoch
+        for prototypes in self.prototype_banks():
+            prototypes.frozen = epoch < getattr(self.config, "freeze_prototypes_epochs", 0)
 
     def before_optimizer_step(self) -> None:
-        """Called after backward (gradients all-reduced) and before the optimizer step: e.g. dropping the
+        """Called after backward (gradients all-reduced) and before the optimizer step: drops the
         gradient of frozen prototypes (SwAV sets it to None so that momentum and decay skip them too)."""
+        for prototypes in self.prototype_banks():
+            prototypes.drop_grad_if_frozen()
 
     def after_optimizer_step(self) -> None:
-        """Called after every real optimizer step (not every micro-batch): e.g. prototype renormalisation."""
+        """Called after every real optimizer step (not every micro-batch): prototype renormalisation."""
+        for prototypes in self.prototype_banks():
+            prototypes.normalize_()
+
+    def prototype_banks(self) -> list[Prototypes]:
+        """The trained prototype / concept banks of the method (a frozen stream's are left alone)."""
+        return [m for m in self.modules() if isinstance(m, Prototypes) and m.weight.requires_grad]
+
+    def has_idle_parameters(self) -> bool:
+        """Whether some steps leave trainable parameters without a gradient (a head whose loss starts
+        at a later epoch): DDP must then search for them (`find_unused_parameters`) or it fails."""
+        return False
 
     def init_backbone_from(self, pretrained_model_name_or_path: str | Path, **kwargs: Any) -> None:
         """Start pretraining from another checkpoint's backbone weights (its heads are not used)."""

@@ -8,6 +8,8 @@ only builds its stages, so every architecture reads top to bottom in its own fil
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -43,9 +45,11 @@ class VsslBackboneConfig(PreTrainedConfig):
     probe_batchnorm: bool = False  # ViCC/CoCLR linear probe: BatchNorm1d on the pooled feature
     probe_l2_norm: bool = False  # ViCC/CoCLR linear probe: L2-normalise before the linear layer
     pretraining: dict | None = None
+    width_multiplier: float = 1.0  # scales every channel count (tests and the demo use small values)
 
     # set by each architecture
     stage_names: ClassVar[tuple[str, ...]] = ()
+    base_channels: ClassVar[tuple[int, ...]] = ()  # output channels of each stage at width 1
     default_multilevel_stages: ClassVar[tuple[str, str, str]] = ()
 
     def __post_init__(self, **kwargs: Any) -> None:
@@ -62,6 +66,14 @@ class VsslBackboneConfig(PreTrainedConfig):
         if not 0.0 <= self.classifier_dropout < 1.0:
             raise ValueError(f"classifier_dropout must be in [0, 1), got {self.classifier_dropout}")
 
+    def validate_width_multiplier(self) -> None:
+        if not (math.isfinite(self.width_multiplier) and self.width_multiplier > 0):
+            raise ValueError(f"width_multiplier must be a positive number, got {self.width_multiplier}")
+
+    def scaled_channels(self, channels: int) -> int:
+        """`channels` times `width_multiplier`, rounded half up, at least 1."""
+        return max(1, math.floor(channels * self.width_multiplier + 0.5))
+
     def validate_multilevel_stages(self) -> None:
         if self.multilevel_stages and (
             len(self.multilevel_stages) != 3 or any(s not in self.stage_names for s in self.multilevel_stages)
@@ -73,8 +85,9 @@ class VsslBackboneConfig(PreTrainedConfig):
 
     @property
     def stage_channels(self) -> dict[str, int]:
-        """Output channels of every stage, by name (each architecture computes its own)."""
-        raise NotImplementedError
+        """Output channels of every stage, by name: `base_channels` scaled, unless an architecture
+        computes its own (S3D's concatenated branches)."""
+        return {name: self.scaled_channels(base) for name, base in zip(self.stage_names, self.base_channels)}
 
     @property
     def hidden_size(self) -> int:
@@ -192,6 +205,24 @@ class VsslPreTrainedModel(PreTrainedModel):
 def _hub_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     keys = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder")
     return {k: kwargs[k] for k in keys if k in kwargs}
+
+
+def residual_layers(
+    config: VsslBackboneConfig, block: Callable[..., nn.Module], in_channels: int
+) -> OrderedDict[str, nn.Sequential]:
+    """layer1..layer4 of a 3D ResNet (R3D, R(2+1)D): `config.block_counts` blocks each, the first
+    block of layer2..4 striding by 2; block(config, in_channels, out_channels, stride)."""
+    channels = config.stage_channels
+    layers: OrderedDict[str, nn.Sequential] = OrderedDict()
+    for index, num_blocks in enumerate(config.block_counts, start=1):
+        name = f"layer{index}"
+        blocks = []
+        for block_index in range(num_blocks):
+            stride = 2 if index > 1 and block_index == 0 else 1
+            blocks.append(block(config, in_channels, channels[name], stride))
+            in_channels = channels[name]
+        layers[name] = nn.Sequential(*blocks)
+    return layers
 
 
 class VsslBackboneModel(VsslPreTrainedModel):

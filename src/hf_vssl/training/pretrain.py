@@ -18,8 +18,6 @@ from ..methods.registry import MethodSpec, get_method
 from .loop import TrainingArguments, TrainResult, fit, make_accelerator
 from .recipe import OptimizerRecipe
 
-DEFAULT_FRAME_SIZE = (128, 171)  # every seed resizes to 128 x 171 before cropping
-
 
 @dataclass
 class PretrainOutput:
@@ -60,7 +58,7 @@ def build_method_config(
 ) -> VsslPretrainingConfig:
     """The method config of a run. Precedence: `overrides` > preset > the method's defaults.
 
-    preset: a zoo name (`hf-vssl zoo`), giving method, backbone, clip length and crop size.
+    preset: a zoo name (`hf-vssl zoo`), giving method, backbone, clip length, crop and frame size.
     backbone: a backbone type ("r3d", "s3d"...) replacing the preset's / the method's default one.
     backbone_overrides: backbone config fields (e.g. width_multiplier=0.25, depth=18).
     overrides: method config fields (recipe fields included: epochs, batch_size, learning_rate...).
@@ -77,8 +75,10 @@ def build_method_config(
         method = zoo_entry.method
         if backbone is None:
             backbone_config = zoo_entry.backbone_config(**backbone_overrides)
-        for name in ("num_frames", "crop_size"):
-            overrides.setdefault(name, getattr(zoo_entry, name))
+        for name in ("num_frames", "crop_size", "frame_size"):
+            value = getattr(zoo_entry, name)
+            if value is not None:
+                overrides.setdefault(name, list(value) if isinstance(value, tuple) else value)
     if method is None:
         raise ValueError("name a method (--method) or a zoo preset (--preset)")
     spec = get_method(method)
@@ -98,18 +98,9 @@ def build_method_config(
     return spec.config_class(**overrides)
 
 
-def frame_size_of(config: Any) -> tuple[int, int]:
-    """(H, W) frames are decoded at: the config's `frame_size` when it has one."""
-    return tuple(int(s) for s in getattr(config, "frame_size", None) or DEFAULT_FRAME_SIZE)
-
-
-def check_clip_geometry(config: Any, frame_size: tuple[int, int]) -> None:
-    crop = getattr(config, "crop_size", None)
-    if crop is not None and crop > min(frame_size):
-        raise ValueError(
-            f"crop_size {crop} is larger than the decoded frames {frame_size[0]}x{frame_size[1]} (frame_size); "
-            "lower crop_size or raise frame_size"
-        )
+def frame_size_of(config: VsslPretrainingConfig) -> tuple[int, int]:
+    """(H, W) frames are decoded at before the augmentations crop them."""
+    return tuple(int(s) for s in config.frame_size)
 
 
 def build_train_dataset(spec: MethodSpec, config: VsslPretrainingConfig, split: datasets.Dataset, seed: int):
@@ -117,7 +108,6 @@ def build_train_dataset(spec: MethodSpec, config: VsslPretrainingConfig, split: 
     from ..data.clip_dataset import VideoClipDataset
 
     frame_size = frame_size_of(config)
-    check_clip_geometry(config, frame_size)
     if spec.uses_flow(config) and "flow" not in split.column_names:
         raise ValueError(
             f"this {spec.name} configuration reads optical flow, but the dataset has no 'flow' column; "
@@ -140,13 +130,15 @@ def pretrain(
     from .export import export_pretrained
 
     spec = get_method(config.method)
-    accelerator = make_accelerator(args)
     train_dataset = build_train_dataset(spec, config, dataset["train"], args.seed)
     if model is None:
         set_seed(args.seed)  # the initial weights depend on the seed only
         model = spec.model_class(config)
     if init_backbone_from:
         model.init_backbone_from(init_backbone_from)
+    if model.has_idle_parameters():
+        args = dataclasses.replace(args, find_unused_parameters=True)
+    accelerator = make_accelerator(args)
     recipe = OptimizerRecipe.from_config(config)
     hparams = {"method": spec.name, **{k: v for k, v in config.pretraining_record().items() if k != "method"}}
     result = fit(

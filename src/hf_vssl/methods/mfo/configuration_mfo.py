@@ -104,20 +104,6 @@ class MFOConfig(VsslPretrainingConfig):
         if self.max_stride < 1:
             raise ValueError(f"max_stride must be >= 1, got {self.max_stride}")
 
-    def validate_augmentation(self) -> None:
-        for name in ("flip_p", "grayscale_p", "color_jitter_p", "blur_p"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
-        if (
-            len(self.color_jitter) != 4
-            or len(self.crop_scale) != 2
-            or not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1
-        ):
-            raise ValueError(
-                "color_jitter must be 4 strengths (brightness, contrast, saturation, hue) and crop_scale an area "
-                f"range 0 < min <= max <= 1, got {self.color_jitter} and {self.crop_scale}"
-            )
-
     def validate_temporal_negatives(self) -> None:
         unknown = [kind for kind in self.temporal_negatives if kind not in TEMPORAL_TRANSFORMS]
         if unknown or (self.use_aug_loss and not self.temporal_negatives):

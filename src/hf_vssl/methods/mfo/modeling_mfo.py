@@ -87,15 +87,8 @@ class MFOForPretraining(VsslForPretraining):
         self.queue = EmbeddingQueue(config.queue_size, 2 * config.num_prototypes)
         self.post_init()
 
-    def set_epoch(self, epoch: int) -> None:
-        super().set_epoch(epoch)
-        self.prototypes.frozen = epoch < self.config.freeze_prototypes_epochs
-
-    def before_optimizer_step(self) -> None:
-        self.prototypes.drop_grad_if_frozen()
-
-    def after_optimizer_step(self) -> None:
-        self.prototypes.normalize_()
+    def has_idle_parameters(self) -> bool:
+        return self.config.graph_start_epoch > 0  # stage 1 leaves the low / mid heads without gradient
 
     @property
     def graph_active(self) -> bool:

@@ -127,18 +127,9 @@ class PaceConfig(VsslPretrainingConfig):
         if not self.contrastive_temperature > 0:
             raise ValueError(f"contrastive_temperature must be > 0, got {self.contrastive_temperature}")
 
-    def validate_geometry(self) -> None:
+    def validate_num_frames(self) -> None:
         if self.num_frames < 1:
             raise ValueError(f"num_frames must be >= 1, got {self.num_frames}")
-        if len(self.frame_size) != 2 or not 1 <= self.crop_size <= min(self.frame_size):
-            raise ValueError(
-                f"frame_size must be (H, W) with 1 <= crop_size {self.crop_size} <= both, got {self.frame_size}"
-            )
-        if len(self.color_jitter) != 4 or not 0 <= self.color_jitter_p <= 1 or not 0 <= self.flip_p <= 1:
-            raise ValueError(
-                "color_jitter must be 4 strengths (brightness, contrast, saturation, hue) and color_jitter_p, "
-                f"flip_p probabilities, got {self.color_jitter}, {self.color_jitter_p}, {self.flip_p}"
-            )
 
 
 __all__ = ["SEED_003_CONFIGURATIONS", "PaceConfig"]

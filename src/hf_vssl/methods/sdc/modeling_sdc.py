@@ -73,18 +73,8 @@ class SDCForPretraining(VsslForPretraining):
         self.queue = EmbeddingQueue(config.queue_size, 6 * config.num_concepts)
         self.post_init()
 
-    def set_epoch(self, epoch: int) -> None:
-        super().set_epoch(epoch)
-        for concepts in self.concepts.values():
-            concepts.frozen = epoch < self.config.freeze_prototypes_epochs
-
-    def before_optimizer_step(self) -> None:
-        for concepts in self.concepts.values():
-            concepts.drop_grad_if_frozen()
-
-    def after_optimizer_step(self) -> None:
-        for concepts in self.concepts.values():
-            concepts.normalize_()
+    def has_idle_parameters(self) -> bool:
+        return self.config.local_start_epoch > 0  # before L_loc starts, the concept attention is idle
 
     @property
     def local_active(self) -> bool:

@@ -169,22 +169,13 @@ class ViCCConfig(VsslPretrainingConfig):
             )
 
     def validate_probabilities(self) -> None:
-        for name in ("flip_p", "color_jitter_p", "grayscale_p", "blur_p", "one_clip_p", "strong_p"):
+        for name in ("one_clip_p", "strong_p"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
 
-    def validate_geometry(self) -> None:
-        if len(self.frame_size) != 2 or self.crop_size > min(self.frame_size):
-            raise ValueError(
-                f"frame_size must be (H, W) with crop_size {self.crop_size} <= both, got {self.frame_size}"
-            )
-        if len(self.crop_scale) != 2 or not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1:
-            raise ValueError(f"crop_scale must be (min, max) with 0 < min <= max <= 1, got {self.crop_scale}")
-        if len(self.color_jitter) != 4 or len(self.blur_sigma) != 2:
-            raise ValueError(
-                "color_jitter must be 4 strengths (brightness, contrast, saturation, hue) and blur_sigma "
-                f"(min, max), got {self.color_jitter} and {self.blur_sigma}"
-            )
+    def validate_blur_sigma(self) -> None:
+        if len(self.blur_sigma) != 2 or not 0 < self.blur_sigma[0] <= self.blur_sigma[1]:
+            raise ValueError(f"blur_sigma must be (min, max) with 0 < min <= max, got {self.blur_sigma}")
 
 
 __all__ = ["ViCCConfig"]

@@ -83,17 +83,7 @@ class ViCCForPretraining(VsslForPretraining):
         )
         self.post_init()
 
-    # ----- training-loop hooks -----
-
-    def set_epoch(self, epoch: int) -> None:
-        super().set_epoch(epoch)
-        self.prototypes.frozen = epoch < self.config.freeze_prototypes_epochs
-
-    def before_optimizer_step(self) -> None:
-        self.prototypes.drop_grad_if_frozen()
-
-    def after_optimizer_step(self) -> None:
-        self.prototypes.normalize_()
+    # ----- train mode: the frozen stream stays in eval -----
 
     def train(self, mode: bool = True) -> ViCCForPretraining:
         super().train(mode)

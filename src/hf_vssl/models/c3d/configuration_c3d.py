@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import ClassVar
 
 from huggingface_hub.dataclasses import strict
@@ -20,20 +19,6 @@ class C3DConfig(VsslBackboneConfig):
     # the last three stages, as the ResNets' layer2..4 of seed 001 table 1
     default_multilevel_stages: ClassVar[tuple[str, str, str]] = ("conv3", "conv4", "conv5")
     base_channels: ClassVar[tuple[int, ...]] = (64, 128, 256, 512, 512)
-
-    width_multiplier: float = 1.0  # scales every channel count (tests use small values)
-
-    def validate_width_multiplier(self) -> None:
-        if not (math.isfinite(self.width_multiplier) and self.width_multiplier > 0):
-            raise ValueError(f"width_multiplier must be a positive number, got {self.width_multiplier}")
-
-    def scaled_channels(self, channels: int) -> int:
-        """`channels` times `width_multiplier`, rounded half up, at least 1."""
-        return max(1, math.floor(channels * self.width_multiplier + 0.5))
-
-    @property
-    def stage_channels(self) -> dict[str, int]:
-        return {name: self.scaled_channels(base) for name, base in zip(self.stage_names, self.base_channels)}
 
 
 __all__ = ["C3DConfig"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import ClassVar
 
 from huggingface_hub.dataclasses import strict
@@ -37,7 +36,6 @@ class R2Plus1DConfig(VsslBackboneConfig):
     # seeds 003 / 004: Pace Prediction and ViCC use the 14.4M R(2+1)D of VCOP
     variant: str = "compact"
     layers: list[int] | None = None  # blocks in layer1..layer4; None = the variant's own
-    width_multiplier: float = 1.0  # scales every channel count (tests use small values)
 
     def validate_variant(self) -> None:
         if self.variant not in self.blocks_per_variant:
@@ -47,22 +45,10 @@ class R2Plus1DConfig(VsslBackboneConfig):
         if self.layers is not None and (len(self.layers) != 4 or any(n < 1 for n in self.layers)):
             raise ValueError(f"layers must be 4 positive block counts (layer1..layer4), got {self.layers}")
 
-    def validate_width_multiplier(self) -> None:
-        if not (math.isfinite(self.width_multiplier) and self.width_multiplier > 0):
-            raise ValueError(f"width_multiplier must be a positive number, got {self.width_multiplier}")
-
     @property
     def block_counts(self) -> tuple[int, int, int, int]:
         """Blocks in layer1..layer4."""
         return tuple(self.layers) if self.layers is not None else self.blocks_per_variant[self.variant]
-
-    def scaled_channels(self, channels: int) -> int:
-        """`channels` times `width_multiplier`, rounded half up, at least 1."""
-        return max(1, math.floor(channels * self.width_multiplier + 0.5))
-
-    @property
-    def stage_channels(self) -> dict[str, int]:
-        return {name: self.scaled_channels(base) for name, base in zip(self.stage_names, self.base_channels)}
 
 
 __all__ = ["R2Plus1DConfig"]

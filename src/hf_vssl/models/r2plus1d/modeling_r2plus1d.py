@@ -29,7 +29,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from ..modeling_utils import VsslBackboneModel, VsslForVideoClassification
+from ..modeling_utils import VsslBackboneModel, VsslForVideoClassification, residual_layers
 from .configuration_r2plus1d import R2Plus1DConfig
 
 Triple = tuple[int, int, int]
@@ -137,19 +137,9 @@ class R2Plus1DModel(VsslBackboneModel):
 
     def __init__(self, config: R2Plus1DConfig) -> None:
         super().__init__(config)
-        channels = config.stage_channels
-        stages: OrderedDict[str, nn.Module] = OrderedDict(stem=_stem(config, channels["stem"]))
-        in_channels = channels["stem"]
-        for index, num_blocks in enumerate(config.block_counts, start=1):
-            name = f"layer{index}"
-            stride = 1 if index == 1 else 2
-            blocks = []
-            for block_index in range(num_blocks):
-                blocks.append(
-                    R2Plus1DBasicBlock(config, in_channels, channels[name], stride if block_index == 0 else 1)
-                )
-                in_channels = channels[name]
-            stages[name] = nn.Sequential(*blocks)
+        stem_channels = config.stage_channels["stem"]
+        stages = OrderedDict(stem=_stem(config, stem_channels))
+        stages.update(residual_layers(config, R2Plus1DBasicBlock, stem_channels))
         self.stages = nn.ModuleDict(stages)
         self.post_init()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import ClassVar
 
 from huggingface_hub.dataclasses import strict
@@ -34,7 +33,6 @@ class R3DConfig(VsslBackboneConfig):
     depth: int = 18  # seed 001: MFO uses R3D-18; seed 002 table 4 also R3D-34
     # seed 001 table 1 / METHODS.md: MFO's R3D-18 is Hara et al.'s (7x7x7 stem conv + (1,3,3) max-pool)
     stem: str = "hara"
-    width_multiplier: float = 1.0  # scales every channel count (tests use small values)
 
     def validate_depth(self) -> None:
         if self.depth not in self.blocks_per_depth:
@@ -44,22 +42,10 @@ class R3DConfig(VsslBackboneConfig):
         if self.stem not in self.stems:
             raise ValueError(f"stem must be one of {list(self.stems)}, got {self.stem!r}")
 
-    def validate_width_multiplier(self) -> None:
-        if not (math.isfinite(self.width_multiplier) and self.width_multiplier > 0):
-            raise ValueError(f"width_multiplier must be a positive number, got {self.width_multiplier}")
-
     @property
     def block_counts(self) -> tuple[int, int, int, int]:
         """BasicBlocks in layer1..layer4."""
         return self.blocks_per_depth[self.depth]
-
-    def scaled_channels(self, channels: int) -> int:
-        """`channels` times `width_multiplier`, rounded half up, at least 1."""
-        return max(1, math.floor(channels * self.width_multiplier + 0.5))
-
-    @property
-    def stage_channels(self) -> dict[str, int]:
-        return {name: self.scaled_channels(base) for name, base in zip(self.stage_names, self.base_channels)}
 
 
 __all__ = ["R3DConfig"]

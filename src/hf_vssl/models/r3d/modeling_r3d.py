@@ -23,7 +23,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from ..modeling_utils import VsslBackboneModel, VsslForVideoClassification
+from ..modeling_utils import VsslBackboneModel, VsslForVideoClassification, residual_layers
 from .configuration_r3d import R3DConfig
 
 
@@ -79,19 +79,9 @@ class R3DModel(VsslBackboneModel):
 
     def __init__(self, config: R3DConfig) -> None:
         super().__init__(config)
-        channels = config.stage_channels
-        stages: OrderedDict[str, nn.Module] = OrderedDict(stem=_stem(config, channels["stem"]))
-        in_channels = channels["stem"]
-        for index, num_blocks in enumerate(config.block_counts, start=1):
-            name = f"layer{index}"
-            stride = 1 if index == 1 else 2
-            blocks = []
-            for block_index in range(num_blocks):
-                blocks.append(
-                    R3DBasicBlock(config, in_channels, channels[name], stride if block_index == 0 else 1)
-                )
-                in_channels = channels[name]
-            stages[name] = nn.Sequential(*blocks)
+        stem_channels = config.stage_channels["stem"]
+        stages = OrderedDict(stem=_stem(config, stem_channels))
+        stages.update(residual_layers(config, R3DBasicBlock, stem_channels))
         self.stages = nn.ModuleDict(stages)
         self.post_init()
 

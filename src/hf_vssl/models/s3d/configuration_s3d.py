@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import ClassVar
 
 from huggingface_hub.dataclasses import strict
@@ -57,20 +56,11 @@ class S3DConfig(VsslBackboneConfig):
     # S3D-G (Xie et al. 2018 sec. 5): sigmoid feature gating on every Mixed branch; seed 004 table 3
     # lists Pace Prediction with S3D-G, CoCLR / ViCC with plain S3D
     gating: bool = False
-    width_multiplier: float = 1.0  # scales every channel count (tests use small values)
 
     def validate_gating(self) -> None:
         # field types are not enforced at construction, and a truthy string would silently build S3D-G
         if not isinstance(self.gating, bool):
             raise ValueError(f"gating must be True (S3D-G) or False (S3D), got {self.gating!r}")
-
-    def validate_width_multiplier(self) -> None:
-        if not (math.isfinite(self.width_multiplier) and self.width_multiplier > 0):
-            raise ValueError(f"width_multiplier must be a positive number, got {self.width_multiplier}")
-
-    def scaled_channels(self, channels: int) -> int:
-        """`channels` times `width_multiplier`, rounded half up, at least 1."""
-        return max(1, math.floor(channels * self.width_multiplier + 0.5))
 
     def scaled_mixed_channels(self, name: str) -> tuple[int, ...]:
         """[b0, b1a, b1b, b2a, b2b, b3] of Mixed block `name`, scaled."""
