@@ -9,6 +9,7 @@ import pytest
 from transformers import AutoModel
 
 from hf_vssl.cli.main import main
+from hf_vssl.data.processor import VsslVideoProcessor
 
 COMMANDS = ("pretrain", "probe", "finetune", "retrieve", "cluster", "demo")
 
@@ -96,6 +97,8 @@ def test_pretrain_then_evaluate_from_the_command_line(capsys, tiny_ucf_root, tmp
     assert list((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
     backbone = AutoModel.from_pretrained(model_dir)
     assert backbone.config.pretraining["method"] == tiny_method_name
+    processor = VsslVideoProcessor.from_pretrained(model_dir)  # the training clip, for inference
+    assert (processor.num_frames, processor.resize_size, processor.crop_size) == (4, [40, 50], [32, 32])
 
     protocol = [
         "--num-clips",

@@ -1,4 +1,5 @@
-"""The end of a pretraining run: `save_pretrained` of the model and a model card beside it."""
+"""The end of a pretraining run: `save_pretrained` of the model, its video processor config and a
+model card beside it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from pathlib import Path
 
 from accelerate import Accelerator
 
-from ..methods.modeling_pretraining import VsslForPretraining
+from ..data.processor import VsslVideoProcessor
+from ..methods.modeling_pretraining import VsslForPretraining, VsslPretrainingConfig
 from .loop import TrainResult
 from .recipe import OptimizerRecipe
 
@@ -84,10 +86,26 @@ def export_pretrained(
     model_dir = Path(model_dir)
     card_path = model_dir / CARD_NAME
     if accelerator.is_main_process:
-        accelerator.unwrap_model(model).save_pretrained(model_dir)
-        card_path = write_model_card(accelerator.unwrap_model(model), model_dir, recipe, result, dataset_name)
+        model = accelerator.unwrap_model(model)
+        model.save_pretrained(model_dir)
+        processor = training_clip_processor(model.config)
+        if processor is not None:
+            processor.save_pretrained(model_dir)
+        card_path = write_model_card(model, model_dir, recipe, result, dataset_name)
     accelerator.wait_for_everyone()
     return model_dir, card_path
+
+
+def training_clip_processor(config: VsslPretrainingConfig) -> VsslVideoProcessor | None:
+    """The inference preprocessing of the clips the model was trained on (frames resized to
+    `frame_size`, centre `crop_size`, `num_frames`, ImageNet normalisation as the augmentations);
+    None for an optical-flow stream, whose input is not made from RGB frames."""
+    if getattr(config, "stream", "rgb") != "rgb" or config.backbone_config.in_channels != 3:
+        return None
+    crop = config.crop_size
+    return VsslVideoProcessor(
+        num_frames=config.num_frames, resize_size=list(config.frame_size), crop_size=[crop, crop]
+    )
 
 
 def _plain_card(
