@@ -21,12 +21,13 @@ import datasets
 import numpy as np
 import torch
 
-from hf_vssl.data.augment import ClipAugment
 from hf_vssl.data.clip_dataset import VideoClipDataset
 from hf_vssl.data.decoding import probe_video
 from hf_vssl.data.encoding import write_video
 from hf_vssl.data.samplers import SingleClipSampler, TwoClipSampler
 from hf_vssl.data.synthetic import PRESETS, SyntheticPreset, render_video
+from hf_vssl.methods.vicc import ViCCConfig
+from hf_vssl.methods.vicc.views import ViCCAugment
 from hf_vssl.training.data import load_video_dataset
 
 # (name, sampler, decoded frame size, crop size of the GPU augmentation)
@@ -85,17 +86,8 @@ def augment_clips_per_second(
 ) -> float:
     """ViCC's strong policy on a batch of uint8 clips already on the device."""
     clips = torch.randint(0, 256, (batch, clip_len, *frame_size, 3), dtype=torch.uint8, device=device)
-    augment = ClipAugment(
-        crop,
-        scale=(0.2, 1.0),
-        brightness=0.4,
-        contrast=0.4,
-        saturation=0.4,
-        hue=0.1,
-        jitter_p=0.8,
-        grayscale_p=0.2,
-        blur_p=0.5,
-    )
+    config = ViCCConfig(num_frames=clip_len, frame_size=list(frame_size), crop_size=crop)
+    augment = ViCCAugment(config).views.augment  # strong=None: every clip gets the colour ops
     generator = torch.Generator(device="cpu").manual_seed(0)
     augment(clips, generator=generator)
     repeats = 5 if device.type == "cuda" else 2

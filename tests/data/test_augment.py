@@ -19,7 +19,6 @@ from hf_vssl.data.augment import (
     random_resized_crop,
     sample_crop_params,
     to_float_clips,
-    vicc_views,
 )
 
 B, T, H, W = 4, 5, 24, 32
@@ -180,8 +179,8 @@ def test_strong_weak_two_clip_mode_keeps_clips_and_pairs_flow():
     torch.testing.assert_close(flow0[:, :2], view0[:, :2])
 
 
-def test_vicc_policy_and_validation():
-    views = vicc_views(16)(*_two_colour_clips(), generator=torch.Generator().manual_seed(0))
+def test_two_view_policy_and_validation():
+    views = StrongWeakViews(ClipAugment(16))(*_two_colour_clips(), generator=torch.Generator().manual_seed(0))
     assert views[0].shape == (B, 3, T, 16, 16)
     with pytest.raises(ValueError, match="jitter_p"):
         ClipAugment(16, jitter_p=1.5)

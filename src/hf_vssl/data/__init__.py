@@ -17,7 +17,6 @@ from .augment import (
     random_resized_crop,
     sample_crop_params,
     to_float_clips,
-    vicc_views,
 )
 from .clip_dataset import VideoClipDataset
 from .decoding import VideoDecodeError, VideoInfo, decode_frames, probe_video
@@ -99,7 +98,6 @@ __all__ = [
     "static_clip",
     "to_float_clips",
     "uniform_clips",
-    "vicc_views",
     "window_clips",
     "write_video",
 ]

@@ -94,6 +94,15 @@ def sample_crop_params(
     return torch.stack([top, left, crop_h, crop_w], dim=1)
 
 
+def check_crop_fits(crop_size: int, frame_size: Sequence[int]) -> None:
+    """A crop must fit in the frames it is cut from (decoded at frame_size = (H, W))."""
+    if crop_size > min(frame_size):
+        raise ValueError(
+            f"crop_size {crop_size} is larger than the decoded frames {frame_size[0]}x{frame_size[1]} "
+            "(frame_size); lower crop_size or raise frame_size"
+        )
+
+
 def center_crop_params(batch: int, height: int, width: int, crop: tuple[int, int]) -> torch.Tensor:
     """Centre-crop boxes (B, 4) = (top, left, h, w) for evaluation (crop no larger than the frame)."""
     crop_h, crop_w = min(crop[0], height), min(crop[1], width)
@@ -455,23 +464,3 @@ class StrongWeakViews(nn.Module):
             self.augment(source0, flow0, generator, strong=strong0),
             self.augment(source1, flow1, generator, strong=strong1),
         )
-
-
-def vicc_views(size: int = 128) -> StrongWeakViews:
-    """ViCC's RGB/flow augmentation (ViCC code, base_transform): crop area 0.2-1, flip, colour jitter
-    0.4/0.4/0.4/0.1 with p 0.8, channel-split grey p 0.2, blur sigma 0.1-2 with p 0.5; 128 px (seed 004)."""
-    return StrongWeakViews(
-        ClipAugment(
-            size,
-            scale=(0.2, 1.0),
-            brightness=0.4,
-            contrast=0.4,
-            saturation=0.4,
-            hue=0.1,
-            jitter_p=0.8,
-            grayscale_p=0.2,
-            grayscale_mode="channel",
-            blur_sigma=(0.1, 2.0),
-            blur_p=0.5,
-        )
-    )

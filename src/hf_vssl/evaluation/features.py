@@ -26,7 +26,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ..data.augment import normalize, to_float_clips
+from ..data.augment import check_crop_fits, normalize, to_float_clips
 from ..data.decoding import decode_frames
 from ..data.samplers import dense_clips, uniform_clips
 
@@ -47,11 +47,7 @@ class ClipProtocol:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "frame_size", tuple(int(s) for s in self.frame_size))
-        if self.crop_size > min(self.frame_size):
-            raise ValueError(
-                f"crop_size {self.crop_size} is larger than the decoded frames {self.frame_size[0]}x"
-                f"{self.frame_size[1]} (frame_size); lower crop_size or raise frame_size"
-            )
+        check_crop_fits(self.crop_size, self.frame_size)
         for name in ("clip_len", "crop_size", "num_clips", "stride"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

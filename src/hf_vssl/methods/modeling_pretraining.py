@@ -21,6 +21,7 @@ from transformers import AutoConfig, AutoModel, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 from transformers.utils import ModelOutput
 
+from ..data.augment import check_crop_fits
 from ..models.modeling_utils import VsslBackboneConfig, VsslPreTrainedModel, _hub_kwargs
 from ..nn.prototypes import Prototypes
 
@@ -48,11 +49,8 @@ class VsslPretrainingConfig(PreTrainedConfig):
             raise ValueError(f"frame_size must be (H, W) of positive sizes, got {frame_size}")
         if crop is not None and crop < 1:
             raise ValueError(f"crop_size must be >= 1, got {crop}")
-        if crop is not None and frame_size is not None and crop > min(frame_size):
-            raise ValueError(
-                f"crop_size {crop} is larger than the decoded frames {frame_size[0]}x{frame_size[1]} "
-                "(frame_size); lower crop_size or raise frame_size"
-            )
+        if crop is not None and frame_size is not None:
+            check_crop_fits(crop, frame_size)
 
     def validate_augmentation(self) -> None:
         for name in ("flip_p", "grayscale_p", "color_jitter_p", "blur_p"):

@@ -98,22 +98,16 @@ def build_method_config(
     return spec.config_class(**overrides)
 
 
-def frame_size_of(config: VsslPretrainingConfig) -> tuple[int, int]:
-    """(H, W) frames are decoded at before the augmentations crop them."""
-    return tuple(int(s) for s in config.frame_size)
-
-
 def build_train_dataset(spec: MethodSpec, config: VsslPretrainingConfig, split: datasets.Dataset, seed: int):
     """The method's training samples: its clip sampler over `split`, frames decoded at frame_size."""
     from ..data.clip_dataset import VideoClipDataset
 
-    frame_size = frame_size_of(config)
     if spec.uses_flow(config) and "flow" not in split.column_names:
         raise ValueError(
             f"this {spec.name} configuration reads optical flow, but the dataset has no 'flow' column; "
             "compute flow videos first (see the README) or train the RGB stream"
         )
-    return VideoClipDataset(split, spec.build_sampler(config), frame_size=frame_size, seed=seed)
+    return VideoClipDataset(split, spec.build_sampler(config), frame_size=tuple(config.frame_size), seed=seed)
 
 
 def pretrain(
