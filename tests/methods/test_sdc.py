@@ -18,7 +18,7 @@ from hf_vssl.methods.registry import get_method
 from hf_vssl.methods.sdc import SDCConfig, SDCForPretraining
 from hf_vssl.methods.sdc.concepts import code_decoder, negative_entropy, transform_head
 from hf_vssl.methods.sdc.local_matching import ConceptAttention, local_matching_loss, top_k_intersection
-from hf_vssl.training.recipe import OptimizerRecipe, build_optimizer
+from hf_vssl.optim.recipe import OptimizerRecipe, build_optimizer
 
 # ---------------------------------------------------------------- pure pieces
 

@@ -70,24 +70,26 @@ class PaceConfig(VsslPretrainingConfig):
     # features, with no temperature: tau 1
     contrastive_temperature: float = 1.0
 
-    # --- views (METHODS.md "Original training") ---
-    num_frames: int = 16  # 16-frame clips
-    frame_size: list[int] = field(default_factory=lambda: [128, 171])  # resize 128x171
-    crop_size: int = 112  # random crop 112
-    flip_p: float = 0.5
+    # --- views (METHODS.md "Original training": 16-frame clips, resize 128x171, random crop 112) ---
+    crop_scale: list[float] | None = None  # a fixed 112 crop at a random position, no resize
     color_jitter: list[float] = field(default_factory=lambda: [0.8, 0.8, 0.8, 0.2])  # per-frame jitter
     color_jitter_p: float = 0.8
 
     # --- optimisation recipe (METHODS.md "Original training") ---
     optimizer: str = "sgd"
     learning_rate: float = 1e-3
-    momentum: float = 0.9
     weight_decay: float = 5e-3
     lr_schedule: str = "step"
     lr_milestones: list[int] = field(default_factory=lambda: [6, 12])  # x0.1 every 6 epochs
-    lr_decay_factor: float = 0.1
     epochs: int = 18
     batch_size: int = 30
+
+    def method_summary(self) -> str:
+        paces = ", ".join(str(p) for p in self.pace_fractions)
+        return (
+            f"Pace prediction (seed 003): paces [{paces}] (backward mode {self.backward_mode}), cross-entropy on "
+            f"the pace plus the '{self.contrastive}' contrastive term (lambda {self.lambda_cls:g}, {self.lambda_ctr:g});"
+        )
 
     @property
     def pace_fractions(self) -> list[Fraction]:
@@ -126,10 +128,6 @@ class PaceConfig(VsslPretrainingConfig):
             )
         if not self.contrastive_temperature > 0:
             raise ValueError(f"contrastive_temperature must be > 0, got {self.contrastive_temperature}")
-
-    def validate_num_frames(self) -> None:
-        if self.num_frames < 1:
-            raise ValueError(f"num_frames must be >= 1, got {self.num_frames}")
 
 
 __all__ = ["SEED_003_CONFIGURATIONS", "PaceConfig"]

@@ -37,18 +37,15 @@ class SDCConfig(VsslPretrainingConfig):
     # --- views (seed 002 §1; METHODS.md "SDC") ---
     num_frames: int = 16  # seed 002 §1: 16-frame clips; v1, v2 are two consecutive ones
     max_stride: int = 3  # released dataloader: frame stride drawn in [1, min(3, N / 32)]
-    frame_size: list[int] = field(default_factory=lambda: [128, 171])  # decoded (H, W) before cropping
-    crop_size: int = 112  # seed 002 §1: 16x112x112 (METHODS.md / the released code: 128)
-    crop_scale: list[float] = field(default_factory=lambda: [0.5, 1.0])  # released RandomSizedCrop area
-    crop_ratio: list[float] = field(default_factory=lambda: [3 / 4, 4 / 3])
-    flip_p: float = 0.5  # seed 002 §1: random horizontal flip
+    # seed 002 §1: 16x112x112 clips (METHODS.md / the released code: crop 128), random horizontal
+    # flip: the shared defaults
+    crop_scale: list[float] | None = field(default_factory=lambda: [0.5, 1.0])  # released RandomSizedCrop
     grayscale_p: float = 0.5  # released train.py: RandomGray p 0.5
     # seed 002 §1: colour jitter on v and s (released: 0.5 / 0.5 / 0.5 / 0.25, always applied)
     color_jitter: list[float] = field(default_factory=lambda: [0.5, 0.5, 0.5, 0.25])
     color_jitter_p: float = 1.0
     # seed 002 §1: Gaussian blur on v and s (SimCLR-style sigma 0.1-2, p 0.5; absent from the released code)
     blur_p: float = 0.5
-    blur_sigma: list[float] = field(default_factory=lambda: [0.1, 2.0])
 
     # --- encoders and heads ---
     separate_encoders: bool = False  # seed 002 table 5: one shared encoder beats three separate ones
@@ -87,9 +84,17 @@ class SDCConfig(VsslPretrainingConfig):
     weight_decay: float = 1e-5
     lr_schedule: str = "step"
     lr_milestones: list[int] = field(default_factory=lambda: [120, 160])  # x0.1 at epochs 120 and 160
-    lr_decay_factor: float = 0.1
     epochs: int = 200
     batch_size: int = 96
+
+    def method_summary(self) -> str:
+        encoders = "separate encoders" if self.separate_encoders else "one shared encoder"
+        return (
+            f"SDC (seed 002): clips, static frames and frame differences through {encoders}, "
+            f"{self.num_static_concepts} + {self.num_dynamic_concepts} concepts with Sinkhorn swapped prediction, "
+            f"concept decoders, local concept matching from epoch {self.local_start_epoch} (top-{self.top_k}) and "
+            f"cross-view InfoNCE (tau {self.nce_temperature:g});"
+        )
 
     @property
     def num_concepts(self) -> int:

@@ -1,22 +1,24 @@
 """Optimiser and per-step schedule built from a config's recipe fields."""
 
+import dataclasses
 import itertools
-from types import SimpleNamespace
 
 import pytest
 import torch
 
+from hf_vssl.methods.sdc import SDCConfig
 from hf_vssl.optim import LARS
-from hf_vssl.training.recipe import OptimizerRecipe, build_optimizer, build_scheduler, lr_lambda
+from hf_vssl.optim.recipe import RECIPE_FIELDS, OptimizerRecipe, build_optimizer, build_scheduler, lr_lambda
 
 
-def test_recipe_reads_the_fields_a_config_has():
-    config = SimpleNamespace(
-        optimizer="adam", learning_rate=1e-3, weight_decay=1e-5, lr_schedule="step", lr_milestones=[120, 160],
-        lr_decay_factor=0.1, epochs=200, batch_size=96, unrelated_field=3,
-    )  # fmt: skip
+def test_recipe_reads_every_recipe_field_of_a_method_config():
+    config = SDCConfig(weight_decay=2e-5)
     recipe = OptimizerRecipe.from_config(config, epochs=2)
     assert recipe.epochs == 2 and recipe.batch_size == 96 and recipe.lr_milestones == (120, 160)
+    for name in RECIPE_FIELDS:
+        if name not in ("epochs", "lr_milestones"):
+            assert getattr(recipe, name) == getattr(config, name), name
+    assert config.optimizer_recipe == dataclasses.replace(recipe, epochs=200)
     assert isinstance(build_optimizer([torch.nn.Parameter(torch.zeros(2))], recipe), torch.optim.Adam)
 
 
