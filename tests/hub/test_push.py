@@ -23,7 +23,7 @@ from hf_vssl.hub.push import PICKLE_SUFFIXES, push_checkpoint, stage_repository
 from hf_vssl.hub.zoo import Result, get_preset
 
 PRESET = get_preset("vicc-r21d")
-CODE_FILES = {"configuration_r2plus1d.py", "modeling_r2plus1d.py", "modeling_utils.py"}
+CODE_FILES = {"configuration_r2plus1d.py", "modeling_r2plus1d.py", "modeling_utils.py", "typed_fields.py"}
 REPO_FILES = {"config.json", "model.safetensors", "video_preprocessor_config.json", "README.md", *CODE_FILES}
 
 

@@ -216,7 +216,7 @@ def _strip_optional(hint: Any) -> Any:
 # ----- the argument sets of the commands -----
 
 # the fields of TrainingArguments every command takes (evaluation commands train nothing else)
-RUN_FIELDS = ("output_dir", "seed", "cpu", "mixed_precision", "num_workers")
+RUN_FIELDS = ("output_dir", "seed", "cpu", "mixed_precision", "num_workers", "progress_bar")
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, *, training: bool) -> None:

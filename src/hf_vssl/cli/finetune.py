@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
     training = training_arguments(args)
     evaluation = evaluation_from_args(args, cache=False, training=training, log_with="tensorboard")
-    metrics, classifier, _ = finetune(
+    metrics, _, _, test_logits = finetune(
         evaluation.backbone,
         evaluation.dataset,
         evaluation.class_names,
@@ -50,9 +50,10 @@ def run(args: argparse.Namespace) -> int:
         from_args(FinetuneArguments, args),
         training,
         accelerator=evaluation.accelerator,
+        save_dir=Path(args.output_dir) / "finetuned",
+        skip_corrupt=evaluation.skip_bad_videos,
     )
-    if evaluation.accelerator.is_main_process:
-        classifier.save_pretrained(Path(args.output_dir) / "finetuned")
+    evaluation.note_skipped("test", test_logits.skipped)
     publish(args, evaluation, "Finetune", {evaluation.name: metrics}, "finetune")
     return 0
 

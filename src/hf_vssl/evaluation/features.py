@@ -11,30 +11,37 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from accelerate import Accelerator
 from accelerate.utils import gather_object
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
 
-from ..data.decoding import decode_frames, probe_video
+from ..data.decoding import VideoDecodeError, decode_frames, probe_video
 from ..data.processor import VsslVideoProcessor
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
 class ClipOutputs:
     """outputs: (N_crops_total, D) per crop of every clip; video_index: (N_crops_total,) its video;
-    labels: (num_videos,) class of each video."""
+    labels: (num_videos,) class of each video; skipped: the videos that could not be decoded (left
+    out of the other fields, named with the reason)."""
 
     outputs: torch.Tensor
     video_index: torch.Tensor
     labels: torch.Tensor
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def num_videos(self) -> int:
@@ -50,15 +57,19 @@ class ClipOutputs:
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tensors = {"outputs": self.outputs, "video_index": self.video_index, "labels": self.labels}
-        save_file({k: v.contiguous() for k, v in tensors.items()}, str(path))
+        metadata = {"skipped": json.dumps(self.skipped)}
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(path), metadata=metadata)
 
     @classmethod
     def load(cls, path: Path) -> ClipOutputs:
-        return cls(**load_file(str(path)))
+        with safe_open(str(path), "pt") as handle:
+            skipped = json.loads((handle.metadata() or {}).get("skipped", "[]"))
+        return cls(**load_file(str(path)), skipped=skipped)
 
 
 class TestClipDataset(Dataset):
-    """Item i: every clip of video i, decoded at the processor's frame size: uint8 (n, T, H, W, C)."""
+    """Item i: every clip of video i, decoded at the processor's frame size: uint8 (n, T, H, W, C);
+    an undecodable video gives `clips` None and the reason in `error` (the caller skips or raises)."""
 
     def __init__(
         self,
@@ -81,6 +92,14 @@ class TestClipDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         row = self.dataset[index]
         path = row[self.video_column]
+        item = {"label": int(row[self.label_column]), "index": index, "path": str(path), "clips": None}
+        try:
+            item["clips"] = self._decode(row, path)
+        except VideoDecodeError as err:
+            item["error"] = str(err)
+        return item
+
+    def _decode(self, row: dict[str, Any], path: str) -> torch.Tensor:
         video_frames, size = row.get("num_frames"), self.processor.frame_size
         if video_frames is None or isinstance(size, int):  # the video's length or size is needed
             info = probe_video(path)
@@ -88,8 +107,7 @@ class TestClipDataset(Dataset):
             size = self.processor.decode_size(info.height, info.width) if size is not None else None
         indices = self.processor.clip_indices(int(video_frames))  # (n, T); each distinct frame decodes once
         frames = decode_frames(path, indices.reshape(-1), size=None if size is None else tuple(size))
-        clips = torch.from_numpy(frames.reshape(*indices.shape, *frames.shape[1:]))  # (n, T, H, W, C)
-        return {"clips": clips, "label": int(row[self.label_column]), "index": index}
+        return torch.from_numpy(frames.reshape(*indices.shape, *frames.shape[1:]))  # (n, T, H, W, C)
 
 
 def pooled_features(backbone: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -108,11 +126,15 @@ def extract_clip_outputs(
     num_workers: int = 2,
     modules: tuple[nn.Module, ...] = (),
     label_column: str = "label",
+    skip_corrupt: bool = True,
+    progress: bool = True,
 ) -> ClipOutputs:
     """Run `network` (in eval mode: pass its modules) over every clip and crop of every video.
 
     Videos are split over the processes and the results gathered, so every process returns the
-    full ClipOutputs. batch_size: crops per forward pass.
+    full ClipOutputs. batch_size: crops per forward pass, filled across videos (the workers decode
+    the next videos meanwhile). An undecodable video is skipped and named in `skipped`, or with
+    `skip_corrupt=False` is an error naming it.
     """
     for module in modules:
         module.eval()
@@ -121,23 +143,44 @@ def extract_clip_outputs(
     loader = DataLoader(
         torch.utils.data.Subset(videos, mine), batch_size=None, num_workers=num_workers, prefetch_factor=None
     )
-    results = []
-    for item in loader:
-        pixel_values = processor.preprocess_clips(item["clips"].to(accelerator.device))
-        outputs = []
+    kept: list[tuple[int, int, int]] = []  # (dataset index, label, crops) of each decoded video
+    skipped: list[tuple[int, str]] = []
+    outputs: list[torch.Tensor] = []
+    buffer: torch.Tensor | None = None  # crops waiting for a full batch
+
+    def run(pixel_values: torch.Tensor) -> None:
         with accelerator.autocast():
-            for chunk in pixel_values.split(batch_size):
-                outputs.append(network(chunk).float().cpu())
-        results.append((item["index"], torch.cat(outputs), item["label"]))
-    gathered = (
-        sorted(gather_object(results), key=lambda r: r[0]) if accelerator.num_processes > 1 else results
-    )
+            outputs.append(network(pixel_values).float().cpu())
+
+    show = progress and accelerator.is_main_process
+    for item in tqdm(loader, desc="features", unit="video", disable=not show):
+        if item["clips"] is None:
+            if not skip_corrupt:
+                raise VideoDecodeError(item["path"], item["error"])
+            skipped.append((item["index"], f"{item['path']}: {item['error']}"))
+            continue
+        pixel_values = processor.preprocess_clips(item["clips"].to(accelerator.device, non_blocking=True))
+        kept.append((item["index"], item["label"], len(pixel_values)))
+        buffer = pixel_values if buffer is None else torch.cat([buffer, pixel_values])
+        while len(buffer) >= batch_size:
+            run(buffer[:batch_size])
+            buffer = buffer[batch_size:]
+    if buffer is not None and len(buffer):
+        run(buffer)
+    crops = torch.cat(outputs).split([n for _, _, n in kept]) if kept else ()
+    results = [(index, video_crops, label) for (index, label, _), video_crops in zip(kept, crops)]
+    if accelerator.num_processes > 1:
+        results = sorted(gather_object(results), key=lambda r: r[0])
+        skipped = sorted(gather_object(skipped))
+    if skipped and accelerator.is_main_process:
+        logger.warning("skipped %d undecodable video(s): %s", len(skipped), "; ".join(m for _, m in skipped))
+    if not results:
+        raise ValueError(f"no video of the split could be decoded ({len(skipped)} tried)")
     return ClipOutputs(
-        outputs=torch.cat([r[1] for r in gathered]),
-        video_index=torch.cat(
-            [torch.full((len(r[1]),), i, dtype=torch.long) for i, r in enumerate(gathered)]
-        ),
-        labels=torch.tensor([r[2] for r in gathered], dtype=torch.long),
+        outputs=torch.cat([r[1] for r in results]),
+        video_index=torch.cat([torch.full((len(r[1]),), i, dtype=torch.long) for i, r in enumerate(results)]),
+        labels=torch.tensor([r[2] for r in results], dtype=torch.long),
+        skipped=[message for _, message in skipped],
     )
 
 
@@ -160,6 +203,8 @@ def cached_backbone_features(
     batch_size: int = 32,
     num_workers: int = 2,
     label_column: str = "label",
+    skip_corrupt: bool = True,
+    progress: bool = True,
 ) -> ClipOutputs:
     """Pooled backbone features of every clip, read from `cache_dir` when this backbone, dataset split,
     label column and processor were extracted before (None disables the cache)."""
@@ -184,6 +229,8 @@ def cached_backbone_features(
         num_workers=num_workers,
         modules=(backbone,),
         label_column=label_column,
+        skip_corrupt=skip_corrupt,
+        progress=progress,
     )
     if path is not None and accelerator.is_main_process:
         outputs.save(path)

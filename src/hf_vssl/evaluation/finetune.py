@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import datasets
@@ -17,7 +18,7 @@ from ..models.modeling_utils import VsslBackboneModel, VsslForVideoClassificatio
 from ..optim.recipe import LR_SCHEDULES, OPTIMIZERS, OptimizerRecipe
 from ..training.loop import TrainingArguments, TrainResult, fit
 from .classifier import build_classifier, video_accuracy
-from .features import extract_clip_outputs
+from .features import ClipOutputs, extract_clip_outputs
 
 
 @dataclass
@@ -85,10 +86,13 @@ def finetune(
     training: TrainingArguments,
     *,
     accelerator: Accelerator,
-) -> tuple[dict[str, float], VsslForVideoClassification, TrainResult]:
+    save_dir: Path | None = None,
+    skip_corrupt: bool = True,
+) -> tuple[dict[str, float], VsslForVideoClassification, TrainResult, ClipOutputs]:
     """Train backbone + a new head on dataset["train"] (random clips of the processor's length, decoded
     at its frame size), then score dataset["test"] with the processor's test clips: ({"top1", "top5"},
-    the classifier, the training result)."""
+    the classifier, the training result, the per-clip test logits). save_dir: where the trained classifier is saved BEFORE
+    the test, so a failure while testing loses nothing trained."""
     from ..data.clip_dataset import VideoClipDataset
     from ..data.samplers import SingleClipSampler
 
@@ -110,11 +114,16 @@ def finetune(
     result = fit(
         classifier, train, augment, args.recipe(), training, accelerator=accelerator, param_groups=groups
     )
+    if save_dir is not None and accelerator.is_main_process:
+        accelerator.unwrap_model(classifier).save_pretrained(save_dir)
+    accelerator.wait_for_everyone()
     logits = extract_clip_outputs(
         lambda pixel_values: classifier(pixel_values).logits,
         dataset["test"],
         processor,
         accelerator=accelerator,
         modules=(classifier,),
+        skip_corrupt=skip_corrupt,
+        progress=training.progress_bar,
     )
-    return video_accuracy(logits), classifier, result
+    return video_accuracy(logits), classifier, result, logits

@@ -86,9 +86,12 @@ def publish_results(
     put it into the evaluated checkpoint's model card when `model` is a local folder with one."""
     if not evaluation.accelerator.is_main_process:
         return
-    json_path, md_path = write_report(rows, output_dir, name, dataset=dataset_name, **evaluation.describe())
+    context = evaluation.describe()
+    json_path, md_path = write_report(rows, output_dir, name, dataset=dataset_name, **context)
     print(markdown_table(rows))
     print(f"results: {json_path} and {md_path}")
+    for split, videos in context.get("skipped_videos", {}).items():
+        print(f"skipped {len(videos)} undecodable {split} video(s), named in {json_path}")
     card = Path(model) / "README.md" if model else None
     if update_card and card is not None and card.is_file():
         update_model_card(card, f"{heading} on {dataset_name}", markdown_table(rows))

@@ -66,6 +66,12 @@ class EvaluationArguments:
         default=None, metadata={"help": "feature cache (default: OUTPUT_DIR/feature_cache)", "metavar": "DIR"}
     )
     no_cache: bool = field(default=False, metadata={"help": "always extract features again"})
+    skip_bad_videos: bool = field(
+        default=True,
+        metadata={
+            "help": "skip (and name in the report) videos that cannot be decoded; off: stop at the first"
+        },
+    )
 
     def processor_overrides(self) -> dict[str, Any]:
         """The processor fields this run sets (dense windows when window_stride is given)."""
@@ -157,6 +163,8 @@ class Evaluation:
     batch_size: int = 32
     num_workers: int = 2
     label_column: str = "label"
+    skip_bad_videos: bool = True
+    progress: bool = True
 
     def __post_init__(self) -> None:
         missing = {"train", "test"} - set(self.dataset)
@@ -169,6 +177,12 @@ class Evaluation:
             raise ValueError(f"the dataset has no label column '{self.label_column}'; columns: {columns}")
         self.backbone.to(self.accelerator.device)
         self._features: dict[str, ClipOutputs] = {}
+        self._skipped: dict[str, list[str]] = {}
+
+    def note_skipped(self, split: str, videos: list[str]) -> None:
+        """Record videos a caller's own pass over `split` skipped (finetune's test), for the report."""
+        if videos:
+            self._skipped[split] = list(videos)
 
     @property
     def class_names(self) -> list[str]:
@@ -186,11 +200,21 @@ class Evaluation:
                 batch_size=self.batch_size,
                 num_workers=self.num_workers,
                 label_column=self.label_column,
+                skip_corrupt=self.skip_bad_videos,
+                progress=self.progress,
             )
         return self._features[split]
 
     def describe(self) -> dict[str, Any]:
-        return {"model": self.name, "label_column": self.label_column, "processor": self.processor.to_dict()}
+        """The report's context: model, labels, test clips and every video skipped as undecodable."""
+        skipped = {split: outputs.skipped for split, outputs in self._features.items() if outputs.skipped}
+        skipped |= self._skipped
+        return {
+            "model": self.name,
+            "label_column": self.label_column,
+            "processor": self.processor.to_dict(),
+            "skipped_videos": skipped,
+        }
 
 
 def build_evaluation(
@@ -221,4 +245,6 @@ def build_evaluation(
         batch_size=args.eval_batch_size,
         num_workers=training.num_workers,
         label_column=args.label_column,
+        skip_bad_videos=args.skip_bad_videos,
+        progress=training.progress_bar,
     )
