@@ -249,7 +249,14 @@ def training_arguments(args: argparse.Namespace, **values: Any):
     from ..training.loop import TrainingArguments
 
     require(args, "output_dir")
-    return from_args(TrainingArguments, args, **values)
+    training = from_args(TrainingArguments, args, **values)
+    if not training.progress_bar:  # every bar: ours, and those of transformers and datasets
+        import datasets
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        datasets.disable_progress_bars()
+    return training
 
 
 def data_arguments(args: argparse.Namespace):

@@ -110,7 +110,7 @@ def load_backbone(
             raise FileNotFoundError(f"could not load model {model}: {err}") from err
         if not isinstance(loaded, VsslBackboneModel):
             raise ValueError(f"{model} holds a {type(loaded).__name__}, not an hf-vssl video backbone")
-        return loaded, Path(model).name if Path(model).exists() else model
+        return loaded, display_name(model)
     if backbone is None:
         raise ValueError("name the network to evaluate: --model (a checkpoint) or --backbone (a random init)")
     from ..training.pretrain import backbone_model_type
@@ -118,6 +118,19 @@ def load_backbone(
     config = AutoConfig.for_model(backbone_model_type(backbone), **(backbone_overrides or {}))
     torch.manual_seed(seed)
     return AutoModel.from_config(config), f"random init ({config.model_type.removeprefix('vssl-')})"
+
+
+def display_name(model: str) -> str:
+    """The name of a result row: a Hub id as is, a run's output folder (`runs/pace/model` -> "pace/model")."""
+    path = Path(model)
+    if not path.exists():
+        return model
+    path = path.resolve()
+    return f"{path.parent.name}/{path.name}" if path.name in RUN_SUBFOLDERS else path.name
+
+
+# the folders a run writes its models into (pretrain, finetune, probe): not names of their own
+RUN_SUBFOLDERS = ("model", "finetuned", "linear_probe")
 
 
 @contextmanager

@@ -225,6 +225,9 @@ class VsslBackboneModel(VsslPreTrainedModel):
     """Runs `self.stages` in order; subclasses build the stages in `__init__` then call `post_init()`."""
 
     stages: nn.ModuleDict
+    # a pretraining checkpoint's heads (or a classifier's head) are expected extras when the feature
+    # extractor loads it: no load report for them; a missing backbone weight still raises
+    _keys_to_ignore_on_load_unexpected: ClassVar[list[str]] = [r"^(?!stages\.)"]
 
     def __init__(self, config: VsslBackboneConfig) -> None:
         super().__init__(config)

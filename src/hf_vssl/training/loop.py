@@ -108,7 +108,7 @@ class TrainingArguments:
 class TrainResult:
     """global_step: optimizer steps done; history: the logged values (loss terms and metrics averaged
     over processes, lr, clips/s) of every logging step, with its "step"; epoch_summaries: one dict per
-    epoch (mean loss terms, skipped videos, seconds); stopped_early: max_steps ended the run."""
+    epoch (its 1-based "epoch", mean loss terms, skipped videos, seconds); stopped_early: max_steps ended the run."""
 
     global_step: int
     history: list[dict[str, float]] = field(default_factory=list)
@@ -227,7 +227,7 @@ def fit(
     resume_path = resolve_resume(args.resume, args.output_dir)
     if resume_path is not None:
         state = load_checkpoint(accelerator, resume_path)
-        accelerator.print(f"resumed from {resume_path}: epoch {state.epoch}, step {state.global_step}")
+        accelerator.print(f"resumed from {resume_path}: epoch {state.epoch + 1}, step {state.global_step}")
     accelerator.init_trackers("tensorboard", config=_scalar_hparams({**(hparams or {}), **vars(args)}))
 
     result = TrainResult(global_step=state.global_step)
@@ -307,7 +307,7 @@ def fit(
         summary = {k: sum(v) / len(v) for k, v in epoch_terms.items() if k != "lr"}
         summary["skipped_videos"] = int(accelerator.reduce(skipped, reduction="sum").item())
         summary["seconds"] = time.perf_counter() - epoch_start
-        summary["epoch"] = state.epoch
+        summary["epoch"] = state.epoch + 1  # 1-based, as every line the user reads
         result.epoch_summaries.append(summary)
         accelerator.log({f"epoch/{k}": v for k, v in summary.items()}, step=state.global_step)
         if accelerator.is_main_process:  # through tqdm, so the line does not break the progress bar
@@ -370,7 +370,7 @@ def _epoch_line(summary: dict[str, float], epochs: int, complete: bool) -> str:
     )
     stopped = "" if complete else " (stopped by max_steps)"
     return (
-        f"epoch {int(summary['epoch']) + 1}/{epochs}{stopped}: {terms}, {summary.get('clips_per_s', 0.0):.1f} clips/s, "
+        f"epoch {int(summary['epoch'])}/{epochs}{stopped}: {terms}, {summary.get('clips_per_s', 0.0):.1f} clips/s, "
         f"{summary['seconds']:.0f} s, skipped videos {summary['skipped_videos']}"
     )
 
