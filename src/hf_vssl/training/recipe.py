@@ -41,6 +41,7 @@ class OptimizerRecipe:
     final_lr: float = 0.0
     warmup_epochs: float = 0.0
     lars_trust_coefficient: float = 0.001  # seed 004 / METHODS.md: LARS eta 0.001, no clipping
+    lars_exclude_bias_and_norm: bool = False  # apex LARC (ViCC release) adapts and decays every tensor
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -80,7 +81,11 @@ def build_optimizer(
         return torch.optim.AdamW(params, **kwargs)
     if recipe.optimizer == "lars":
         return LARS(
-            params, momentum=recipe.momentum, trust_coefficient=recipe.lars_trust_coefficient, **kwargs
+            params,
+            momentum=recipe.momentum,
+            trust_coefficient=recipe.lars_trust_coefficient,
+            exclude_bias_and_norm=recipe.lars_exclude_bias_and_norm,
+            **kwargs,
         )
     return torch.optim.SGD(params, momentum=recipe.momentum, **kwargs)
 
