@@ -59,6 +59,17 @@ def test_real_forward_has_the_table2_resolutions():
     assert [f.shape[1] for f in out.multilevel_features] == list(model.config.multilevel_channels)
 
 
+def test_floor_pooling_at_maxpool_5a_is_the_releases_layout():
+    """CoCLR / ViCC `backbone/s3dg.py:190` and torchvision floor at MaxPool_5a: 7 -> 3 at 112 px; the
+    default keeps seed 001 table 2's 2x4x4."""
+    assert S3DConfig().pool5_ceil_mode is True
+    with torch.device("meta"):
+        model = S3DModel(S3DConfig(pool5_ceil_mode=False)).eval()
+        out = model(torch.empty(1, 3, 16, 112, 112), output_multilevel_features=True)
+    assert tuple(out.multilevel_features[-1].shape[1:]) == (1024, 2, 3, 3)
+    assert _num_parameters(model) == S3D_PARAMETERS
+
+
 def test_state_dict_has_coclr_layout():
     """CoCLR checkpoints hold 462 distinct tensors (924 keys with the `blockN.` aliases, BACKBONES.md)."""
     with torch.device("meta"):
@@ -150,6 +161,7 @@ def test_width_multiplier_scales_every_branch():
         ({"width_multiplier": 0.0}, "width_multiplier"),
         ({"width_multiplier": float("inf")}, "width_multiplier"),
         ({"gating": "yes"}, "gating"),
+        ({"pool5_ceil_mode": 1}, "pool5_ceil_mode"),
         ({"multilevel_stages": ["Mixed_3c", "Mixed_4f", "layer4"]}, "multilevel_stages"),
     ],
 )

@@ -38,6 +38,17 @@ def test_lars_recipe_builds_lars_with_the_seed_trust_coefficient():
     assert isinstance(optimizer, LARS) and optimizer.param_groups[0]["trust_coefficient"] == 0.001
 
 
+def test_vicc_recipe_adapts_every_parameter_as_the_release_unless_switched():
+    """ViCC release `src/main_single.py:321`: apex LARC over every parameter (no bias/BN exclusion)."""
+    from hf_vssl.methods.vicc import ViCCConfig
+
+    params = [torch.nn.Parameter(torch.ones(2, 2))]
+    released = build_optimizer(params, OptimizerRecipe.from_config(ViCCConfig()))
+    assert isinstance(released, LARS) and released.param_groups[0]["exclude_bias_and_norm"] is False
+    switched = OptimizerRecipe.from_config(ViCCConfig(lars_exclude_bias_and_norm=True))
+    assert build_optimizer(params, switched).param_groups[0]["exclude_bias_and_norm"] is True
+
+
 def test_cosine_schedule_runs_per_step_to_the_final_lr():
     recipe = OptimizerRecipe(epochs=2, batch_size=4, lr_schedule="cosine", learning_rate=0.6, final_lr=0.0006)
     parameter = torch.nn.Parameter(torch.zeros(1))

@@ -43,6 +43,7 @@ class OptimizerRecipe:
     final_lr: float = 0.0
     warmup_epochs: float = 0.0
     lars_trust_coefficient: float = 0.001  # seed 004 / METHODS.md: LARS eta 0.001, no clipping
+    lars_exclude_bias_and_norm: bool = False  # apex LARC (ViCC release) adapts and decays every tensor
 
     def __post_init__(self) -> None:
         check_field("optimizer", self.optimizer, self.optimizer in OPTIMIZERS, f"one of {OPTIMIZERS}")
@@ -97,7 +98,11 @@ def build_optimizer(
         return torch.optim.AdamW(params, **kwargs)
     if recipe.optimizer == "lars":
         return LARS(
-            params, momentum=recipe.momentum, trust_coefficient=recipe.lars_trust_coefficient, **kwargs
+            params,
+            momentum=recipe.momentum,
+            trust_coefficient=recipe.lars_trust_coefficient,
+            exclude_bias_and_norm=recipe.lars_exclude_bias_and_norm,
+            **kwargs,
         )
     return torch.optim.SGD(params, momentum=recipe.momentum, **kwargs)
 

@@ -3,6 +3,7 @@
 from ..registry import MethodSpec, register_method
 from .attention import attention_maps, attention_overlay, save_attention_overlay
 from .configuration_pace import SEED_003_CONFIGURATIONS, PaceConfig
+from .evaluation import pace_accuracy
 from .modeling_pace import PaceForPretraining
 from .views import PaceAugment, build_sampler
 
@@ -23,5 +24,6 @@ __all__ = [
     "PaceForPretraining",
     "attention_maps",
     "attention_overlay",
+    "pace_accuracy",
     "save_attention_overlay",
 ]

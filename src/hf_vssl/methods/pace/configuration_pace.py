@@ -67,8 +67,12 @@ class PaceConfig(VsslPretrainingConfig):
     lambda_cls: float = 1.0  # METHODS.md: L = lambda_cls L_cls + lambda_ctr L_ctr, default 1, 1
     lambda_ctr: float = 1.0
     # seed 003 algorithms: exp(sim(z_i, z_j)), sim the dot product of the (here L2-normalised) pooled
-    # features, with no temperature: tau 1
+    # features, with no temperature: tau 1 (our reading; the release has no contrastive code, and its
+    # author calls it "similar to SimCLR", laura-wang/video-pace issue #4: SimCLR uses tau 0.1-0.5)
     contrastive_temperature: float = 1.0
+    # SimCLR-style projection head g (Linear F->F, ReLU, Linear F->dim) between the pooled features
+    # and the contrastive term; 0: none, the algorithms' z = f(x) (our reading, see above)
+    contrastive_projection_dim: int = 0
 
     # --- views (METHODS.md "Original training": 16-frame clips, resize 128x171, random crop 112) ---
     crop_scale: list[float] | None = None  # a fixed 112 crop at a random position, no resize
@@ -128,6 +132,10 @@ class PaceConfig(VsslPretrainingConfig):
             )
         if not self.contrastive_temperature > 0:
             raise ValueError(f"contrastive_temperature must be > 0, got {self.contrastive_temperature}")
+        if self.contrastive_projection_dim < 0:
+            raise ValueError(
+                f"contrastive_projection_dim must be >= 0 (0: no projection head), got {self.contrastive_projection_dim}"
+            )
 
 
 __all__ = ["SEED_003_CONFIGURATIONS", "PaceConfig"]

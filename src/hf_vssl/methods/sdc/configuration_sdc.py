@@ -70,6 +70,9 @@ class SDCConfig(VsslPretrainingConfig):
     nce_dim: int = 128  # released model.py: 512-512-128 projection heads
     nce_temperature: float = 0.07
     nce_weight: float = 1.0
+    # released train.py `contrast(q, k)`: einsum('nc,mc->nm', q, k.detach()), no gradient through the
+    # key of each direction; False back-propagates through both sides
+    nce_detach_keys: bool = True
 
     # --- local concept matching L_loc (seed 002 eq. 8) ---
     local_start_epoch: int = 5  # seed 002 §1: no L_loc in the first 5 epochs (the released code: 10)
