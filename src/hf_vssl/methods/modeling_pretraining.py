@@ -75,6 +75,9 @@ class VsslPretrainingConfig(PreTrainedConfig):
     final_lr: float = 0.0  # end of the "cosine" schedule
     warmup_epochs: float = 0.0
     lars_trust_coefficient: float = 0.001  # seed 004 / METHODS.md: LARS eta 0.001, no clipping
+    # ViCC's released src/main_single.py:321 wraps SGD in apex LARC, which adapts and decays every
+    # parameter (biases and BatchNorm included); True skips 1-D tensors as SwAV-style LARS does
+    lars_exclude_bias_and_norm: bool = False
     epochs: int = 100
     batch_size: int = 64  # global: all processes x accumulation steps
 

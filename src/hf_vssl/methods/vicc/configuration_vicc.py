@@ -85,9 +85,6 @@ class ViCCConfig(VsslPretrainingConfig):
     # None: 300 for a single stream (seed 004 §3.2: RGB-2 = stage 1 + two 100-epoch RGB rounds = 500
     # epochs), 100 per cross-stream alternation (METHODS.md)
     epochs: int | None = None
-    # released src/main_single.py:321 wraps SGD in apex LARC, which adapts and decays every parameter
-    # (biases and BatchNorm included); True skips 1-D tensors as SwAV-style LARS does
-    lars_exclude_bias_and_norm: bool = False
 
     def __post_init__(self, **kwargs: Any) -> None:
         # a backbone given without in_channels gets the trained stream's channel count
