@@ -1,92 +1,82 @@
 """hf-vssl: self-supervised video representation learning on the Hugging Face stack.
 
-`import hf_vssl` registers every backbone with `AutoConfig`, `AutoModel` and
-`AutoModelForVideoClassification`, and every pretext method with the method registry.
+`import hf_vssl` registers every backbone with `AutoConfig`, `AutoModel`,
+`AutoModelForVideoClassification` and `AutoBackbone`. The names below load on first use (PEP 562,
+as transformers does), so `import hf_vssl` costs the backbones only; `hf_vssl.get_method` and the
+method classes register every pretext method with the method registry.
+
+The `hf-vssl` command defers even the registration to the command it runs (`cli/main.py`): importing
+torch and transformers takes seconds, and `hf-vssl --help` / `--version` need neither.
 """
 
-from . import data, hub, methods, models, nn, optim
-from .data import (
-    ClipAugment,
-    VideoClipDataset,
-    VsslVideoProcessor,
-    load_diving48,
-    load_hmdb51,
-    load_kinetics400,
-    load_ucf101,
-    load_video_folder,
-    make_synthetic_ucf,
-)
-from .hub import ZOO, add_remote_code, convert_checkpoint, get_preset
-from .methods import VsslForPretraining, VsslPretrainingConfig, VsslPretrainingOutput
-from .methods.mfo import MFOConfig, MFOForPretraining
-from .methods.pace import PaceConfig, PaceForPretraining
-from .methods.registry import METHODS, MethodSpec, get_method
-from .methods.sdc import SDCConfig, SDCForPretraining
-from .methods.vicc import ViCCConfig, ViCCForPretraining
-from .models import (
-    VsslBackboneConfig,
-    VsslBackboneModel,
-    VsslForVideoClassification,
-    VsslModelOutput,
-    VsslPreTrainedModel,
-)
-from .models.c3d import C3DConfig, C3DForVideoClassification, C3DModel
-from .models.r2plus1d import R2Plus1DConfig, R2Plus1DForVideoClassification, R2Plus1DModel
-from .models.r3d import R3DConfig, R3DForVideoClassification, R3DModel
-from .models.s3d import S3DConfig, S3DForVideoClassification, S3DModel
+from __future__ import annotations
+
+import sys
+from importlib import import_module
+from pathlib import Path
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "METHODS",
-    "ZOO",
-    "C3DConfig",
-    "C3DForVideoClassification",
-    "C3DModel",
-    "ClipAugment",
-    "MFOConfig",
-    "MFOForPretraining",
-    "MethodSpec",
-    "PaceConfig",
-    "PaceForPretraining",
-    "R2Plus1DConfig",
-    "R2Plus1DForVideoClassification",
-    "R2Plus1DModel",
-    "R3DConfig",
-    "R3DForVideoClassification",
-    "R3DModel",
-    "S3DConfig",
-    "S3DForVideoClassification",
-    "S3DModel",
-    "SDCConfig",
-    "SDCForPretraining",
-    "ViCCConfig",
-    "ViCCForPretraining",
-    "VideoClipDataset",
-    "VsslBackboneConfig",
-    "VsslBackboneModel",
-    "VsslForPretraining",
-    "VsslForVideoClassification",
-    "VsslModelOutput",
-    "VsslPreTrainedModel",
-    "VsslPretrainingConfig",
-    "VsslPretrainingOutput",
-    "VsslVideoProcessor",
-    "__version__",
-    "add_remote_code",
-    "convert_checkpoint",
-    "data",
-    "get_method",
-    "get_preset",
-    "hub",
-    "load_diving48",
-    "load_hmdb51",
-    "load_kinetics400",
-    "load_ucf101",
-    "load_video_folder",
-    "make_synthetic_ucf",
-    "methods",
-    "models",
-    "nn",
-    "optim",
-]
+# public name -> the submodule that defines it
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "ClipAugment",
+            "VideoClipDataset",
+            "VsslVideoProcessor",
+            "load_diving48",
+            "load_hmdb51",
+            "load_kinetics400",
+            "load_ucf101",
+            "load_video_folder",
+            "make_synthetic_ucf",
+        ),
+        "data",
+    ),
+    **dict.fromkeys(("ZOO", "add_remote_code", "convert_checkpoint", "get_preset"), "hub"),
+    **dict.fromkeys(("VsslForPretraining", "VsslPretrainingConfig", "VsslPretrainingOutput"), "methods"),
+    **dict.fromkeys(("METHODS", "MethodSpec", "get_method"), "methods.registry"),
+    **dict.fromkeys(("MFOConfig", "MFOForPretraining"), "methods.mfo"),
+    **dict.fromkeys(("PaceConfig", "PaceForPretraining"), "methods.pace"),
+    **dict.fromkeys(("SDCConfig", "SDCForPretraining"), "methods.sdc"),
+    **dict.fromkeys(("ViCCConfig", "ViCCForPretraining"), "methods.vicc"),
+    **dict.fromkeys(
+        (
+            "VsslBackbone",
+            "VsslBackboneConfig",
+            "VsslBackboneModel",
+            "VsslForVideoClassification",
+            "VsslModelOutput",
+            "VsslPreTrainedModel",
+        ),
+        "models",
+    ),
+    **dict.fromkeys(("C3DBackbone", "C3DConfig", "C3DForVideoClassification", "C3DModel"), "models.c3d"),
+    **dict.fromkeys(
+        ("R2Plus1DBackbone", "R2Plus1DConfig", "R2Plus1DForVideoClassification", "R2Plus1DModel"),
+        "models.r2plus1d",
+    ),
+    **dict.fromkeys(("R3DBackbone", "R3DConfig", "R3DForVideoClassification", "R3DModel"), "models.r3d"),
+    **dict.fromkeys(("S3DBackbone", "S3DConfig", "S3DForVideoClassification", "S3DModel"), "models.s3d"),
+}
+_SUBPACKAGES = ("data", "hub", "methods", "models", "nn", "optim")
+
+__all__ = sorted([*_EXPORTS, *_SUBPACKAGES, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return import_module(f".{name}", __name__)
+    if name in _EXPORTS:
+        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+# not in the `hf-vssl` console script, whose cli/main.py registers before it runs a command
+if Path((getattr(sys, "argv", None) or [""])[0]).stem != "hf-vssl":
+    from . import models  # noqa: F401  (registers the backbones with the Auto classes)

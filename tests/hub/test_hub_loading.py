@@ -149,6 +149,7 @@ def test_trust_remote_code_without_hf_vssl(hub_cache):
         import sys, torch
         from safetensors.torch import load_file
         from transformers import AutoModel, AutoModelForVideoClassification
+        from transformers.dynamic_module_utils import get_class_from_dynamic_module
 
         expected = load_file(sys.argv[1])
         backbone = AutoModel.from_pretrained("{REPO_ID}", trust_remote_code=True)
@@ -157,9 +158,14 @@ def test_trust_remote_code_without_hf_vssl(hub_cache):
             assert torch.equal(backbone.eval()(expected["clips"]).pooler_output, expected["features"])
         model = AutoModelForVideoClassification.from_pretrained("{REPO_ID}", trust_remote_code=True, num_labels=101)
         assert model(expected["clips"]).logits.shape == (2, 101)
-        print(type(backbone).__name__)
+        # AutoBackbone.from_pretrained first asks the Hub whether the repo exists (transformers 5.24), which
+        # fails offline; past that it resolves `auto_map` with this same remote-code loader
+        backbone_class = get_class_from_dynamic_module(backbone.config.auto_map["AutoBackbone"], "{REPO_ID}")
+        maps = backbone_class.from_pretrained("{REPO_ID}", out_indices=[-1]).eval()(expected["clips"]).feature_maps
+        assert torch.equal(maps[0].mean(dim=(2, 3, 4)), expected["features"])
+        print(type(backbone).__name__, backbone_class.__name__)
         """,
         hub_cache,
         hide_hf_vssl=True,
     )
-    assert out.split() == ["S3DModel"]
+    assert out.split() == ["S3DModel", "S3DBackbone"]

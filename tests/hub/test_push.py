@@ -84,6 +84,7 @@ def test_stage_repository_writes_exactly_the_repository_files(checkpoint, tmp_pa
     assert not any(name.endswith(PICKLE_SUFFIXES) for name in staged)
     config = json.loads((tmp_path / "repo" / "config.json").read_text())
     assert config["auto_map"]["AutoModel"] == "modeling_r2plus1d.R2Plus1DModel"
+    assert config["auto_map"]["AutoBackbone"] == "modeling_r2plus1d.R2Plus1DBackbone"
     assert (tmp_path / "repo" / "model.safetensors").read_bytes() == (
         checkpoint / "model.safetensors"
     ).read_bytes()

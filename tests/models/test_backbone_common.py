@@ -1,5 +1,6 @@
 """What every registered hf_vssl backbone must do: Auto dispatch, save / load, refusing wrong checkpoints,
-classification heads, probe options, outputs, config checks and gradient checkpointing.
+classification heads and their losses, probe options, outputs, config checks, gradient checkpointing
+and transformers' Backbone API (`AutoBackbone`).
 
 The families are discovered from transformers' config registry, so a new one is tested as soon as it
 registers; family-specific facts (parameter counts, layer shapes) live in test_<family>.py.
@@ -10,15 +11,19 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
+import torch.nn.functional as F
 from huggingface_hub.errors import StrictDataclassClassValidationError
-from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification
+from transformers import AutoBackbone, AutoConfig, AutoModel, AutoModelForVideoClassification
+from transformers.modeling_outputs import BackboneOutput
+from transformers.models.auto import auto_factory
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
 import hf_vssl  # noqa: F401  (registers the backbones)
-from hf_vssl.models import VsslBackboneConfig, VsslBackboneModel, VsslForVideoClassification
+from hf_vssl.models import VsslBackbone, VsslBackboneConfig, VsslBackboneModel, VsslForVideoClassification
 
 TINY = 0.125  # channels / 8: fast on CPU
 # every family of the contract (preamble); discovery must find at least these
@@ -238,3 +243,127 @@ def test_gradient_checkpointing_gives_the_same_gradients(model_type):
         grad = checkpointed_params[name].grad
         assert grad is not None, name
         torch.testing.assert_close(grad, param.grad, msg=name)
+
+
+@pytest.fixture
+def local_folders_load_through_auto_backbone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """transformers 5.24's `AutoBackbone.from_pretrained` asks the Hub whether its argument is a repository
+    before loading (`hf_api().repo_exists`), which fails for a local folder (HFValidationError) and offline;
+    the fake Hub answers yes, and the folder then loads as any `from_pretrained` folder does."""
+    monkeypatch.setattr(
+        auto_factory, "hf_api", lambda: SimpleNamespace(repo_exists=lambda *args, **kwargs: True)
+    )
+
+
+def _stage_maps(model: VsslBackboneModel, clips: torch.Tensor, names: list[str]) -> list[torch.Tensor]:
+    """The AutoModel's hidden states of the stages `names`."""
+    with torch.no_grad():
+        hidden_states = model(clips, output_hidden_states=True).hidden_states
+    return [hidden_states[model.config.stage_names.index(name)] for name in names]
+
+
+@pytest.mark.parametrize("model_type", BACKBONE_TYPES)
+def test_auto_backbone_gives_the_maps_of_out_features(model_type):
+    config = _config(model_type)
+    out_features = list(config.multilevel_stages)
+    backbone = AutoBackbone.from_config(_config(model_type, out_features=out_features)).eval()
+    assert isinstance(backbone, VsslBackbone) and type(backbone).config_class is type(config)
+    assert backbone.out_features == out_features
+    assert backbone.out_indices == [config.stage_names.index(name) for name in out_features]
+    model = AutoModel.from_config(config).eval()
+    model.load_state_dict(backbone.state_dict())  # strict: the same weight names
+    clips = _clips(config)
+    with torch.no_grad():
+        out = backbone(clips)
+    assert isinstance(out, BackboneOutput) and out.hidden_states is None
+    assert backbone.channels == [config.stage_channels[name] for name in out_features]
+    assert [f.shape[1] for f in out.feature_maps] == backbone.channels
+    for feature, expected in zip(out.feature_maps, _stage_maps(model, clips, out_features), strict=True):
+        assert feature.shape == expected.shape
+        torch.testing.assert_close(feature, expected)
+    with torch.no_grad():
+        every_stage = backbone(clips, output_hidden_states=True).hidden_states
+    assert len(every_stage) == len(config.stage_names)
+
+
+@pytest.mark.parametrize("model_type", BACKBONE_TYPES)
+def test_auto_backbone_defaults_to_the_last_stage_and_takes_out_indices(model_type):
+    config = _config(model_type)
+    assert config.out_features == [config.stage_names[-1]]
+    assert _config(model_type, out_indices=[0, -1]).out_features == [
+        config.stage_names[0],
+        config.stage_names[-1],
+    ]
+
+
+@pytest.mark.parametrize("model_type", BACKBONE_TYPES)
+def test_unknown_out_feature_fails_at_construction_naming_it(model_type):
+    config = _config(model_type)
+    with pytest.raises(ValueError, match="Mixed_9z") as error:
+        _config(model_type, out_features=[config.stage_names[0], "Mixed_9z"])
+    assert str(list(config.stage_names)) in str(error.value)
+
+
+@pytest.mark.parametrize("model_type", BACKBONE_TYPES)
+def test_auto_model_checkpoint_loads_into_auto_backbone(
+    model_type, saved, local_folders_load_through_auto_backbone
+):
+    path, model = saved(model_type)
+    out_features = list(model.config.multilevel_stages)
+    backbone, info = AutoBackbone.from_pretrained(path, out_features=out_features, output_loading_info=True)
+    assert isinstance(backbone, VsslBackbone) and backbone.out_features == out_features
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+    clips = _clips(model.config)
+    with torch.no_grad():
+        feature_maps = backbone.eval()(clips).feature_maps
+    for feature, expected in zip(feature_maps, _stage_maps(model, clips, out_features), strict=True):
+        torch.testing.assert_close(feature, expected)
+
+
+@pytest.mark.parametrize("model_type", BACKBONE_TYPES[:1])
+def test_saved_backbone_reloads_with_its_out_features(
+    model_type, saved, tmp_path, local_folders_load_through_auto_backbone
+):
+    path, model = saved(model_type)
+    out_features = [model.config.stage_names[1]]
+    AutoBackbone.from_pretrained(path, out_features=out_features).save_pretrained(tmp_path)
+    reloaded = AutoBackbone.from_pretrained(tmp_path)
+    assert reloaded.out_features == out_features
+    assert type(AutoModel.from_pretrained(tmp_path)) is type(model)  # the same checkpoint, both ways
+
+
+def _head(model_type: str, **kwargs) -> VsslForVideoClassification:
+    return AutoModelForVideoClassification.from_config(_config(model_type, **kwargs)).eval()
+
+
+@pytest.mark.parametrize("model_type", BACKBONE_TYPES[:1])
+def test_single_label_loss_is_cross_entropy(model_type):
+    model = _head(model_type, num_labels=3)
+    labels = torch.tensor([0, 2])
+    with torch.no_grad():
+        out = model(_clips(model.config), labels=labels)
+    assert model.config.problem_type == "single_label_classification"  # inferred from the integer labels
+    torch.testing.assert_close(out.loss, F.cross_entropy(out.logits, labels))
+
+
+@pytest.mark.parametrize("model_type", BACKBONE_TYPES[:1])
+@pytest.mark.parametrize("problem_type", [None, "multi_label_classification"])
+def test_multi_label_loss_is_binary_cross_entropy(model_type, problem_type):
+    """Float multi-hot labels: one sigmoid per class (transformers' rule), not a softmax over classes."""
+    model = _head(model_type, num_labels=4, problem_type=problem_type)
+    labels = torch.tensor([[1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 1.0, 1.0]])
+    with torch.no_grad():
+        out = model(_clips(model.config), labels=labels)
+    assert model.config.problem_type == "multi_label_classification"
+    torch.testing.assert_close(out.loss, F.binary_cross_entropy_with_logits(out.logits, labels))
+    assert not torch.allclose(out.loss, F.cross_entropy(out.logits, labels))
+
+
+@pytest.mark.parametrize("model_type", BACKBONE_TYPES[:1])
+def test_regression_loss_is_mean_squared_error(model_type):
+    model = _head(model_type, num_labels=1)
+    targets = torch.tensor([0.5, -1.5])
+    with torch.no_grad():
+        out = model(_clips(model.config), labels=targets)
+    assert model.config.problem_type == "regression"  # num_labels == 1
+    torch.testing.assert_close(out.loss, F.mse_loss(out.logits.squeeze(1), targets))

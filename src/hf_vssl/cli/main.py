@@ -1,4 +1,4 @@
-"""Entry point of `hf-vssl`. Each subcommand lives in its own module of this package."""
+"""Entry point of `hf-vssl`. Each subcommand lives in its own module of this package, imported when it runs."""
 
 from __future__ import annotations
 
@@ -9,23 +9,32 @@ from collections.abc import Sequence
 
 from huggingface_hub.errors import StrictDataclassError
 
+from .. import __version__
 from ..typed_fields import FieldTypeError
 
-# subcommand module names, in the order `--help` lists them; each has `add_parser(subparsers)`
-COMMAND_MODULES: tuple[str, ...] = (
-    "env",
-    "zoo",
-    "push",
-    "convert",
-    "pretrain",
-    "probe",
-    "finetune",
-    "retrieve",
-    "cluster",
-    "demo",
-    "synth",
-    "extract_flow",
-)
+# command -> (its module in this package, which has `add_parser(subparsers)`; the line `--help` lists).
+# `hf-vssl --help` lists them from here without importing any module: the modules import torch,
+# transformers and datasets (seconds). Only the module of the command that runs is imported.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "env": ("env", "print versions and available devices"),
+    "zoo": ("zoo", "list the model zoo presets, or write their model cards"),
+    "push": (
+        "push",
+        "upload a checkpoint folder to the Hub as a zoo preset (safetensors, config, processor, card)",
+    ),
+    "convert": ("convert", "convert an original release's checkpoint file into an hf_vssl checkpoint folder"),
+    "pretrain": ("pretrain", "self-supervised pretraining (one Accelerate loop for every method)"),
+    "probe": ("probe", "linear probe on frozen features"),
+    "finetune": ("finetune", "finetune with a new head"),
+    "retrieve": ("retrieve", "nearest-neighbour retrieval R@k"),
+    "cluster": ("cluster", "cluster metrics and a t-SNE plot"),
+    "demo": ("demo", "end-to-end demo on synthetic data (CPU, minutes)"),
+    "synth": ("synth", "write the synthetic action dataset (no download; UCF-101 layout)"),
+    "extract-flow": (
+        "extract_flow",
+        "compute optical flow videos (<stem>.flow.mp4) for every video under a folder",
+    ),
+}
 
 # errors that mean "the user asked for something that cannot work": one line, exit code 2
 # (a config field that fails validation raises huggingface_hub's StrictDataclassError, not a ValueError)
@@ -39,20 +48,27 @@ USER_ERRORS = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of `command` (its module imported), or, for any other word, the command list alone."""
     parser = argparse.ArgumentParser(
         prog="hf-vssl",
         description="Self-supervised video representation learning on the Hugging Face stack.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"hf_vssl.cli.{name}").add_parser(subparsers)
+    if command in COMMANDS:
+        importlib.import_module(f"hf_vssl.cli.{COMMANDS[command][0]}").add_parser(subparsers)
+    else:
+        for name, (_, summary) in COMMANDS.items():
+            subparsers.add_parser(name, help=summary, add_help=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((arg for arg in argv if not arg.startswith("-")), None)  # the only options come before it
+    args = build_parser(command).parse_args(argv)
+    importlib.import_module("hf_vssl.models")  # the Auto classes know our model types (hf_vssl/__init__.py)
     try:
         result = args.func(args)
     except USER_ERRORS as err:

@@ -22,6 +22,7 @@ RECALL_KS = (1, 5, 10, 20, 50)  # seeds 001-004 retrieval tables
 
 logger = logging.getLogger(__name__)
 
+
 def prepare_retrieval_features(features: np.ndarray) -> np.ndarray:
     """Mean-centre then L2-normalise video features: (N, D) -> (N, D)."""
     if features.ndim != 2:

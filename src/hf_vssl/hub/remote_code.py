@@ -17,7 +17,11 @@ from pathlib import Path
 
 from transformers import PreTrainedConfig
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
-from transformers.models.auto.modeling_auto import MODEL_FOR_VIDEO_CLASSIFICATION_MAPPING, MODEL_MAPPING
+from transformers.models.auto.modeling_auto import (
+    MODEL_FOR_BACKBONE_MAPPING,
+    MODEL_FOR_VIDEO_CLASSIFICATION_MAPPING,
+    MODEL_MAPPING,
+)
 
 PACKAGE = "hf_vssl"
 _IMPORT_HEAD = re.compile(r"^from\s+[.\w]+\s+import", re.DOTALL)
@@ -34,6 +38,7 @@ def auto_classes(model_type: str) -> dict[str, type]:
         "AutoConfig": config_class,
         "AutoModel": MODEL_MAPPING[config_class],
         "AutoModelForVideoClassification": MODEL_FOR_VIDEO_CLASSIFICATION_MAPPING[config_class],
+        "AutoBackbone": MODEL_FOR_BACKBONE_MAPPING[config_class],
     }
 
 

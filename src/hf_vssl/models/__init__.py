@@ -3,6 +3,7 @@
 from . import c3d, r2plus1d, r3d, s3d  # noqa: F401  (registration side effect)
 from .modeling_utils import (
     MULTILEVEL_NAMES,
+    VsslBackbone,
     VsslBackboneConfig,
     VsslBackboneModel,
     VsslForVideoClassification,
@@ -12,6 +13,7 @@ from .modeling_utils import (
 
 __all__ = [
     "MULTILEVEL_NAMES",
+    "VsslBackbone",
     "VsslBackboneConfig",
     "VsslBackboneModel",
     "VsslForVideoClassification",

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification
+from transformers import AutoBackbone, AutoConfig, AutoModel, AutoModelForVideoClassification
 
-from .modeling_utils import VsslBackboneConfig, VsslBackboneModel, VsslForVideoClassification
+from .modeling_utils import VsslBackbone, VsslBackboneConfig, VsslBackboneModel, VsslForVideoClassification
 
 
 def register_backbone(
     config_class: type[VsslBackboneConfig],
     model_class: type[VsslBackboneModel],
     classification_class: type[VsslForVideoClassification],
+    backbone_class: type[VsslBackbone],
 ) -> None:
-    """Make `AutoModel` / `AutoModelForVideoClassification` resolve `config_class.model_type`."""
+    """Make `AutoModel` / `AutoModelForVideoClassification` / `AutoBackbone` resolve `config_class.model_type`."""
     AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
     AutoModel.register(config_class, model_class, exist_ok=True)
     AutoModelForVideoClassification.register(config_class, classification_class, exist_ok=True)
+    AutoBackbone.register(config_class, backbone_class, exist_ok=True)

@@ -2,7 +2,8 @@
 
 A backbone is an ordered set of named stages (`self.stages`, an `nn.ModuleDict`); the forward pass
 here runs them in order, keeps what the caller asked for and pools the last one. Each model file
-only builds its stages, so every architecture reads top to bottom in its own file.
+only builds its stages, so every architecture reads top to bottom in its own file. `VsslBackbone`
+runs the same stages for transformers' Backbone API (`AutoBackbone`, `out_features`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,7 +22,8 @@ from huggingface_hub.dataclasses import strict
 from torch import nn
 from transformers import PreTrainedConfig, PreTrainedModel
 from transformers import initialization as init
-from transformers.modeling_outputs import ImageClassifierOutput
+from transformers.backbone_utils import BackboneConfigMixin, BackboneMixin
+from transformers.modeling_outputs import BackboneOutput, ImageClassifierOutput
 from transformers.utils import ModelOutput
 
 from ..typed_fields import coerce_fields
@@ -30,11 +32,13 @@ MULTILEVEL_NAMES = ("low", "mid", "high")
 
 
 @strict
-class VsslBackboneConfig(PreTrainedConfig):
+class VsslBackboneConfig(BackboneConfigMixin, PreTrainedConfig):
     """Fields every backbone config has; subclasses add the architecture and set `multilevel_stages`.
 
     `pretraining` records the method a checkpoint was trained with (written by the pretraining
-    models' `save_pretrained`); a random init has `None`.
+    models' `save_pretrained`); a random init has `None`. `out_features` / `out_indices` (transformers'
+    Backbone API, keyword arguments as in `ResNetConfig`) name the stages `AutoBackbone` returns;
+    default: the last stage.
     """
 
     in_channels: int = 3
@@ -61,7 +65,21 @@ class VsslBackboneConfig(PreTrainedConfig):
         if self.multilevel_stages is None:
             self.multilevel_stages = list(self.default_multilevel_stages)
         self.multilevel_stages = list(self.multilevel_stages)
+        self.set_output_features_output_indices(
+            out_features=kwargs.pop("out_features", None), out_indices=kwargs.pop("out_indices", None)
+        )
         super().__post_init__(**kwargs)
+
+    def verify_out_features_out_indices(self) -> None:
+        """transformers' checks, after one that names the unknown stages (its own prints the whole list)."""
+        if isinstance(self._out_features, list):
+            unknown = [name for name in self._out_features if name not in self.stage_names]
+            if unknown:
+                raise ValueError(
+                    f"out_features {unknown} are not stages of {self.model_type}; "
+                    f"valid stage names: {list(self.stage_names)}"
+                )
+        super().verify_out_features_out_indices()
 
     def validate_in_channels(self) -> None:
         if self.in_channels < 1:
@@ -242,13 +260,28 @@ class VsslBackboneModel(VsslPreTrainedModel):
         **kwargs: Any,
     ) -> VsslModelOutput | tuple:
         """pixel_values: (B, C, T, H, W) float clips."""
+        output_hidden_states = output_hidden_states or self.config.output_hidden_states
+        levels_wanted = self.config.multilevel_stages if output_multilevel_features else []
+        x, states = self._run_stages(
+            pixel_values, keep=self.stages if output_hidden_states else levels_wanted
+        )
+        pooled = x.mean(dim=(2, 3, 4))
+        hidden_states = tuple(states[n] for n in self.stages) if output_hidden_states else None
+        levels = tuple(states[n] for n in levels_wanted) if output_multilevel_features else None
+        output = VsslModelOutput(
+            last_hidden_state=x, pooler_output=pooled, hidden_states=hidden_states, multilevel_features=levels
+        )
+        return output if return_dict is not False else output.to_tuple()
+
+    def _run_stages(
+        self, pixel_values: torch.Tensor, keep: Collection[str]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The last stage's map and the maps of the stages named in `keep`, by name."""
         if pixel_values.ndim != 5 or pixel_values.shape[1] != self.config.in_channels:
             raise ValueError(
                 f"{type(self).__name__} expects pixel_values of shape (batch, {self.config.in_channels}, frames, "
                 f"height, width), got {tuple(pixel_values.shape)}; set config.in_channels for another channel count"
             )
-        output_hidden_states = output_hidden_states or self.config.output_hidden_states
-        wanted_levels = set(self.config.multilevel_stages) if output_multilevel_features else set()
         states: dict[str, torch.Tensor] = {}
         x = pixel_values
         for name, stage in self.stages.items():
@@ -264,21 +297,45 @@ class VsslBackboneModel(VsslPreTrainedModel):
                     f"input of shape {tuple(pixel_values.shape)} is too small for {type(self).__name__}: stage "
                     f"'{name}' failed on a {tuple(x.shape)} map ({err}). Use more frames or a larger crop."
                 ) from err
-            if output_hidden_states or name in wanted_levels:
+            if name in keep:
                 states[name] = x
-        pooled = x.mean(dim=(2, 3, 4))
-        hidden_states = tuple(states[n] for n in self.stages) if output_hidden_states else None
-        levels = (
-            tuple(states[n] for n in self.config.multilevel_stages) if output_multilevel_features else None
-        )
-        output = VsslModelOutput(
-            last_hidden_state=x, pooler_output=pooled, hidden_states=hidden_states, multilevel_features=levels
-        )
-        return output if return_dict is not False else output.to_tuple()
+        return x, states
 
     def forward_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Pooled (B, C) features: what probe, retrieval and clustering consume."""
         return self(pixel_values).pooler_output
+
+
+class VsslBackbone(BackboneMixin, VsslBackboneModel):
+    """transformers' Backbone API over a family's stages: `feature_maps` of `config.out_features`.
+
+    A family's backbone is `class S3DBackbone(VsslBackbone, S3DModel)`: the family's `__init__`
+    builds the stages, so the weight names (and checkpoints) are those of `AutoModel`'s model.
+    """
+
+    has_attentions = False
+
+    def __init__(self, config: VsslBackboneConfig) -> None:
+        super().__init__(config)
+        self.num_features = [config.stage_channels[name] for name in config.stage_names]
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs: Any,
+    ) -> BackboneOutput | tuple:
+        """pixel_values: (B, C, T, H, W) -> `feature_maps`, one (B, C_i, T_i, H_i, W_i) map per out feature."""
+        output_hidden_states = output_hidden_states or self.config.output_hidden_states
+        _, states = self._run_stages(
+            pixel_values, keep=self.stage_names if output_hidden_states else self.out_features
+        )
+        output = BackboneOutput(
+            feature_maps=tuple(states[name] for name in self.out_features),
+            hidden_states=tuple(states[name] for name in self.stage_names) if output_hidden_states else None,
+        )
+        return output if return_dict is not False else output.to_tuple()
 
 
 class VsslForVideoClassification(VsslPreTrainedModel):
@@ -331,10 +388,12 @@ class VsslForVideoClassification(VsslPreTrainedModel):
         return_dict: bool | None = None,
         **kwargs: Any,
     ) -> ImageClassifierOutput | tuple:
-        """pixel_values: (B, C, T, H, W); labels: (B,) class indices."""
+        """pixel_values: (B, C, T, H, W); labels: (B,) class indices, (B, num_labels) floats for
+        multi-label, or (B,) / (B, num_labels) targets for regression, as `config.problem_type` says
+        (inferred from `num_labels` and the labels' dtype when unset, as in transformers' classifiers)."""
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.config.freeze_backbone):
             out = self.backbone(pixel_values, output_hidden_states=output_hidden_states)
         logits = self.forward_head(out.pooler_output)
-        loss = F.cross_entropy(logits, labels) if labels is not None else None
+        loss = self.loss_function(labels, logits, self.config, **kwargs) if labels is not None else None
         output = ImageClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states)
         return output if return_dict is not False else output.to_tuple()

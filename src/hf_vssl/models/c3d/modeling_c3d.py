@@ -18,7 +18,7 @@ from collections import OrderedDict
 
 from torch import nn
 
-from ..modeling_utils import VsslBackboneModel, VsslForVideoClassification
+from ..modeling_utils import VsslBackbone, VsslBackboneModel, VsslForVideoClassification
 from .configuration_c3d import C3DConfig
 
 # per stage: the conv-name suffixes (one conv in stages 1-2, two in 3-5) and the closing max-pool
@@ -70,6 +70,12 @@ class C3DModel(VsslBackboneModel):
         self.post_init()
 
 
+class C3DBackbone(VsslBackbone, C3DModel):
+    """C3D stages as an `AutoBackbone`: the feature maps of `config.out_features` (weights of `C3DModel`)."""
+
+    config_class = C3DConfig
+
+
 class C3DForVideoClassification(VsslForVideoClassification):
     """C3D + dropout + linear head (finetune or linear probe)."""
 
@@ -77,4 +83,4 @@ class C3DForVideoClassification(VsslForVideoClassification):
     backbone_class = C3DModel
 
 
-__all__ = ["C3DForVideoClassification", "C3DModel"]
+__all__ = ["C3DBackbone", "C3DForVideoClassification", "C3DModel"]

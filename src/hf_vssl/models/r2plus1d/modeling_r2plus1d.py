@@ -29,7 +29,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from ..modeling_utils import VsslBackboneModel, VsslForVideoClassification, residual_layers
+from ..modeling_utils import VsslBackbone, VsslBackboneModel, VsslForVideoClassification, residual_layers
 from .configuration_r2plus1d import R2Plus1DConfig
 
 Triple = tuple[int, int, int]
@@ -144,6 +144,12 @@ class R2Plus1DModel(VsslBackboneModel):
         self.post_init()
 
 
+class R2Plus1DBackbone(VsslBackbone, R2Plus1DModel):
+    """R(2+1)D stages as an `AutoBackbone`: the feature maps of `config.out_features` (weights of `R2Plus1DModel`)."""
+
+    config_class = R2Plus1DConfig
+
+
 class R2Plus1DForVideoClassification(VsslForVideoClassification):
     """R(2+1)D + dropout + linear head (finetune or linear probe)."""
 
@@ -153,6 +159,7 @@ class R2Plus1DForVideoClassification(VsslForVideoClassification):
 
 __all__ = [
     "Conv2Plus1D",
+    "R2Plus1DBackbone",
     "R2Plus1DBasicBlock",
     "R2Plus1DForVideoClassification",
     "R2Plus1DModel",

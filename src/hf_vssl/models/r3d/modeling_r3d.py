@@ -23,7 +23,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from ..modeling_utils import VsslBackboneModel, VsslForVideoClassification, residual_layers
+from ..modeling_utils import VsslBackbone, VsslBackboneModel, VsslForVideoClassification, residual_layers
 from .configuration_r3d import R3DConfig
 
 
@@ -86,6 +86,12 @@ class R3DModel(VsslBackboneModel):
         self.post_init()
 
 
+class R3DBackbone(VsslBackbone, R3DModel):
+    """R3D stages as an `AutoBackbone`: the feature maps of `config.out_features` (weights of `R3DModel`)."""
+
+    config_class = R3DConfig
+
+
 class R3DForVideoClassification(VsslForVideoClassification):
     """R3D + dropout + linear head (finetune or linear probe)."""
 
@@ -93,4 +99,4 @@ class R3DForVideoClassification(VsslForVideoClassification):
     backbone_class = R3DModel
 
 
-__all__ = ["R3DBasicBlock", "R3DForVideoClassification", "R3DModel"]
+__all__ = ["R3DBackbone", "R3DBasicBlock", "R3DForVideoClassification", "R3DModel"]

@@ -3,6 +3,7 @@
 from ..auto import register_backbone
 from .configuration_s3d import S3DConfig
 from .modeling_s3d import (
+    S3DBackbone,
     S3DBasicConv3d,
     S3DForVideoClassification,
     S3DMixedBlock,
@@ -11,9 +12,10 @@ from .modeling_s3d import (
     S3DSeparableConv3d,
 )
 
-register_backbone(S3DConfig, S3DModel, S3DForVideoClassification)
+register_backbone(S3DConfig, S3DModel, S3DForVideoClassification, S3DBackbone)
 
 __all__ = [
+    "S3DBackbone",
     "S3DBasicConv3d",
     "S3DConfig",
     "S3DForVideoClassification",

@@ -37,7 +37,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from ..modeling_utils import VsslBackboneModel, VsslForVideoClassification
+from ..modeling_utils import VsslBackbone, VsslBackboneModel, VsslForVideoClassification
 from .configuration_s3d import S3DConfig
 
 
@@ -176,6 +176,12 @@ class S3DModel(VsslBackboneModel):
         self.post_init()
 
 
+class S3DBackbone(VsslBackbone, S3DModel):
+    """S3D / S3D-G stages as an `AutoBackbone`: the feature maps of `config.out_features` (weights of `S3DModel`)."""
+
+    config_class = S3DConfig
+
+
 class S3DForVideoClassification(VsslForVideoClassification):
     """S3D / S3D-G + dropout + linear head (finetune or linear probe)."""
 
@@ -184,6 +190,7 @@ class S3DForVideoClassification(VsslForVideoClassification):
 
 
 __all__ = [
+    "S3DBackbone",
     "S3DBasicConv3d",
     "S3DForVideoClassification",
     "S3DMixedBlock",

@@ -1,0 +1,45 @@
+"""`import hf_vssl`: the Auto classes know every backbone at once, and every public name loads on use."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import hf_vssl
+
+SRC = Path(hf_vssl.__file__).parents[1]
+
+
+def test_import_registers_the_backbones_with_the_auto_classes():
+    """The README's first lines, in a fresh interpreter: no hf_vssl name is touched before the Auto calls."""
+    script = textwrap.dedent(
+        """
+        import hf_vssl
+        from transformers import AutoBackbone, AutoConfig, AutoModel
+
+        config = AutoConfig.for_model("vssl-r3d", width_multiplier=0.125)
+        print(type(AutoModel.from_config(config)).__name__, type(AutoBackbone.from_config(config)).__name__)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["R3DModel", "R3DBackbone"]
+
+
+def test_every_public_name_resolves():
+    for name in hf_vssl.__all__:
+        assert getattr(hf_vssl, name) is not None, name
+    assert set(hf_vssl.__all__) <= set(dir(hf_vssl))
+    assert hf_vssl.S3DBackbone is hf_vssl.models.s3d.S3DBackbone
+    with pytest.raises(AttributeError, match="no_such_name"):
+        _ = hf_vssl.no_such_name
