@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import json
 
 import av
 import numpy as np
@@ -78,6 +79,9 @@ def test_class_motions(name, check):
 
 
 def test_existing_build_is_reused_and_conflicts_are_errors(tiny_ucf_root):
+    # a one-label build's marker keeps its format from before the two-label presets: old builds are reused
+    marker = json.loads((tiny_ucf_root / ".hf_vssl_synthetic.json").read_text())
+    assert not {"appearances", "shade_jitter", "angle_jitter"} & set(marker["config"])
     stamp = (tiny_ucf_root / "MoveLeft" / "v_MoveLeft_g01_c01.mp4").stat().st_mtime_ns
     assert make_synthetic_ucf(tiny_ucf_root, "tiny", seed=0) == tiny_ucf_root
     assert (tiny_ucf_root / "MoveLeft" / "v_MoveLeft_g01_c01.mp4").stat().st_mtime_ns == stamp

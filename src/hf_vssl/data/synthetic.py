@@ -389,7 +389,13 @@ def make_synthetic_ucf(
         preset_name, preset = preset, PRESETS[preset]
     else:
         preset_name = "custom"
-    record = {"preset": preset_name, "seed": seed, "config": asdict(preset)}
+    config = asdict(preset)
+    if (
+        not preset.appearances
+    ):  # the appearance fields do not change a one-label build: older markers stay valid
+        for name in ("appearances", "shade_jitter", "angle_jitter"):
+            del config[name]
+    record = {"preset": preset_name, "seed": seed, "config": config}
     marker = root / MARKER
     if marker.is_file() and not overwrite:
         existing = json.loads(marker.read_text())
