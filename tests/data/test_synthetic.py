@@ -6,11 +6,13 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
+import shutil
 
 import av
 import numpy as np
 import pytest
 
+from hf_vssl.cli.main import main
 from hf_vssl.data.decoding import probe_video
 from hf_vssl.data.loaders import load_ucf101
 from hf_vssl.data.synthetic import (
@@ -163,3 +165,10 @@ def test_two_label_preset_validation():
         dataclasses.replace(preset, appearances=("Plaid",))
     with pytest.raises(ValueError, match="multiple of the 3 appearances"):
         dataclasses.replace(preset, clips_per_group=4)
+
+
+def test_synth_command_writes_the_two_label_preset(two_label_root, tmp_path, capsys):
+    out = tmp_path / "two-label"
+    shutil.copytree(two_label_root, out)  # a finished build of the same preset and seed: reused, not redone
+    assert main(["synth", "--preset", "two-label-tiny", "--out", str(out)]) == 0
+    assert "4 classes x 3 appearance families, 36 videos" in capsys.readouterr().out
