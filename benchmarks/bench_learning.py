@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         if importlib.util.find_spec("cv2") is None:
             print("[bench] skipping vicc-flow: the flow extra is not installed (pip install 'hf-vssl[flow]')")
             rows = [r for r in rows if r not in FLOW_METHODS]
-        else:
+        else:  # Farneback: minutes on a CPU; ViCC's released flow is TV-L1 (`hf-vssl extract-flow` default)
             hf_vssl(
                 ["extract-flow", str(bench.data), "--method", "farneback", "--workers", "2"],
                 bench.root / "flow.log",
