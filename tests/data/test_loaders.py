@@ -209,3 +209,30 @@ def test_wrong_root_is_a_clear_error(tmp_path):
         load_ucf101(tmp_path)
     with pytest.raises(FileNotFoundError, match="split files"):
         load_hmdb51(tmp_path)
+
+
+def test_ucf101_extra_labels_file_adds_class_label_columns(tmp_path, video_bytes):
+    root = tmp_path / "ucf"
+    lists = root / "ucfTrainTestlist"
+    lists.mkdir(parents=True)
+    (lists / "classInd.txt").write_text("1 Archery\n")
+    (root / "Archery").mkdir()
+    for group in (1, 2):
+        (root / "Archery" / f"v_Archery_g0{group}_c01.avi").write_bytes(video_bytes)
+    (lists / "trainlist01.txt").write_text("Archery/v_Archery_g02_c01.avi 1\n")
+    (lists / "testlist01.txt").write_text("Archery/v_Archery_g01_c01.avi\n")
+    videos = {"Archery/v_Archery_g01_c01.avi": 1, "Archery/v_Archery_g02_c01.avi": 0}
+    (lists / "extra_labels.json").write_text(
+        json.dumps({"scene": {"names": ["indoor", "outdoor"], "videos": videos}})
+    )
+    data = load_ucf101(root, num_workers=1)
+    assert data["train"].features["scene"] == datasets.ClassLabel(names=["indoor", "outdoor"])
+    assert data["train"]["scene"] == [0] and data["test"]["scene"] == [1]
+    del videos["Archery/v_Archery_g01_c01.avi"]
+    (lists / "extra_labels.json").write_text(
+        json.dumps({"scene": {"names": ["indoor", "outdoor"], "videos": videos}})
+    )
+    with pytest.raises(
+        ValueError, match=r"'scene' has no valid label for listed video 'Archery/v_Archery_g01_c01\.avi'"
+    ):
+        load_ucf101(root, num_workers=1)

@@ -1,12 +1,33 @@
-"""The synthetic action dataset: UCF-101 layout, exact split files, determinism, motion-defined classes."""
+"""The synthetic action dataset: UCF-101 layout, exact split files, determinism, motion-defined classes, and
+the two-label presets (appearance family x motion class)."""
 
 from __future__ import annotations
 
+import collections
+import dataclasses
+import json
+import shutil
+
+import av
 import numpy as np
 import pytest
 
+from hf_vssl.cli.main import main
 from hf_vssl.data.decoding import probe_video
-from hf_vssl.data.synthetic import CLASS_MOTIONS, PRESETS, _motion, make_synthetic_ucf, render_video
+from hf_vssl.data.loaders import load_ucf101
+from hf_vssl.data.synthetic import (
+    CLASS_MOTIONS,
+    PRESETS,
+    _motion,
+    make_synthetic_ucf,
+    render_video,
+)
+
+
+@pytest.fixture(scope="module")
+def two_label_root(tmp_path_factory):
+    """The "two-label-tiny" build: 4 motion classes x 3 appearance families, 36 videos (~3 s)."""
+    return make_synthetic_ucf(tmp_path_factory.mktemp("two_label"), "two-label-tiny", seed=0)
 
 
 def test_tiny_layout_and_split_files(tiny_ucf_root):
@@ -60,6 +81,9 @@ def test_class_motions(name, check):
 
 
 def test_existing_build_is_reused_and_conflicts_are_errors(tiny_ucf_root):
+    # a one-label build's marker keeps its format from before the two-label presets: old builds are reused
+    marker = json.loads((tiny_ucf_root / ".hf_vssl_synthetic.json").read_text())
+    assert not {"appearances", "shade_jitter", "angle_jitter"} & set(marker["config"])
     stamp = (tiny_ucf_root / "MoveLeft" / "v_MoveLeft_g01_c01.mp4").stat().st_mtime_ns
     assert make_synthetic_ucf(tiny_ucf_root, "tiny", seed=0) == tiny_ucf_root
     assert (tiny_ucf_root / "MoveLeft" / "v_MoveLeft_g01_c01.mp4").stat().st_mtime_ns == stamp
@@ -67,3 +91,84 @@ def test_existing_build_is_reused_and_conflicts_are_errors(tiny_ucf_root):
         make_synthetic_ucf(tiny_ucf_root, "tiny", seed=1)
     with pytest.raises(ValueError, match="unknown synthetic preset"):
         make_synthetic_ucf(tiny_ucf_root, "huge")
+
+
+def test_one_label_presets_have_no_appearance_column(tiny_ucf_root):
+    assert not (tiny_ucf_root / "ucfTrainTestlist" / "extra_labels.json").exists()
+    assert "appearance_label" not in load_ucf101(tiny_ucf_root, num_workers=1)["train"].column_names
+
+
+@pytest.mark.parametrize("split", [1, 2, 3])
+def test_two_labels_are_columns_and_cross_every_pair_equally(two_label_root, split):
+    preset = PRESETS["two-label-tiny"]
+    data = load_ucf101(two_label_root, split=split, num_workers=1)
+    for part, per_pair in (("train", 2), ("test", 1)):
+        rows = data[part]
+        assert rows.features["label"].names == list(preset.classes)  # label stays the motion (folder) class
+        assert rows.features["appearance_label"].names == list(preset.appearances)
+        for video, motion in zip(rows["video"], rows["label"]):
+            assert f"/{preset.classes[motion]}/" in video
+        pairs = collections.Counter(zip(rows["label"], rows["appearance_label"]))
+        # every (motion, appearance) pair, equally often: the labels are exactly independent in each part
+        assert set(pairs) == {(m, a) for m in range(4) for a in range(3)}
+        assert set(pairs.values()) == {per_pair}
+
+
+def _first_frame_statistics(rows) -> np.ndarray:
+    """(N, 6): per-channel mean and std of each video's first decoded frame."""
+    features = []
+    for video in rows["video"]:
+        with av.open(video) as container:
+            frame = next(container.decode(video=0)).to_ndarray(format="rgb24").astype(np.float64)
+        features.append(np.concatenate([frame.mean((0, 1)), frame.std((0, 1))]))
+    return np.stack(features)
+
+
+def _nearest_centroid_accuracy(train_x, train_y, test_x, test_y) -> float:
+    classes = np.unique(train_y)
+    centroids = np.stack([train_x[train_y == c].mean(0) for c in classes])
+    predicted = classes[np.linalg.norm(test_x[:, None] - centroids[None], axis=-1).argmin(1)]
+    return float((predicted == test_y).mean())
+
+
+def test_one_frame_tells_the_appearance_not_the_motion(two_label_root):
+    data = load_ucf101(two_label_root, split=1, num_workers=1)
+    train_x, test_x = _first_frame_statistics(data["train"]), _first_frame_statistics(data["test"])
+    scale = train_x.std(0)
+    train_x, test_x = train_x / scale, test_x / scale
+    accuracy = {
+        column: _nearest_centroid_accuracy(
+            train_x, np.array(data["train"][column]), test_x, np.array(data["test"][column])
+        )
+        for column in ("appearance_label", "label")
+    }
+    assert accuracy["appearance_label"] == 1.0, accuracy  # chance: 1/3
+    assert accuracy["label"] <= 0.5, accuracy  # chance: 1/4 (12 test videos)
+
+
+def test_appearance_varies_within_a_family_and_differs_between_families():
+    preset = PRESETS["two-label-tiny"]
+    first = render_video("MoveRight", preset, np.random.default_rng([0, 1]), "RedDisc")
+    again = render_video("MoveRight", preset, np.random.default_rng([0, 1]), "RedDisc")
+    other = render_video("MoveRight", preset, np.random.default_rng([0, 2]), "RedDisc")
+    green = render_video("MoveRight", preset, np.random.default_rng([0, 1]), "GreenSquare")
+    np.testing.assert_array_equal(first, again)
+    mean = first[0].mean((0, 1))
+    within = np.abs(mean - other[0].mean((0, 1))).max()
+    between = np.abs(mean - green[0].mean((0, 1))).max()
+    assert 1 < within < 40 < between, (within, between)  # a shade of the family's colours, not another family
+
+
+def test_two_label_preset_validation():
+    preset = PRESETS["two-label-tiny"]
+    with pytest.raises(ValueError, match="unknown appearance families"):
+        dataclasses.replace(preset, appearances=("Plaid",))
+    with pytest.raises(ValueError, match="multiple of the 3 appearances"):
+        dataclasses.replace(preset, clips_per_group=4)
+
+
+def test_synth_command_writes_the_two_label_preset(two_label_root, tmp_path, capsys):
+    out = tmp_path / "two-label"
+    shutil.copytree(two_label_root, out)  # a finished build of the same preset and seed: reused, not redone
+    assert main(["synth", "--preset", "two-label-tiny", "--out", str(out)]) == 0
+    assert "4 classes x 3 appearance families, 36 videos" in capsys.readouterr().out

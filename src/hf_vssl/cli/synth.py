@@ -1,4 +1,4 @@
-"""`hf-vssl synth`: write the synthetic action dataset (UCF-101 layout, motion-defined classes)."""
+"""`hf-vssl synth`: write the synthetic action dataset (UCF-101 layout, motion classes, optionally appearance too)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "synth",
         help="write the synthetic action dataset (no download; UCF-101 layout)",
         description="Write real mp4 videos whose classes differ only in motion, in UCF-101's folder and "
-        "split-file layout, deterministically from --seed. Load them with the ucf101 loader.",
+        "split-file layout, deterministically from --seed. Load them with the ucf101 loader. The two-label-* "
+        "presets also give each video an appearance family crossed with its motion class (column "
+        "appearance_label; label stays the motion class).",
     )
     parser.add_argument(
-        "--preset", default="tiny", choices=sorted(PRESETS), help="tiny: tests; small: the demo"
+        "--preset",
+        default="tiny",
+        choices=sorted(PRESETS),
+        help="tiny: tests; small: the demo; two-label-tiny / -small / -large: motion x appearance for "
+        "tests / a CPU / a GPU",
     )
     parser.add_argument("--out", required=True, help="output folder (created)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of every video")
@@ -34,8 +40,9 @@ def run(args: argparse.Namespace) -> int:
     )
     preset = PRESETS[args.preset]
     count = len(preset.classes) * preset.groups * preset.clips_per_group
+    families = f" x {len(preset.appearances)} appearance families" if preset.appearances else ""
     print(
-        f"synthetic '{args.preset}' (seed {args.seed}): {len(preset.classes)} classes, {count} videos "
-        f"in {root} ({time.perf_counter() - start:.1f} s)"
+        f"synthetic '{args.preset}' (seed {args.seed}): {len(preset.classes)} classes{families}, "
+        f"{count} videos in {root} ({time.perf_counter() - start:.1f} s)"
     )
     return 0

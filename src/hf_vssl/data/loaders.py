@@ -2,7 +2,9 @@
 
 Every split has the columns `video` (absolute path), `label` (`ClassLabel` with the class names), `num_frames`,
 `fps`, `width`, `height` (probed once with PyAV and cached next to the data, see `VideoMetadataCache`) and,
-when optical flow was extracted (`hf-vssl extract-flow`), `flow` (the flow video's path).
+when optical flow was extracted (`hf-vssl extract-flow`), `flow` (the flow video's path). A UCF-101-layout
+dataset may carry more labels per video in `ucfTrainTestlist/extra_labels.json` (the synthetic two-label
+presets do): each becomes one more `ClassLabel` column.
 
 Listed videos that are missing or unreadable are left out, logged in one warning per split and counted in
 the returned dict's `load_report`; a listing where nothing is found is an error (wrong root).
@@ -29,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v")
 CACHE_FILENAME = ".hf_vssl_meta.json"
+# beside UCF-101's split files: {column: {"names": [class names], "videos": {listed path: class index}}}
+EXTRA_LABELS_FILE = "extra_labels.json"
 # fallback location of metadata caches for read-only data roots
 CACHE_ENV = "HF_VSSL_CACHE"
 
@@ -128,8 +132,13 @@ def _build(
     splits: dict[str, list[tuple[Path | None, str, int]]],
     class_names: list[str],
     num_workers: int,
+    extra_labels: dict[str, tuple[list[str], dict[str, int]]] | None = None,
 ) -> datasets.DatasetDict:
-    """Rows (path or None when missing, listed name, label) per split -> DatasetDict with probed metadata."""
+    """Rows (path or None when missing, listed name, label) per split -> DatasetDict with probed metadata.
+
+    extra_labels: {column: (class names, {listed name: class index})}, one more ClassLabel column each.
+    """
+    extra_labels = extra_labels or {}
     cache = VideoMetadataCache(root)
     report = LoadReport()
     features = {
@@ -139,22 +148,24 @@ def _build(
         "fps": datasets.Value("float32"),
         "width": datasets.Value("int32"),
         "height": datasets.Value("int32"),
-    }
+    } | {column: datasets.ClassLabel(names=names) for column, (names, _labels) in extra_labels.items()}
     result = {}
     for split, entries in splits.items():
-        present = [(path, label) for path, _name, label in entries if path is not None]
+        present = [(path, name, label) for path, name, label in entries if path is not None]
         report.missing[split] = [name for path, name, _label in entries if path is None]
         with ThreadPoolExecutor(max(1, num_workers)) as pool:  # PyAV releases the GIL while opening files
             metadata = list(pool.map(lambda item: cache.get(item[0]), present))
         columns: dict[str, list] = {name: [] for name in features}
         flows = []
         report.unreadable[split] = []
-        for (path, label), meta in zip(present, metadata):
+        for (path, name, label), meta in zip(present, metadata):
             if "error" in meta:
                 report.unreadable[split].append(f"{path}: {meta['error']}")
                 continue
             columns["video"].append(str(path))
             columns["label"].append(label)
+            for column, (_names, labels) in extra_labels.items():
+                columns[column].append(labels[name])
             for key in ("num_frames", "fps", "width", "height"):
                 columns[key].append(meta[key])
             flow = flow_path_for(path)
@@ -225,6 +236,8 @@ def load_ucf101(
 
     Class names and their order come from `classInd.txt`; each video's label from its class folder (not the
     1-based number in the train list). annotation_dir: where the lists are (default `<root>/ucfTrainTestlist`).
+    When the lists' folder holds `extra_labels.json` (the synthetic two-label presets), each label it names is
+    one more ClassLabel column (e.g. `appearance_label`).
     """
     _check_split(split)
     root = Path(root)
@@ -243,7 +256,36 @@ def load_ucf101(
                 )
             entries.append((_resolve(root, relpath), relpath, index[class_name]))
         splits[split_name] = entries
-    return _build(root, splits, class_names, num_workers or _default_workers())
+    extra_labels = _read_extra_labels(lists / EXTRA_LABELS_FILE, splits)
+    return _build(root, splits, class_names, num_workers or _default_workers(), extra_labels)
+
+
+def _read_extra_labels(
+    path: Path, splits: dict[str, list[tuple[Path | None, str, int]]]
+) -> dict[str, tuple[list[str], dict[str, int]]]:
+    """{column: (class names, {listed name: index})} from an extra-labels file, checked against the listed
+    videos; {} when there is no such file."""
+    if not path.is_file():
+        return {}
+    try:
+        spec = json.loads(path.read_text())
+        extra = {column: (list(entry["names"]), dict(entry["videos"])) for column, entry in spec.items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise ValueError(
+            f"{path} is not a valid extra-labels file ({err!r}); it must map each column to "
+            '{"names": [...], "videos": {"<Class>/<file>": <index>}}'
+        ) from None
+    for column, (names, labels) in extra.items():
+        if column in ("video", "label", "num_frames", "fps", "width", "height", "flow"):
+            raise ValueError(f"{path}: column '{column}' would replace a loader column; rename it")
+        for entries in splits.values():
+            for _path, name, _label in entries:
+                if not 0 <= labels.get(name, -1) < len(names):
+                    raise ValueError(
+                        f"{path}: '{column}' has no valid label for listed video '{name}' "
+                        f"(need an index in 0..{len(names) - 1}); rebuild the file or remove it"
+                    )
+    return extra
 
 
 def load_hmdb51(

@@ -6,6 +6,14 @@ position, speed and the background (with a small random camera drift) are drawn 
 the class, so one frame does not tell the class apart: a model has to look at time. Everything is
 deterministic from the seed (numpy) and written as real H.264 mp4 files with PyAV.
 
+Two-label presets (`two-label-*`) add a second, static label: each video also belongs to an appearance family
+(`APPEARANCES`: background colour and texture, object shape, colour and stripe texture) shared by all videos
+of the family, with within-family variation (position, size, colour shade, texture phase and angle, noise).
+Appearance is crossed with motion as a full factorial design, so the two labels are exactly independent in
+every split; one frame tells the appearance family apart, only time tells the motion class. The folders and
+`label` stay the motion class (as UCF-101); the family of each video is listed in
+`ucfTrainTestlist/extra_labels.json`, which `load_ucf101` turns into an `appearance_label` column.
+
 Layout (as UCF-101): `<root>/<Class>/v_<Class>_gGG_cCC.mp4` and `<root>/ucfTrainTestlist/` with `classInd.txt`,
 `trainlist0{1,2,3}.txt` (`<Class>/<file> <label>`, labels 1-based) and `testlist0{1,2,3}.txt`. As in UCF-101,
 videos are grouped; split s tests on its own groups and trains on the others.
@@ -22,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .encoding import write_video
+from .loaders import EXTRA_LABELS_FILE
 
 # motion of each class: (kind, parameter); see `_motion`
 CLASS_MOTIONS: dict[str, tuple[str, float]] = {
@@ -36,6 +45,34 @@ CLASS_MOTIONS: dict[str, tuple[str, float]] = {
     "Oscillate": ("oscillate", 0.0),
     "Still": ("still", 0.0),
 }
+
+SHAPES = ("disc", "square", "diamond")
+
+
+@dataclass(frozen=True)
+class AppearanceFamily:
+    """The look shared by every video of an appearance class (colours RGB in [0, 1], angles in degrees);
+    each video varies it by `SyntheticPreset.shade_jitter` and `angle_jitter`."""
+
+    background: tuple[float, float, float]
+    background_angle: float  # orientation of the background's two gratings (the second at +60 degrees)
+    shape: str
+    colour: tuple[float, float, float]
+    stripe_angle: float  # orientation of the object's stripes
+
+
+# well apart in background colour (the bulk of a frame's pixels): a frame's mean colour tells the family
+APPEARANCES: dict[str, AppearanceFamily] = {
+    "RedDisc": AppearanceFamily((0.75, 0.3, 0.25), 0.0, "disc", (0.25, 0.6, 0.8), 0.0),
+    "GreenSquare": AppearanceFamily((0.3, 0.7, 0.3), 45.0, "square", (0.8, 0.3, 0.65), 90.0),
+    "BlueDiamond": AppearanceFamily((0.25, 0.3, 0.75), 90.0, "diamond", (0.8, 0.75, 0.25), 45.0),
+    "YellowSquare": AppearanceFamily((0.75, 0.7, 0.25), 135.0, "square", (0.3, 0.3, 0.75), 135.0),
+    "PurpleDiamond": AppearanceFamily((0.6, 0.3, 0.7), 30.0, "diamond", (0.3, 0.75, 0.35), 0.0),
+    "GreyDisc": AppearanceFamily((0.5, 0.5, 0.5), 120.0, "disc", (0.8, 0.4, 0.2), 60.0),
+    "CyanSquare": AppearanceFamily((0.25, 0.7, 0.7), 75.0, "square", (0.75, 0.35, 0.3), 30.0),
+    "DarkDiamond": AppearanceFamily((0.2, 0.2, 0.25), 160.0, "diamond", (0.7, 0.7, 0.7), 120.0),
+}
+APPEARANCE_COLUMN = "appearance_label"
 
 SPLIT_DIR = "ucfTrainTestlist"
 MARKER = ".hf_vssl_synthetic.json"
@@ -58,11 +95,23 @@ class SyntheticPreset:
     gop_size: int = 12  # short GOPs make clip decoding seek (as in real data) and keep it cheap
     camera_drift: float = 0.25  # max background drift in px/frame, independent of the class
     noise_std: float = 3.0  # std of the per-pixel sensor noise (0-255 scale)
+    # appearance families crossed with the motion classes (empty: every look drawn per video, one label)
+    appearances: tuple[str, ...] = ()
+    shade_jitter: float = 0.08  # within-family colour variation: +- this per channel (0-1 scale)
+    angle_jitter: float = 10.0  # within-family texture orientation variation: +- degrees
 
     def __post_init__(self):
         unknown = sorted(set(self.classes) - set(CLASS_MOTIONS))
         if unknown:
             raise ValueError(f"unknown synthetic classes {unknown}; choose from {sorted(CLASS_MOTIONS)}")
+        unknown = sorted(set(self.appearances) - set(APPEARANCES))
+        if unknown:
+            raise ValueError(f"unknown appearance families {unknown}; choose from {sorted(APPEARANCES)}")
+        if self.appearances and self.clips_per_group % len(self.appearances):
+            raise ValueError(
+                f"clips_per_group={self.clips_per_group} must be a multiple of the {len(self.appearances)} "
+                "appearances, so that every group holds every (appearance, motion) pair"
+            )
         if self.test_groups < 1 or 3 * self.test_groups > self.groups:
             raise ValueError(f"groups={self.groups} cannot hold 3 splits of {self.test_groups} test groups")
         if not 2 <= self.min_frames <= self.max_frames:
@@ -94,14 +143,57 @@ PRESETS: dict[str, SyntheticPreset] = {
         clips_per_group=4,
         test_groups=2,
     ),
+    # two labels (appearance family x motion), tests and smoke runs: 4 motions x 3 families, 36 videos at 64x80
+    "two-label-tiny": SyntheticPreset(
+        classes=("MoveLeft", "MoveRight", "RotateClockwise", "Still"),
+        appearances=("RedDisc", "GreenSquare", "BlueDiamond"),
+        height=64,
+        width=80,
+        min_frames=40,
+        max_frames=48,
+        groups=3,
+        clips_per_group=3,
+        test_groups=1,
+    ),
+    # two labels on a CPU in minutes: 10 motions x 4 families, 320 videos (240 train + 80 test per split)
+    "two-label-small": SyntheticPreset(
+        classes=tuple(CLASS_MOTIONS),
+        appearances=("RedDisc", "GreenSquare", "BlueDiamond", "YellowSquare"),
+        height=96,
+        width=128,
+        min_frames=48,
+        max_frames=64,
+        groups=8,
+        clips_per_group=4,
+        test_groups=2,
+    ),
+    # two labels for a GPU: 10 motions x 8 families, 1920 videos (1440 train + 480 test) of 64-96 frames, 128x160
+    "two-label-large": SyntheticPreset(
+        classes=tuple(CLASS_MOTIONS),
+        appearances=tuple(APPEARANCES),
+        height=128,
+        width=160,
+        min_frames=64,
+        max_frames=96,
+        groups=12,
+        clips_per_group=16,
+        test_groups=3,
+    ),
 }
 
 
-def _grating(rng: np.random.Generator, count: int, scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`count` random sinusoidal gratings of 0.5-2.5 cycles per `scale` pixels: wave vectors (count, 2),
-    phases (count,), colours (count, 3)."""
-    angles = rng.uniform(0, 2 * np.pi, count)
-    freqs = rng.uniform(0.5, 2.5, count) / scale
+def _grating(
+    rng: np.random.Generator,
+    count: int,
+    scale: float,
+    angles: np.ndarray | None = None,
+    cycles: tuple[float, float] = (0.5, 2.5),
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`count` random sinusoidal gratings of `cycles` cycles per `scale` pixels, at random `angles` (rad) unless
+    given: wave vectors (count, 2), phases (count,), colours (count, 3)."""
+    if angles is None:
+        angles = rng.uniform(0, 2 * np.pi, count)
+    freqs = rng.uniform(*cycles, count) / scale
     waves = np.stack([np.cos(angles), np.sin(angles)], axis=1) * freqs[:, None] * 2 * np.pi
     phases, colours = rng.uniform(0, 2 * np.pi, count), rng.uniform(-1, 1, (count, 3))
     return waves.astype(np.float32), phases.astype(np.float32), colours.astype(np.float32)
@@ -150,8 +242,47 @@ def _motion(
     return x, y, angle, scale * size
 
 
-def render_video(class_name: str, preset: SyntheticPreset, rng: np.random.Generator) -> np.ndarray:
-    """One video of `class_name`: uint8 (T, H, W, 3), with every appearance factor drawn from `rng`."""
+# (background colour, background gratings, shape name, object colour, object stripe gratings)
+Look = tuple[np.ndarray, tuple, str, np.ndarray, tuple]
+
+
+def _random_look(rng: np.random.Generator, height: int, width: int) -> Look:
+    """Every appearance factor drawn at random (one-label presets): background colour and 3 gratings, shape,
+    object colour and 2 stripe gratings."""
+    bg_base, bg_grating = _colour(rng), _grating(rng, 3, scale=min(height, width))
+    shape = SHAPES[rng.integers(0, len(SHAPES))]
+    return bg_base, bg_grating, shape, _colour(rng), _grating(rng, 2, scale=0.6)
+
+
+def _family_look(family: AppearanceFamily, preset: SyntheticPreset, rng: np.random.Generator) -> Look:
+    """The family's look with this video's variation: colour shades and texture angles jittered, texture
+    phases, frequencies and colour mixes drawn per video."""
+
+    def shade(colour: tuple[float, float, float]) -> np.ndarray:
+        jitter = rng.uniform(-preset.shade_jitter, preset.shade_jitter, 3)
+        return np.clip(np.asarray(colour) + jitter, 0, 1).astype(np.float32)
+
+    def angles(degrees: float, spread: float) -> np.ndarray:
+        offsets = np.array([0.0, spread]) + rng.uniform(-preset.angle_jitter, preset.angle_jitter, 2)
+        return np.deg2rad(degrees + offsets)
+
+    # 1-2.5 cycles per frame: the background texture barely shifts a frame's mean colour off the family's
+    bg_grating = _grating(
+        rng,
+        2,
+        scale=min(preset.height, preset.width),
+        angles=angles(family.background_angle, 60.0),
+        cycles=(1.0, 2.5),
+    )
+    obj_grating = _grating(rng, 2, scale=0.6, angles=angles(family.stripe_angle, 90.0))
+    return shade(family.background), bg_grating, family.shape, shade(family.colour), obj_grating
+
+
+def render_video(
+    class_name: str, preset: SyntheticPreset, rng: np.random.Generator, appearance: str | None = None
+) -> np.ndarray:
+    """One video of motion class `class_name`: uint8 (T, H, W, 3). Its look is drawn from `rng`, entirely at
+    random when `appearance` is None, else as a variation of that APPEARANCES family."""
     kind, param = CLASS_MOTIONS[class_name]
     height, width = preset.height, preset.width
     num_frames = int(rng.integers(preset.min_frames, preset.max_frames + 1))
@@ -160,10 +291,13 @@ def render_video(class_name: str, preset: SyntheticPreset, rng: np.random.Genera
 
     # background: smooth gratings in world coordinates, seen through a slowly drifting camera
     drift = rng.uniform(-preset.camera_drift, preset.camera_drift, 2).astype(np.float32)
-    bg_base, (bg_k, bg_phase, bg_colours) = _colour(rng), _grating(rng, 3, scale=min(height, width))
     # object: a shape with a sharp-edged oriented texture (so rotation is visible)
-    shape = rng.integers(0, 3)  # 0 disc, 1 square, 2 diamond
-    obj_base, (obj_k, obj_phase, obj_colours) = _colour(rng), _grating(rng, 2, scale=0.6)
+    look = (
+        _random_look(rng, height, width)
+        if appearance is None
+        else _family_look(APPEARANCES[appearance], preset, rng)
+    )
+    bg_base, (bg_k, bg_phase, bg_colours), shape, obj_base, (obj_k, obj_phase, obj_colours) = look
 
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     # sin(k.p + k.drift t + phase) = sin(k.p) cos(k.drift t + phase) + cos(k.p) sin(k.drift t + phase)
@@ -184,9 +318,9 @@ def render_video(class_name: str, preset: SyntheticPreset, rng: np.random.Genera
         np.sin(angle).astype(np.float32)[:, None, None],
     )
     u, v = cos * rel_x + sin * rel_y, -sin * rel_x + cos * rel_y
-    if shape == 0:
+    if shape == "disc":
         inside = np.sqrt(u**2 + v**2)
-    elif shape == 1:
+    elif shape == "square":
         inside = np.maximum(np.abs(u), np.abs(v)) * 1.15
     else:
         inside = (np.abs(u) + np.abs(v)) * 0.85
@@ -211,10 +345,25 @@ def _video_name(class_name: str, group: int, clip: int) -> str:
     return f"v_{class_name}_g{group:02d}_c{clip:02d}.mp4"
 
 
+def appearance_of(preset: SyntheticPreset, class_index: int, group: int, clip: int) -> int | None:
+    """The appearance family (index into preset.appearances) of a video, None for one-label presets.
+
+    A full factorial design rather than a random draw: each group of each motion class holds every family
+    clips_per_group / len(appearances) times, so every split crosses every (appearance, motion) pair equally
+    often and the two labels are exactly independent (random draws leave chance correlations in small sets).
+    """
+    if not preset.appearances:
+        return None
+    return (clip - 1 + group + class_index) % len(preset.appearances)
+
+
 def _write_one(args: tuple[str, str, int, int, int, int, SyntheticPreset]) -> None:
     root, class_name, class_index, group, clip, seed, preset = args
     rng = np.random.default_rng([seed, class_index, group, clip])
-    frames = render_video(class_name, preset, rng)
+    appearance = appearance_of(preset, class_index, group, clip)
+    frames = render_video(
+        class_name, preset, rng, None if appearance is None else preset.appearances[appearance]
+    )
     path = Path(root) / class_name / _video_name(class_name, group, clip)
     write_video(path, frames, fps=preset.fps, gop_size=preset.gop_size)
 
@@ -227,7 +376,8 @@ def make_synthetic_ucf(
     num_workers: int = 1,
     overwrite: bool = False,
 ) -> Path:
-    """Write the synthetic dataset `preset` ("tiny" for tests, "small" for the demo) under `root`; returns root.
+    """Write the synthetic dataset `preset` (a PRESETS name: "tiny" for tests, "small" for the demo, "two-label-*"
+    with an appearance label too) under `root`; returns root.
 
     An existing complete build with the same preset and seed is reused (a marker file records them) unless
     `overwrite`; a different one in the same folder is an error. num_workers > 1 renders in processes.
@@ -239,7 +389,13 @@ def make_synthetic_ucf(
         preset_name, preset = preset, PRESETS[preset]
     else:
         preset_name = "custom"
-    record = {"preset": preset_name, "seed": seed, "config": asdict(preset)}
+    config = asdict(preset)
+    if (
+        not preset.appearances
+    ):  # the appearance fields do not change a one-label build: older markers stay valid
+        for name in ("appearances", "shade_jitter", "angle_jitter"):
+            del config[name]
+    record = {"preset": preset_name, "seed": seed, "config": config}
     marker = root / MARKER
     if marker.is_file() and not overwrite:
         existing = json.loads(marker.read_text())
@@ -279,5 +435,14 @@ def make_synthetic_ucf(
                 train.append(f"{entry} {class_index + 1}")  # UCF-101's 1-based class number
         (split_dir / f"trainlist0{split}.txt").write_text("".join(f"{line}\n" for line in train))
         (split_dir / f"testlist0{split}.txt").write_text("".join(f"{line}\n" for line in test))
+    if preset.appearances:
+        videos = {
+            f"{name}/{_video_name(name, group, clip)}": appearance_of(preset, class_index, group, clip)
+            for _root, name, class_index, group, clip, _seed, _preset in jobs
+        }
+        extra = {APPEARANCE_COLUMN: {"names": list(preset.appearances), "videos": videos}}
+        (split_dir / EXTRA_LABELS_FILE).write_text(json.dumps(extra, indent=1))
+    else:  # an overwritten two-label build must not leave its labels behind
+        (split_dir / EXTRA_LABELS_FILE).unlink(missing_ok=True)
     marker.write_text(json.dumps(record, indent=1))
     return root
