@@ -49,6 +49,9 @@ def test_the_shared_fields_are_declared_once_on_the_base_config():
         (MFOConfig, {"crop_scale": [0.9, 0.5]}, "crop_scale must be an area range"),
         (ViCCConfig, {"frame_size": [100, 100]}, "crop_size 128 is larger than the decoded frames 100x100"),
         (PaceConfig, {"num_frames": 0}, "num_frames must be >= 1, got 0"),
+        (MFOConfig, {"graph_weight": -1.0}, "graph_weight must be >= 0, got -1.0"),
+        (MFOConfig, {"motion_reduction": 0}, "motion_reduction must be >= 1, got 0"),
+        (SDCConfig, {"nce_dim": 0}, "nce_dim must be >= 1, got 0"),
     ],
 )
 def test_a_wrong_value_fails_at_construction_naming_the_field(cls, values, message):

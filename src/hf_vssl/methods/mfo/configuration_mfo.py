@@ -135,6 +135,14 @@ class MFOConfig(VsslPretrainingConfig):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
+    def validate_widths_and_weights(self) -> None:
+        for name in ("projection_dim", "motion_reduction", "sinkhorn_iterations"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("proto_weight", "graph_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
     def validate_graph_threshold(self) -> None:
         if not 0 <= self.graph_threshold < 1:
             raise ValueError(f"graph_threshold (eta) must be in [0, 1), got {self.graph_threshold}")

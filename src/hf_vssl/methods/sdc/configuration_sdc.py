@@ -132,6 +132,11 @@ class SDCConfig(VsslPretrainingConfig):
                 f"top_k must be in [1, {smallest}] (min of num_static_concepts, num_dynamic_concepts), got {self.top_k}"
             )
 
+    def validate_widths(self) -> None:
+        for name in ("nce_dim", "sinkhorn_iterations"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
     def validate_decoder_hidden_dims(self) -> None:
         if any(width < 1 for width in self.decoder_hidden_dims):
             raise ValueError(f"decoder_hidden_dims must be positive widths, got {self.decoder_hidden_dims}")
