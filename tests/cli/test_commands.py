@@ -104,7 +104,7 @@ def test_pretrain_then_evaluate_from_the_command_line(capsys, tiny_ucf_root, tmp
     model_dir = run_dir / "model"
     assert f"model: {model_dir}" in out
     assert (model_dir / "model.safetensors").is_file() and (model_dir / "README.md").is_file()
-    assert list((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
+    assert list((run_dir / "logs" / "run").glob("events.out.tfevents.*"))  # project: the run folder
     backbone = AutoModel.from_pretrained(model_dir)
     assert backbone.config.pretraining["method"] == tiny_method_name
     assert backbone.config.pretraining["learning_rate"] == 0.001  # YAML 1.1 reads 1e-3 as text

@@ -259,7 +259,9 @@ def data_arguments(args: argparse.Namespace):
     return from_args(DataArguments, args)
 
 
-def evaluation_from_args(args: argparse.Namespace, *, cache: bool = True, training=None, log_with=None):
+def evaluation_from_args(
+    args: argparse.Namespace, *, cache: bool = True, training=None, trackers: bool = False
+):
     """The `Evaluation` of an evaluation command's options."""
     from ..evaluation.runner import EvaluationArguments, build_evaluation
 
@@ -268,7 +270,7 @@ def evaluation_from_args(args: argparse.Namespace, *, cache: bool = True, traini
         from_args(EvaluationArguments, args),
         training or training_arguments(args),
         cache=cache,
-        log_with=log_with,
+        trackers=trackers,
     )
 
 

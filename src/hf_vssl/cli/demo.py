@@ -157,7 +157,7 @@ def run_demo(
     if not same:
         raise RuntimeError(f"the backbone reloaded from {trained.model_dir} differs from the trained one")
 
-    accelerator = make_accelerator(TrainingArguments(output_dir=output_dir), log_with=None)
+    accelerator = make_accelerator(TrainingArguments(output_dir=output_dir), trackers=False)
     random_backbone, random_name = load_backbone(None, DEMO_BACKBONE, DEMO_BACKBONE_CONFIG, seed=seed)
     # both tested on the clips of the processor saved with the model
     processor = default_processor(reloaded, str(trained.model_dir), frame_stride=DEMO_EVAL_STRIDE)

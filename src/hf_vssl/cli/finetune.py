@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation.finetune import FinetuneArguments, finetune
 
     training = training_arguments(args)
-    evaluation = evaluation_from_args(args, cache=False, training=training, log_with="tensorboard")
+    evaluation = evaluation_from_args(args, cache=False, training=training, trackers=True)
     metrics, classifier, _ = finetune(
         evaluation.backbone,
         evaluation.dataset,
