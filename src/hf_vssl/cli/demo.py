@@ -112,7 +112,7 @@ def run_demo(
     from ..evaluation.retrieval import evaluate_retrieval
     from ..evaluation.runner import Evaluation, default_processor, load_backbone, quiet_loading
     from ..evaluation.tsne import plot_tsne
-    from ..training.loop import TrainingArguments, make_accelerator
+    from ..training.loop import LOGS_DIR, TrainingArguments, make_accelerator
     from ..training.pretrain import build_method_config, pretrain
 
     stamp = time.perf_counter()
@@ -197,5 +197,5 @@ def run_demo(
     paths.update(
         {"model": trained.model_dir, "model card": card, "results": json_path, "results table": md_path}
     )
-    paths["tensorboard"] = training.output_dir / "tensorboard"
+    paths["logs"] = training.output_dir / LOGS_DIR
     return rows, paths

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from .common import (
     add_dataclass_arguments,
@@ -12,6 +11,7 @@ from .common import (
     add_run_arguments,
     command_main,
     evaluation_from_args,
+    export_classifier,
     finish_parser,
     from_args,
     publish,
@@ -51,8 +51,7 @@ def run(args: argparse.Namespace) -> int:
         training,
         accelerator=evaluation.accelerator,
     )
-    if evaluation.accelerator.is_main_process:
-        classifier.save_pretrained(Path(args.output_dir) / "finetuned")
+    export_classifier(args, evaluation, classifier, metrics, "finetune")
     publish(args, evaluation, "Finetune", {evaluation.name: metrics}, "finetune")
     return 0
 

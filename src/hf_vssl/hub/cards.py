@@ -234,7 +234,7 @@ def classification_results(
             metric_type="accuracy",
             metric_name=f"{names[key]} accuracy",
             metric_value=round(100 * value, 2),
-            source_name="hf-vssl",
+            source_name="hf-vssl" if source_url else None,  # huggingface_hub wants both or neither
             source_url=source_url,
         )
         for key, value in metrics.items()
