@@ -241,3 +241,15 @@ def test_converted_weights_are_their_release_preset_with_its_license(tmp_path):
         "https://github.com/laura-wang/video-pace",
     )
     assert "no LICENSE file" in card.text
+
+
+def test_zoo_cards_carry_the_license_of_the_weights():
+    from hf_vssl.hub.cards import WeightsOrigin, render_card
+
+    def data(name: str, origin: WeightsOrigin | None = None):
+        return render_card(get_preset(name), origin=origin).data
+
+    assert (data("vicc-s3d").license, data("vicc-s3d").pipeline_tag) == ("cc-by-nc-4.0", "feature-extraction")
+    assert data("mfo-r3d18").license == "other"  # the MFO release has no LICENSE file
+    assert data("vicc-r3d").license == "apache-2.0"  # no release to convert: only weights trained here
+    assert data("vicc-s3d", WeightsOrigin("trained")).license == "apache-2.0"
