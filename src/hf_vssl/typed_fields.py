@@ -16,6 +16,7 @@ import sys
 import types
 import typing
 from functools import cache
+from pathlib import PurePath
 from typing import Any, Literal, Union
 
 
@@ -151,6 +152,8 @@ def _coerce(value: Any, hint: Any, from_text: bool) -> Any:
     if isinstance(hint, type):
         if isinstance(value, hint):
             return value
+        if issubclass(hint, PurePath) and isinstance(value, (str, PurePath)):  # a path option's text
+            return hint(value)
         raise TypeError
     return value
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from transformers import AutoModel
+from huggingface_hub import ModelCard
+from transformers import AutoModel, AutoModelForVideoClassification
 
 from hf_vssl.cli.main import main
 from hf_vssl.data.processor import VsslVideoProcessor
@@ -104,7 +105,7 @@ def test_pretrain_then_evaluate_from_the_command_line(capsys, tiny_ucf_root, tmp
     model_dir = run_dir / "model"
     assert f"model: {model_dir}" in out
     assert (model_dir / "model.safetensors").is_file() and (model_dir / "README.md").is_file()
-    assert list((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
+    assert list((run_dir / "logs" / "run").glob("events.out.tfevents.*"))  # project: the run folder
     backbone = AutoModel.from_pretrained(model_dir)
     assert backbone.config.pretraining["method"] == tiny_method_name
     assert backbone.config.pretraining["learning_rate"] == 0.001  # YAML 1.1 reads 1e-3 as text
@@ -121,9 +122,12 @@ def test_pretrain_then_evaluate_from_the_command_line(capsys, tiny_ucf_root, tmp
         "--model",
         str(model_dir),
     ]
+    pretrained_card = (model_dir / "README.md").read_text()
     assert main(["probe", *protocol, "--probe-epochs", "2", "--output-dir", str(tmp_path / "probe")]) == 0
-    assert main(["retrieve", *protocol, "--output-dir", str(tmp_path / "retrieve")]) == 0
-    assert main(["cluster", *protocol, "--output-dir", str(tmp_path / "cluster")]) == 0
+    # without --update-card the evaluated model's card is left alone
+    assert (model_dir / "README.md").read_text() == pretrained_card
+    assert main(["retrieve", *protocol, "--output-dir", str(tmp_path / "retrieve"), "--update-card"]) == 0
+    assert main(["cluster", *protocol, "--output-dir", str(tmp_path / "cluster"), "--update-card"]) == 0
     probe = json.loads((tmp_path / "probe" / "probe.json").read_text())
     # the test clips are those of the processor saved with the checkpoint
     assert probe["processor"] == VsslVideoProcessor.from_pretrained(model_dir).to_dict() | {"num_clips": 2}
@@ -132,6 +136,30 @@ def test_pretrain_then_evaluate_from_the_command_line(capsys, tiny_ucf_root, tmp
     assert set(next(iter(retrieval["results"].values()))) == {"R@1", "R@5", "R@10", "R@20", "R@50"}
     assert (tmp_path / "cluster" / "tsne.png").stat().st_size > 1000
     card = (model_dir / "README.md").read_text()
-    assert (
-        "### Linear probe on" in card and "### Retrieval on" in card and "### Clustering (kmeans) on" in card
+    assert "### Retrieval on" in card and "### Clustering (kmeans) on" in card
+    assert "### Linear probe on" not in card
+
+    # the probe is a loadable model folder with the test clips' processor and a card of its own
+    probe_dir = tmp_path / "probe" / "linear_probe"
+    classifier = AutoModelForVideoClassification.from_pretrained(probe_dir)
+    assert classifier.config.num_labels == len(classifier.config.id2label) > 1
+    assert VsslVideoProcessor.from_pretrained(probe_dir).to_dict() == probe["processor"]  # the test's clips
+    probe_card = ModelCard.load(probe_dir / "README.md")
+    assert probe_card.data.pipeline_tag == "video-classification"
+    top1 = next(iter(probe["results"].values()))["top1"]
+    assert next((r.task_type, r.metric_name, r.metric_value) for r in probe_card.data.eval_results) == (
+        "video-classification",
+        "top-1 accuracy",
+        round(100 * top1, 2),
     )
+    assert f'from_pretrained("{probe_dir}")' in probe_card.text and f"`{model_dir}`" in probe_card.text
+
+    # pushing the probe folder keeps its run record (results) and loads from the repository's id
+    repo = tmp_path / "probe-repo"
+    assert main(["push", str(probe_dir), "--repo-id", "alice/my-probe", "--local-dir", str(repo)]) == 0
+    assert {"config.json", "model.safetensors", "README.md", "video_preprocessor_config.json"} <= {
+        p.name for p in repo.iterdir()
+    }
+    pushed = ModelCard.load(repo / "README.md")
+    assert pushed.data.eval_results == probe_card.data.eval_results
+    assert 'from_pretrained("alice/my-probe")' in pushed.text

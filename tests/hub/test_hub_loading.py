@@ -57,7 +57,7 @@ def hub_cache(tmp_path_factory, tiny_backbone, random_bn) -> dict[str, Path]:
         ViCCForPretraining(ViCCConfig(backbone_config=backbone, num_prototypes=30, queue_size=8))
     )
     model.eval().save_pretrained(root / "checkpoint")
-    stage_repository(root / "checkpoint", root / "repo", preset=preset)
+    stage_repository(root / "checkpoint", root / "repo", repo_id=REPO_ID)  # width 1/8: not the preset's model
     fill_hub_cache(root / "cache", REPO_ID, root / "repo", COMMIT)
     clips = torch.randn(2, 3, 8, 32, 32)
     with torch.no_grad():

@@ -240,7 +240,10 @@ def add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
         "crop 112 of 128x171 frames, 10 uniform clips)",
     )
     parser.add_argument(
-        "--no-card", action="store_true", help="do not add the results to the checkpoint's model card"
+        "--update-card",
+        action="store_true",
+        help="also add the results to the evaluated checkpoint's model card (a local folder); by default "
+        "results go only into OUTPUT_DIR",
     )
 
 
@@ -266,7 +269,9 @@ def data_arguments(args: argparse.Namespace):
     return from_args(DataArguments, args)
 
 
-def evaluation_from_args(args: argparse.Namespace, *, cache: bool = True, training=None, log_with=None):
+def evaluation_from_args(
+    args: argparse.Namespace, *, cache: bool = True, training=None, trackers: bool = False
+):
     """The `Evaluation` of an evaluation command's options."""
     from ..evaluation.runner import EvaluationArguments, build_evaluation
 
@@ -275,7 +280,7 @@ def evaluation_from_args(args: argparse.Namespace, *, cache: bool = True, traini
         from_args(EvaluationArguments, args),
         training or training_arguments(args),
         cache=cache,
-        log_with=log_with,
+        trackers=trackers,
     )
 
 
@@ -292,9 +297,29 @@ def publish(
         name=name,
         heading=heading,
         dataset_name=Path(args.dataset).name,
-        update_card=not args.no_card,
+        update_card=args.update_card,
         model=args.model,
     )
+
+
+def export_classifier(
+    args: argparse.Namespace, evaluation, classifier, metrics: dict[str, float], task: str
+) -> None:
+    """`hf_vssl.evaluation.report.export_classifier` into OUTPUT_DIR/<folder> (main process only):
+    OUTPUT_DIR/linear_probe for a probe, OUTPUT_DIR/finetuned for a finetune."""
+    from ..evaluation.report import export_classifier as export
+
+    if evaluation.accelerator.is_main_process:
+        folder = {"linear-probe": "linear_probe", "finetune": "finetuned"}[task]
+        export(
+            classifier,
+            Path(args.output_dir) / folder,
+            processor=evaluation.processor,
+            metrics=metrics,
+            task=task,
+            dataset_name=Path(args.dataset).name,
+            base_model=args.model,
+        )
 
 
 def require(args: argparse.Namespace, *names: str) -> None:

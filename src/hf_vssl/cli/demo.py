@@ -112,7 +112,7 @@ def run_demo(
     from ..evaluation.retrieval import evaluate_retrieval
     from ..evaluation.runner import Evaluation, default_processor, load_backbone, quiet_loading
     from ..evaluation.tsne import plot_tsne
-    from ..training.loop import TrainingArguments, make_accelerator
+    from ..training.loop import LOGS_DIR, TrainingArguments, make_accelerator
     from ..training.pretrain import build_method_config, pretrain
 
     stamp = time.perf_counter()
@@ -157,7 +157,7 @@ def run_demo(
     if not same:
         raise RuntimeError(f"the backbone reloaded from {trained.model_dir} differs from the trained one")
 
-    accelerator = make_accelerator(TrainingArguments(output_dir=output_dir), log_with=None)
+    accelerator = make_accelerator(TrainingArguments(output_dir=output_dir), trackers=False)
     random_backbone, random_name = load_backbone(None, DEMO_BACKBONE, DEMO_BACKBONE_CONFIG, seed=seed)
     # both tested on the clips of the processor saved with the model
     processor = default_processor(reloaded, str(trained.model_dir), frame_stride=DEMO_EVAL_STRIDE)
@@ -197,5 +197,5 @@ def run_demo(
     paths.update(
         {"model": trained.model_dir, "model card": card, "results": json_path, "results table": md_path}
     )
-    paths["tensorboard"] = training.output_dir / "tensorboard"
+    paths["logs"] = training.output_dir / LOGS_DIR
     return rows, paths

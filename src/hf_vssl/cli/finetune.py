@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from .common import (
     add_dataclass_arguments,
@@ -12,6 +11,7 @@ from .common import (
     add_run_arguments,
     command_main,
     evaluation_from_args,
+    export_classifier,
     finish_parser,
     from_args,
     publish,
@@ -41,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation.finetune import FinetuneArguments, finetune
 
     training = training_arguments(args)
-    evaluation = evaluation_from_args(args, cache=False, training=training, log_with="tensorboard")
-    metrics, _, _, test_logits = finetune(
+    evaluation = evaluation_from_args(args, cache=False, training=training, trackers=True)
+    metrics, classifier, _, test_logits = finetune(
         evaluation.backbone,
         evaluation.dataset,
         evaluation.class_names,
@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         skip_corrupt=evaluation.skip_bad_videos,
     )
     evaluation.note_skipped("test", test_logits.skipped)
+    export_classifier(args, evaluation, classifier, metrics, "finetune")
     publish(args, evaluation, "Finetune", {evaluation.name: metrics}, "finetune")
     return 0
 

@@ -96,10 +96,11 @@ def run(args: argparse.Namespace) -> int:
     )
     from accelerate import PartialState
 
+    from ..training.loop import LOGS_DIR
+
     if PartialState().is_main_process:
-        print(
-            f"model: {output.model_dir}\nmodel card: {output.card_path}\nlogs: {training.output_dir / 'tensorboard'}"
-        )
+        logs = "none (--report-to none)" if training.report_to == "none" else training.output_dir / LOGS_DIR
+        print(f"model: {output.model_dir}\nmodel card: {output.card_path}\nlogs: {logs}")
     return 0
 
 

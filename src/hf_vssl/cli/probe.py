@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from .common import (
     add_dataclass_arguments,
@@ -12,9 +11,11 @@ from .common import (
     add_run_arguments,
     command_main,
     evaluation_from_args,
+    export_classifier,
     finish_parser,
     from_args,
     publish,
+    training_arguments,
 )
 
 DESCRIPTION = """Linear probe: the backbone stays frozen; the pooled features of every test-protocol clip of the
@@ -41,16 +42,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..evaluation.probe import ProbeArguments, linear_probe
 
-    evaluation = evaluation_from_args(args)
+    training = training_arguments(args)
+    evaluation = evaluation_from_args(args, training=training)
     metrics, classifier = linear_probe(
         evaluation.backbone,
         evaluation.features("train"),
         evaluation.features("test"),
         evaluation.class_names,
-        from_args(ProbeArguments, args, prefix="probe_", seed=args.seed),
+        from_args(ProbeArguments, args, prefix="probe_", seed=training.seed),
     )
-    if evaluation.accelerator.is_main_process:
-        classifier.save_pretrained(Path(args.output_dir) / "linear_probe")
+    export_classifier(args, evaluation, classifier, metrics, "linear-probe")
     publish(args, evaluation, "Linear probe", {evaluation.name: metrics}, "probe")
     return 0
 

@@ -1,4 +1,4 @@
-"""`hf-vssl push CHECKPOINT --repo-id vssl/<name>`: upload a checkpoint with its card, processor and code."""
+"""`hf-vssl push CHECKPOINT --repo-id OWNER/NAME`: upload any checkpoint with its card, processor and code."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ import argparse
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "push",
-        help="upload a checkpoint folder to the Hub as a zoo preset (safetensors, config, processor, card)",
+        help="upload a checkpoint folder to the Hub (safetensors, config, remote code, processor, card)",
     )
     parser.add_argument("checkpoint", help="a folder written by save_pretrained or `hf-vssl convert`")
-    parser.add_argument("--repo-id", required=True, help="the Hub repository, e.g. vssl/vicc-s3d")
+    parser.add_argument("--repo-id", required=True, help="the Hub repository, e.g. alice/my-r21d")
     parser.add_argument(
-        "--preset", default=None, help="zoo preset of the card (default: the repository's name)"
+        "--preset",
+        default=None,
+        help="the zoo preset whose model this is (checked: architecture, width, clip); its paper's numbers "
+        "go into the card. Default: the preset the checkpoint matches, if any",
     )
     parser.add_argument(
         "--results",

@@ -98,8 +98,9 @@ def check_crop_fits(crop_size: int | Sequence[int], frame_size: Sequence[int]) -
     """A crop (a side, or (h, w)) must fit in the frames it is cut from (decoded at frame_size = (H, W))."""
     crop_h, crop_w = (crop_size, crop_size) if isinstance(crop_size, int) else crop_size
     if crop_h > frame_size[0] or crop_w > frame_size[1]:
+        shown = crop_h if crop_h == crop_w else f"{crop_h}x{crop_w}"
         raise ValueError(
-            f"crop_size {crop_size} is larger than the decoded frames {frame_size[0]}x{frame_size[1]} "
+            f"crop_size {shown} is larger than the decoded frames {frame_size[0]}x{frame_size[1]} "
             "(frame_size); lower crop_size or raise frame_size"
         )
 

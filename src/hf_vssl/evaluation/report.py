@@ -1,4 +1,5 @@
-"""Evaluation results as JSON and a markdown table, and their section in a model card.
+"""Evaluation results as JSON and a markdown table, their section in a model card (only when asked),
+and the model folder of a probe or finetune.
 
 Results are rows (a model: "pretrained (pace)", "random init"...) of named numbers; accuracies,
 recalls and cluster scores in [0, 1] are shown as percentages, entropy (nats) as is.
@@ -96,3 +97,33 @@ def publish_results(
     if update_card and card is not None and card.is_file():
         update_model_card(card, f"{heading} on {dataset_name}", markdown_table(rows))
         print(f"model card updated: {card}")
+
+
+def export_classifier(
+    classifier: Any,
+    directory: str | Path,
+    *,
+    processor: Any,
+    metrics: dict[str, float],
+    task: str,
+    dataset_name: str,
+    base_model: str | None,
+) -> Path:
+    """Save a probe / finetune as a loadable model folder: the classifier (safetensors), the video
+    processor its results were measured with, and a card (`pipeline_tag: video-classification`,
+    `base_model`, a model-index of `metrics`). task: "linear-probe" or "finetune"."""
+    from ..hub.cards import classification_results, classifier_card
+
+    directory = Path(directory)
+    classifier.save_pretrained(directory)
+    processor.save_pretrained(directory)
+    card = classifier_card(
+        classifier.config,
+        name=directory.name,
+        location=str(directory),
+        eval_results=classification_results(metrics, task=task, dataset=dataset_name),
+        base_model=base_model,
+        processor=processor,
+    )
+    card.save(directory / "README.md")
+    return directory

@@ -236,10 +236,10 @@ def build_evaluation(
     training: Any,
     *,
     cache: bool = True,
-    log_with: str | None = None,
+    trackers: bool = False,
 ) -> Evaluation:
     """The `Evaluation` of a command. training: the run's `TrainingArguments` (output folder, seed,
-    device, precision, workers); log_with: a tracker when the command also trains."""
+    device, precision, workers); trackers: log to `training.report_to` (a command that also trains)."""
     from ..training.loop import make_accelerator
 
     dataset = data.load()
@@ -253,7 +253,7 @@ def build_evaluation(
         name=name,
         dataset=dataset,
         processor=processor,
-        accelerator=make_accelerator(training, log_with=log_with),
+        accelerator=make_accelerator(training, trackers=trackers),
         cache_dir=cache_dir,
         batch_size=args.eval_batch_size,
         num_workers=training.num_workers,

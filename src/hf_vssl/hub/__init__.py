@@ -11,6 +11,16 @@ from .push import push_checkpoint, push_model, stage_repository, upload_reposito
 from .remote_code import add_remote_code
 from .zoo import ZOO, Preset, Result, get_preset
 
+
+def _install_push_to_hub() -> None:
+    """`model.push_to_hub(repo_id)` of every hf-vssl model publishes through `push_model`."""
+    from ..models.modeling_utils import VsslPreTrainedModel
+
+    VsslPreTrainedModel.repository_publisher = staticmethod(push_model)
+
+
+_install_push_to_hub()
+
 __all__ = [
     "SOURCES",
     "ZOO",

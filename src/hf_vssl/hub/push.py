@@ -16,12 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi
+from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi, ModelCard
 
 from ..data.processor import VsslVideoProcessor
-from .cards import WeightsOrigin, render_card
+from .cards import WeightsOrigin, classifier_card, plain_card, render_card, run_preset
 from .convert.source import read_conversion_record
-from .zoo import Preset, Result, get_preset
+from .zoo import ZOO, Preset, Result
 
 SAFE_WEIGHTS = "model.safetensors"
 SAFE_WEIGHTS_INDEX = "model.safetensors.index.json"
@@ -48,27 +48,69 @@ def weight_files(checkpoint: Path) -> list[Path]:
     )
 
 
-def check_preset(config: Any, preset: Preset, checkpoint: Path) -> None:
-    """The checkpoint must be the preset's backbone (and, when recorded, its method or release)."""
-    wanted = {"model_type": preset.backbone_type, **dict(preset.backbone_kwargs)}
-    found = {name: getattr(config, name, None) for name in wanted}
-    if found != wanted:
-        raise ValueError(f"{checkpoint} is a {found} checkpoint, but preset '{preset.name}' is {wanted}")
-    record = getattr(config, "pretraining", None) or {}
-    if record.get("method", preset.method) != preset.method:
-        raise ValueError(
-            f"{checkpoint} was pretrained with '{record['method']}', but preset '{preset.name}' is '{preset.method}'"
-        )
-    if record.get("stream", preset.modality) != preset.modality:
-        raise ValueError(
-            f"{checkpoint} trained the '{record['stream']}' stream, but preset '{preset.name}' is '{preset.modality}'"
-        )
+def preset_mismatches(config: Any, preset: Preset, checkpoint: Path) -> list[str]:
+    """How the checkpoint differs from `preset`'s model ([] = it is that model): the architecture and
+    width, and the weights' origin: the preset's release for converted weights, else the method,
+    stream and clip (frames, crop) of the pretraining record. A checkpoint without either record (a
+    random init, a classifier's new head) is no preset's model."""
+    if _is_classifier(config):
+        return [f"it is a classifier ({config.architectures[0]}); presets describe pretrained backbones"]
+    reference = preset.backbone_config()
+    names = ["model_type", "in_channels", "width_multiplier", *dict(preset.backbone_kwargs)]
+    differences = [
+        f"{name}={getattr(config, name, None)!r} (preset: {getattr(reference, name)!r})"
+        for name in names
+        if getattr(config, name, None) != getattr(reference, name)
+    ]
     conversion = read_conversion_record(checkpoint)
+    record = getattr(config, "pretraining", None) or {}
     if conversion is not None and conversion.source != preset.convert_from:
-        raise ValueError(
-            f"{checkpoint} was converted from the '{conversion.source}' release, but preset '{preset.name}' "
-            f"converts from '{preset.convert_from}'"
+        differences.append(
+            f"converted from the '{conversion.source}' release (preset converts from '{preset.convert_from}')"
         )
+    if record.get("method") not in (None, preset.method):
+        differences.append(f"pretrained with '{record['method']}' (preset: '{preset.method}')")
+    elif record.get("method") is not None:
+        run = method_config(config, checkpoint)
+        # converted weights are the release's run: only their stream is checked, not the clip
+        compared = ("modality", "num_frames", "crop_size") if conversion is None else ("modality",)
+        differences += [
+            f"{name}={getattr(run, name)!r} (preset: {getattr(preset.config, name)!r})"
+            for name in compared
+            if getattr(run, name) != getattr(preset.config, name)
+        ]
+    elif conversion is None:
+        differences.append("no pretraining or conversion record: the weights are not the preset's")
+    return differences
+
+
+def check_preset(config: Any, preset: Preset, checkpoint: Path) -> None:
+    """Refuse a preset that does not describe the checkpoint (its card would describe another model)."""
+    differences = preset_mismatches(config, preset, checkpoint)
+    if differences:
+        raise ValueError(
+            f"{checkpoint} is not preset '{preset.name}': {'; '.join(differences)}. Push it without --preset: "
+            "its card is made from its own config."
+        )
+
+
+def matching_preset(config: Any, checkpoint: Path) -> Preset | None:
+    """The zoo preset whose model the checkpoint is, or None."""
+    return next((p for p in ZOO if not preset_mismatches(config, p, checkpoint)), None)
+
+
+def method_config(config: Any, checkpoint: Path) -> Any:
+    """The method config of a pretraining checkpoint, rebuilt from its `pretraining` record."""
+    from ..methods.registry import get_method
+
+    method = get_method(config.pretraining["method"])
+    return method.config_class.from_checkpoint_config(config, checkpoint)
+
+
+def _is_classifier(config: Any) -> bool:
+    return any(
+        name.endswith("ForVideoClassification") for name in getattr(config, "architectures", None) or ()
+    )
 
 
 def weights_origin(config: Any, checkpoint: Path) -> WeightsOrigin:
@@ -80,9 +122,18 @@ def weights_origin(config: Any, checkpoint: Path) -> WeightsOrigin:
 
 
 def stage_repository(
-    checkpoint: str | Path, target: str | Path, *, preset: Preset, measured: Sequence[Result] = ()
+    checkpoint: str | Path,
+    target: str | Path,
+    *,
+    repo_id: str | None = None,
+    preset: Preset | None = None,
+    measured: Sequence[Result] = (),
+    tags: Sequence[str] = (),
 ) -> list[str]:
-    """Write into the empty (or new) folder `target` exactly the files of the Hub repository."""
+    """Write into the empty (or new) folder `target` exactly the files of the Hub repository `repo_id`
+    (default: `vssl/<preset>`, else the checkpoint folder's name). The card is made from the
+    checkpoint's own config; `preset` (checked: it must be the checkpoint's model) or the zoo preset
+    the checkpoint matches adds its paper's numbers."""
     from transformers import AutoConfig
 
     from .. import models  # noqa: F401  (registers the model types)
@@ -94,16 +145,22 @@ def stage_repository(
     if target.exists() and any(target.iterdir()):
         raise ValueError(f"{target} is not empty; stage the repository into a new or empty folder")
     config = AutoConfig.from_pretrained(checkpoint)
-    check_preset(config, preset, checkpoint)
+    if preset is not None:
+        check_preset(config, preset, checkpoint)
+    else:
+        preset = matching_preset(config, checkpoint)
+    repo_id = repo_id or (preset.repo_id if preset is not None else checkpoint.resolve().name)
     target.mkdir(parents=True, exist_ok=True)
     for path in [checkpoint / "config.json", *weight_files(checkpoint)]:
         shutil.copy2(path, target / path.name)
     add_remote_code(target)
-    processor = repository_processor(checkpoint, preset)
-    processor.save_pretrained(target)
-    card = render_card(
-        preset, measured=measured, origin=weights_origin(config, checkpoint), processor=processor
+    processor = repository_processor(checkpoint, config, preset)
+    if processor is not None:
+        processor.save_pretrained(target)
+    card = repository_card(
+        checkpoint, config, repo_id=repo_id, preset=preset, measured=measured, processor=processor
     )
+    card.data.tags = [*(card.data.tags or []), *(t for t in tags if t not in (card.data.tags or []))]
     card.save(target / CARD_NAME)
     staged = sorted(p.name for p in target.iterdir())
     pickles = [name for name in staged if name.endswith(PICKLE_SUFFIXES)]
@@ -114,11 +171,70 @@ def stage_repository(
     return staged
 
 
-def repository_processor(checkpoint: Path, preset: Preset) -> VsslVideoProcessor:
-    """The checkpoint's own video processor config, or the one the preset's method config derives."""
+def repository_processor(checkpoint: Path, config: Any, preset: Preset | None) -> VsslVideoProcessor | None:
+    """The video processor of the repository: the one saved in the checkpoint, else the one its preset
+    (a converted release) or its pretraining record derives for an RGB stream, else None (unknown)."""
     if (checkpoint / VsslVideoProcessor.config_name).is_file():
         return VsslVideoProcessor.from_pretrained(checkpoint)
-    return preset.config.video_processor()
+    if preset is not None and read_conversion_record(checkpoint) is not None:
+        return preset.config.video_processor()
+    if (getattr(config, "pretraining", None) or {}).get("method") and not _is_classifier(config):
+        run = method_config(config, checkpoint)
+        return run.video_processor() if run.modality == "rgb" else None
+    return None
+
+
+def repository_card(
+    checkpoint: Path,
+    config: Any,
+    *,
+    repo_id: str,
+    preset: Preset | None,
+    measured: Sequence[Result],
+    processor: VsslVideoProcessor | None,
+) -> ModelCard:
+    """The README.md: from the checkpoint's own config and the run record its folder holds (the card an
+    hf-vssl command wrote: pretraining data, base model, measured results), never from a preset that
+    does not describe it."""
+    record = ModelCard.load(checkpoint / CARD_NAME) if (checkpoint / CARD_NAME).is_file() else None
+    name = repo_id.rsplit("/", 1)[-1]
+    if _is_classifier(config):
+        return classifier_card(
+            config,
+            name=name,
+            location=repo_id,
+            eval_results=(record.data.eval_results or []) if record else [],
+            base_model=record.data.base_model if record else None,
+            processor=processor,
+        )
+    origin = weights_origin(config, checkpoint)
+    if preset is not None and origin.kind == "converted":  # the release is the preset's run
+        return render_card(
+            preset,
+            measured=measured,
+            origin=origin,
+            processor=processor,
+            processor_saved=processor is not None,
+            repo_id=repo_id,
+        )
+    datasets = (record.data.datasets or []) if record else []
+    run = run_preset(
+        config,
+        name=name,
+        pretrain_dataset=datasets[0] if datasets else "",
+        reported=preset.reported if preset is not None else (),
+    )
+    if run is None:
+        return plain_card(config, name=name, location=repo_id, processor=processor)
+    return render_card(
+        run,
+        measured=measured,
+        origin=origin,
+        processor=processor,
+        processor_saved=processor is not None,
+        repo_id=repo_id,
+        in_zoo=False,
+    )
 
 
 def upload_repository(
@@ -158,29 +274,39 @@ def push_checkpoint(
     preset: Preset | None = None,
     measured: Sequence[Result] = (),
     local_dir: str | Path | None = None,
+    tags: Sequence[str] = (),
     **upload_kwargs: Any,
 ) -> CommitInfo | list[str]:
     """Stage `checkpoint` as the repository `repo_id` and upload it; with `local_dir`, only stage it there
-    (nothing leaves the machine) and return the staged file names. The preset defaults to the one named
-    like the repository."""
-    preset = preset or get_preset(repo_id.rsplit("/", 1)[-1])
+    (nothing leaves the machine) and return the staged file names. `preset` is optional and checked."""
     if local_dir is not None:
-        return stage_repository(checkpoint, local_dir, preset=preset, measured=measured)
+        return stage_repository(
+            checkpoint, local_dir, repo_id=repo_id, preset=preset, measured=measured, tags=tags
+        )
     with tempfile.TemporaryDirectory(prefix="hf-vssl-push-") as tmp:
-        stage_repository(checkpoint, tmp, preset=preset, measured=measured)
+        stage_repository(checkpoint, tmp, repo_id=repo_id, preset=preset, measured=measured, tags=tags)
         return upload_repository(tmp, repo_id, **upload_kwargs)
 
 
 def push_model(
-    model: Any, repo_id: str, *, max_shard_size: int | str = "50GB", **kwargs: Any
+    model: Any,
+    repo_id: str,
+    *,
+    max_shard_size: int | str | None = "50GB",
+    tags: Sequence[str] | None = None,
+    **kwargs: Any,
 ) -> CommitInfo | list[str]:
-    """Save a model object (safetensors) and push it like a checkpoint folder, as a zoo preset repository."""
+    """`model.push_to_hub(repo_id)` of every hf-vssl model (installed on `VsslPreTrainedModel` by
+    `hf_vssl.hub`): save it (safetensors, with its processor when it has one) and push the folder like
+    a checkpoint. `tags` (transformers' argument) are added to the card."""
     with tempfile.TemporaryDirectory(prefix="hf-vssl-save-") as tmp:
-        model.save_pretrained(tmp, max_shard_size=max_shard_size)
-        return push_checkpoint(tmp, repo_id, **kwargs)
+        model.save_pretrained(tmp, max_shard_size=max_shard_size or "50GB")
+        return push_checkpoint(tmp, repo_id, tags=tags or (), **kwargs)
 
 
 __all__ = [
+    "check_preset",
+    "matching_preset",
     "push_checkpoint",
     "push_model",
     "stage_repository",

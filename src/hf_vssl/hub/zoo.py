@@ -57,12 +57,21 @@ class Result:
 
 @dataclass(frozen=True)
 class Paper:
-    """The paper behind a method: `method_title` names the method in cards and tables."""
+    """The paper behind a method: `method_title` names the method in cards and tables.
+
+    license: the Hub license id of the authors' code release (read from its LICENSE file), which
+        converted weights follow; "other" when the release has no LICENSE file (`license_note` says so).
+    """
 
     method_title: str
     title: str
     url: str
     code_url: str
+    license: str
+    license_note: str = ""
+
+
+NO_LICENSE_FILE = "the release has no LICENSE file: ask the authors before redistributing"
 
 
 VICC = Paper(
@@ -70,24 +79,31 @@ VICC = Paper(
     "Self-supervised Video Representation Learning with Cross-Stream Prototypical Contrasting (WACV 2022)",
     "https://arxiv.org/abs/2106.10137",
     "https://github.com/martinetoering/ViCC",
+    "cc-by-nc-4.0",  # ViCC's LICENSE: Attribution-NonCommercial 4.0 International
 )
 PACE = Paper(
     "Pace prediction",
     "Self-supervised Video Representation Learning by Pace Prediction (ECCV 2020)",
     "https://arxiv.org/abs/2008.05861",
     "https://github.com/laura-wang/video-pace",
+    "other",
+    NO_LICENSE_FILE,
 )
 MFO = Paper(
     "Multi-level feature optimisation",
     "Enhancing Self-supervised Video Representation Learning via Multi-level Feature Optimization (ICCV 2021)",
     "https://arxiv.org/abs/2108.02183",
     "https://github.com/shvdiwnkozbw/Video-Representation-via-Multi-level-Optimization",
+    "other",
+    NO_LICENSE_FILE,
 )
 SDC = Paper(
     "Static and dynamic concepts",
     "Static and Dynamic Concepts for Self-supervised Video Representation Learning (ECCV 2022)",
     "https://arxiv.org/abs/2207.12795",
     "https://github.com/shvdiwnkozbw/Self-supervised-Video-Concept",
+    "other",
+    NO_LICENSE_FILE,
 )
 
 

@@ -148,6 +148,10 @@ class VsslPreTrainedModel(PreTrainedModel):
     main_input_name = "pixel_values"
     input_modalities = ("video",)
     supports_gradient_checkpointing = True
+    # push_to_hub(model, repo_id, **kwargs): stages the repository (weights, config, remote code, video
+    # processor, a card made from the model's own config) and uploads it. `hf_vssl.hub` installs it when
+    # imported (models/ sits below hub/ and cannot import it); without it, transformers' push runs.
+    repository_publisher: ClassVar[Callable[..., Any] | None] = None
 
     def _init_weights(self, module: nn.Module) -> None:
         # 3D CNNs train from kaiming fan-out convs and unit BN, not transformers' normal(0.02)
@@ -214,6 +218,15 @@ class VsslPreTrainedModel(PreTrainedModel):
     def _newly_initialised_prefixes(cls) -> tuple[str, ...]:
         """Weight-name prefixes that may be absent from a checkpoint (a new head); none for a backbone."""
         return ()
+
+    def push_to_hub(self, repo_id: str, **kwargs: Any) -> Any:
+        """transformers' `push_to_hub` (same arguments) for any hf-vssl model (backbone, pretraining
+        model, classifier): with `hf_vssl.hub` imported the repository gets hf-vssl's card, processor
+        config and remote code; transformers' own would replace the card by a generic one."""
+        publisher = VsslPreTrainedModel.repository_publisher
+        if publisher is None:
+            return super().push_to_hub(repo_id, **kwargs)
+        return publisher(self, repo_id, **kwargs)
 
 
 def _hub_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:

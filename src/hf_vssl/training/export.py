@@ -1,9 +1,8 @@
 """The end of a pretraining run: `save_pretrained` of the model, its video processor config and a
-model card beside it."""
+model card beside it, the card rendered from the same processor object that is saved."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from accelerate import Accelerator
@@ -12,8 +11,6 @@ from ..methods.modeling_pretraining import VsslForPretraining
 from .loop import TrainResult
 
 CARD_NAME = "README.md"
-# config fields that describe the file, not the architecture
-_BOOKKEEPING = ("model_type", "transformers_version", "architectures", "pretraining", "dtype", "torch_dtype")
 
 
 def describe_run(result: TrainResult, dataset_name: str) -> str:
@@ -24,36 +21,33 @@ def describe_run(result: TrainResult, dataset_name: str) -> str:
 
 
 def write_model_card(
-    model: VsslForPretraining, model_dir: Path, result: TrainResult, dataset_name: str
+    model: VsslForPretraining,
+    model_dir: Path,
+    result: TrainResult,
+    dataset_name: str,
+    processor=None,
 ) -> Path:
-    """The zoo's card renderer (`hf_vssl.hub.cards.render_card`) for this run: the method's zoo entry
-    with this run's backbone and method config (so the recipe, clip and stream are this run's), and
-    no paper numbers (they describe other weights)."""
-    from ..hub.cards import WeightsOrigin, render_card
-    from ..hub.zoo import ZOO
+    """The card of this run, from the checkpoint's own config (`hf_vssl.hub.cards.run_preset`: this
+    run's backbone, recipe, clip and stream; no paper numbers, they describe other weights); its input
+    section reads `processor`, the one saved beside the weights. The load snippets use the folder."""
+    from ..hub.cards import WeightsOrigin, plain_card, render_card, run_preset
 
-    config = model.config
-    backbone = config.backbone_config
-    candidates = [p for p in ZOO if p.method == config.method]
-    if not candidates:
-        return _plain_card(model, model_dir, result, dataset_name)
-    preset = next((p for p in candidates if p.backbone_type == backbone.model_type), candidates[0])
-    kwargs = {k: v for k, v in backbone.to_diff_dict().items() if k not in _BOOKKEEPING}
-    record = {k: v for k, v in config.pretraining_record().items() if k != "method"}
-    run_preset = dataclasses.replace(
-        preset,
-        name=model_dir.name,
-        backbone_type=backbone.model_type,
-        backbone_kwargs=tuple(sorted(kwargs.items())),
-        backbone_title=f"{backbone.model_type.removeprefix('vssl-')} ({', '.join(f'{k}={v}' for k, v in sorted(kwargs.items())) or 'defaults'})",
-        method_config=tuple(sorted(record.items())),
-        pretrain_dataset=dataset_name or preset.pretrain_dataset,
-        convert_from=None,
-        reported=(),
-    )
-    card = render_card(
-        run_preset, origin=WeightsOrigin("trained", f"Run: {describe_run(result, dataset_name)}")
-    )
+    backbone = model.checkpoint_config()
+    run = run_preset(backbone, name=model_dir.name, pretrain_dataset=dataset_name)
+    detail = f"Run: {describe_run(result, dataset_name)}"
+    if run is None:  # a method the zoo does not describe yet
+        card = plain_card(
+            backbone, name=model_dir.name, location=str(model_dir), processor=processor, detail=detail
+        )
+    else:
+        card = render_card(
+            run,
+            origin=WeightsOrigin("trained", detail),
+            processor=processor,
+            processor_saved=processor is not None,
+            repo_id=str(model_dir),
+            in_zoo=False,
+        )
     path = model_dir / CARD_NAME
     card.save(path)
     return path
@@ -74,27 +68,10 @@ def export_pretrained(
     if accelerator.is_main_process:
         model = accelerator.unwrap_model(model)
         model.save_pretrained(model_dir)
+        processor = None
         if model.config.modality == "rgb":  # a flow stream's input is not made from RGB frames
-            model.config.video_processor().save_pretrained(model_dir)
-        card_path = write_model_card(model, model_dir, result, dataset_name)
+            processor = model.config.video_processor()
+            processor.save_pretrained(model_dir)
+        card_path = write_model_card(model, model_dir, result, dataset_name, processor)
     accelerator.wait_for_everyone()
     return model_dir, card_path
-
-
-def _plain_card(model: VsslForPretraining, model_dir: Path, result: TrainResult, dataset_name: str) -> Path:
-    """A short card for a method the zoo does not describe yet."""
-    from huggingface_hub import ModelCard, ModelCardData
-
-    config = model.config
-    data = ModelCardData(
-        library_name="transformers", tags=["hf-vssl", "video", "self-supervised-learning", config.method]
-    )
-    body = (
-        f"# {model_dir.name}\n\nA {config.backbone_config.model_type} video backbone pretrained with the "
-        f"'{config.method}' pretext method of hf-vssl.\n\n{config.recipe_summary()} {describe_run(result, dataset_name)}\n\n"
-        "```python\nimport hf_vssl\nfrom transformers import AutoModel\n\n"
-        f'backbone = AutoModel.from_pretrained("{model_dir}")\n```\n'
-    )
-    path = model_dir / CARD_NAME
-    ModelCard(f"---\n{data.to_yaml()}\n---\n{body}").save(path)
-    return path

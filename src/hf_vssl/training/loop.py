@@ -10,6 +10,7 @@ advance on real optimizer steps only, so gradient accumulation changes nothing e
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -19,7 +20,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator, DistributedDataParallelKwargs
-from accelerate.utils import set_seed
+from accelerate.utils import ProjectConfiguration, set_seed
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
@@ -30,6 +31,9 @@ from .distributed import convert_sync_batchnorm
 
 MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
 SWITCHES = ("auto", "on", "off")
+# the trackers of `accelerate.Accelerator(log_with=...)`, as transformers' `--report_to`
+REPORT_TO = ("tensorboard", "wandb", "mlflow", "comet_ml", "aim", "clearml", "dvclive", "all", "none")
+LOGS_DIR = "logs"  # trackers that write files (TensorBoard, aim, dvclive) write under OUTPUT_DIR/logs
 
 
 @dataclass
@@ -37,7 +41,9 @@ class TrainingArguments:
     """How to run (not what to learn: that is the recipe).
 
     mixed_precision / channels_last: "auto" = bf16 autocast and channels_last_3d on CUDA, float32
-    and the default layout on CPU. sync_bn: BatchNorm over the global batch when several processes
+    and the default layout on CPU; under `accelerate launch` (or with `accelerate config` settings in
+    the environment) "auto" precision and an unset `compile` follow accelerate's settings, as
+    transformers' Trainer does. sync_bn: BatchNorm over the global batch when several processes
     run. max_steps: stop after this many optimizer steps (smoke tests, the demo); None = all epochs.
     save_steps: a resumable checkpoint every N optimizer steps (and always at the end).
     resume: a checkpoint folder, or "latest" for the newest one in `output_dir`.
@@ -86,6 +92,13 @@ class TrainingArguments:
     )
     cpu: bool = field(default=False, metadata={"help": "run on the CPU even when a GPU is present"})
     progress_bar: bool = True
+    report_to: str = field(
+        default="tensorboard",
+        metadata={
+            "help": "experiment tracker (accelerate's log_with); the project is the run folder's name",
+            "choices": REPORT_TO,
+        },
+    )
 
     def __post_init__(self) -> None:
         self.output_dir = Path(self.output_dir)
@@ -93,6 +106,8 @@ class TrainingArguments:
             raise ValueError(
                 f"mixed_precision must be one of {MIXED_PRECISION}, got '{self.mixed_precision}'"
             )
+        if self.report_to not in REPORT_TO:
+            raise ValueError(f"report_to must be one of {REPORT_TO}, got '{self.report_to}'")
         if self.channels_last not in SWITCHES:
             raise ValueError(f"channels_last must be one of {SWITCHES}, got '{self.channels_last}'")
         for name in ("gradient_accumulation_steps", "save_steps", "logging_steps"):
@@ -137,21 +152,28 @@ class EpochShuffleSampler(Sampler[int]):
         return self.num_samples
 
 
-def make_accelerator(args: TrainingArguments, log_with: str | None = "tensorboard") -> Accelerator:
-    """An Accelerator with the run's precision, accumulation and logging; bf16 only where supported."""
+def make_accelerator(args: TrainingArguments, trackers: bool = True) -> Accelerator:
+    """An Accelerator with the run's precision, accumulation and (with `trackers`) `args.report_to`;
+    bf16 only where supported. Settings `accelerate launch` / `accelerate config` put into the
+    environment win over "auto" and an unset `compile`; explicit values win over them."""
     on_cuda = torch.cuda.is_available() and not args.cpu
     precision = args.mixed_precision
-    if precision == "auto":
-        precision = "bf16" if on_cuda and torch.cuda.is_bf16_supported() else "no"
+    if precision == "auto":  # None: accelerate reads ACCELERATE_MIXED_PRECISION
+        launched = os.environ.get("ACCELERATE_MIXED_PRECISION")
+        precision = None if launched else "bf16" if on_cuda and torch.cuda.is_bf16_supported() else "no"
+    dynamo = "inductor" if args.compile else None if os.environ.get("ACCELERATE_DYNAMO_BACKEND") else "no"
     # without any accelerator, cpu=True is what makes several launched processes one gloo group
     cpu = args.cpu or not torch.accelerator.is_available()
+    log_with = None if not trackers or args.report_to == "none" else args.report_to
     return Accelerator(
         cpu=cpu,
         mixed_precision=precision,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         log_with=log_with,
-        project_dir=str(args.output_dir),
-        dynamo_backend="inductor" if args.compile else "no",
+        project_config=ProjectConfiguration(
+            project_dir=str(args.output_dir), logging_dir=str(Path(args.output_dir) / LOGS_DIR)
+        ),
+        dynamo_backend=dynamo,
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=args.find_unused_parameters)],
     )
 
@@ -228,7 +250,9 @@ def fit(
     if resume_path is not None:
         state = load_checkpoint(accelerator, resume_path)
         accelerator.print(f"resumed from {resume_path}: epoch {state.epoch + 1}, step {state.global_step}")
-    accelerator.init_trackers("tensorboard", config=_scalar_hparams({**(hparams or {}), **vars(args)}))
+    accelerator.init_trackers(
+        Path(args.output_dir).resolve().name, config=_scalar_hparams({**(hparams or {}), **vars(args)})
+    )
 
     result = TrainResult(global_step=state.global_step)
     total_steps = recipe.epochs * steps_per_epoch if args.max_steps is None else args.max_steps
