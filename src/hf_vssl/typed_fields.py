@@ -16,6 +16,7 @@ import sys
 import types
 import typing
 from functools import cache
+from pathlib import Path
 from typing import Any, Literal, Union
 
 
@@ -148,6 +149,8 @@ def _coerce(value: Any, hint: Any, from_text: bool) -> Any:
         if isinstance(value, str):
             return value
         raise TypeError
+    if hint is Path and isinstance(value, str):  # a folder given as text (--output-dir)
+        return Path(value)
     if isinstance(hint, type):
         if isinstance(value, hint):
             return value
