@@ -24,10 +24,11 @@ def test_finetune_with_a_frozen_backbone_lr_trains_only_the_head(tiny_ucf_root, 
     )
     training = TrainingArguments(output_dir=tmp_path, num_workers=0, max_steps=2, progress_bar=False)
     accelerator = make_accelerator(training)
-    metrics, classifier, result = finetune(
+    metrics, classifier, result, test_logits = finetune(
         backbone, dataset, class_names(dataset["train"]), processor, args, training, accelerator=accelerator
     )
     assert result.global_step == 2 and set(metrics) == {"top1", "top5"}
+    assert test_logits.num_videos == len(dataset["test"])  # what `hf-vssl fuse` reads
     for name, value in classifier.backbone.named_parameters():
         assert torch.equal(value, before[name]), name  # lr x 0
     torch.manual_seed(training.seed)  # finetune builds its head right after seeding: its initial weights

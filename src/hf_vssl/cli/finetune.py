@@ -39,10 +39,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..evaluation.finetune import FinetuneArguments, finetune
+    from ..evaluation.fusion import save_clip_outputs
 
     training = training_arguments(args)
     evaluation = evaluation_from_args(args, cache=False, training=training, log_with="tensorboard")
-    metrics, classifier, _ = finetune(
+    metrics, classifier, _, test_logits = finetune(
         evaluation.backbone,
         evaluation.dataset,
         evaluation.class_names,
@@ -50,9 +51,11 @@ def run(args: argparse.Namespace) -> int:
         from_args(FinetuneArguments, args),
         training,
         accelerator=evaluation.accelerator,
+        stream=evaluation.stream,
     )
     if evaluation.accelerator.is_main_process:
         classifier.save_pretrained(Path(args.output_dir) / "finetuned")
+        save_clip_outputs(args.output_dir, test_logits)  # for `hf-vssl fuse`
     publish(args, evaluation, "Finetune", {evaluation.name: metrics}, "finetune")
     return 0
 

@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "finetune",
     "retrieve",
     "cluster",
+    "fuse",
     "demo",
     "synth",
     "extract_flow",

@@ -15,6 +15,7 @@ from .common import (
     finish_parser,
     from_args,
     publish,
+    training_arguments,
 )
 
 DESCRIPTION = """Linear probe: the backbone stays frozen; the pooled features of every test-protocol clip of the
@@ -39,18 +40,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evaluation.probe import ProbeArguments, linear_probe
+    from ..evaluation.fusion import save_clip_outputs
+    from ..evaluation.probe import ProbeArguments, linear_probe, probe_clip_logits
 
-    evaluation = evaluation_from_args(args)
+    training = training_arguments(args)  # the run's seed: args.seed is None unless given
+    evaluation = evaluation_from_args(args, training=training)
+    test = evaluation.features("test")
     metrics, classifier = linear_probe(
         evaluation.backbone,
         evaluation.features("train"),
-        evaluation.features("test"),
+        test,
         evaluation.class_names,
-        from_args(ProbeArguments, args, prefix="probe_", seed=args.seed),
+        from_args(ProbeArguments, args, prefix="probe_", seed=training.seed),
     )
     if evaluation.accelerator.is_main_process:
         classifier.save_pretrained(Path(args.output_dir) / "linear_probe")
+        save_clip_outputs(args.output_dir, probe_clip_logits(classifier, test))  # for `hf-vssl fuse`
     publish(args, evaluation, "Linear probe", {evaluation.name: metrics}, "probe")
     return 0
 

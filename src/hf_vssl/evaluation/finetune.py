@@ -17,7 +17,7 @@ from ..models.modeling_utils import VsslBackboneModel, VsslForVideoClassificatio
 from ..optim.recipe import LR_SCHEDULES, OPTIMIZERS, OptimizerRecipe
 from ..training.loop import TrainingArguments, TrainResult, fit
 from .classifier import build_classifier, video_accuracy
-from .features import extract_clip_outputs
+from .features import STREAM_COLUMNS, ClipOutputs, extract_clip_outputs, model_input
 
 
 @dataclass
@@ -64,16 +64,21 @@ class FinetuneArguments:
 
 class ClassificationAugment(nn.Module):
     """A batch of one-clip samples -> {"pixel_values", "labels"}: random resized crop and flip of each
-    clip (the same for all its frames), normalised."""
+    clip (the same for all its frames), normalised, in the network's `in_channels` (`model_input`).
+    Flow clips are mirrored like images, as ViCC's classifier training does."""
 
-    def __init__(self, crop_size: tuple[int, int], crop_scale: Sequence[float], flip_p: float) -> None:
+    def __init__(
+        self, crop_size: tuple[int, int], crop_scale: Sequence[float], flip_p: float, in_channels: int = 3
+    ) -> None:
         super().__init__()
         from ..data.augment import ClipAugment
 
         self.augment = ClipAugment(crop_size, scale=tuple(crop_scale), flip_p=flip_p)
+        self.in_channels = in_channels
 
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        return {"pixel_values": self.augment(batch["views"]["clip"]), "labels": batch["label"]}
+        pixel_values = model_input(self.augment(batch["views"]["clip"]), self.in_channels)
+        return {"pixel_values": pixel_values, "labels": batch["label"]}
 
 
 def finetune(
@@ -85,10 +90,12 @@ def finetune(
     training: TrainingArguments,
     *,
     accelerator: Accelerator,
-) -> tuple[dict[str, float], VsslForVideoClassification, TrainResult]:
+    stream: str = "rgb",
+) -> tuple[dict[str, float], VsslForVideoClassification, TrainResult, ClipOutputs]:
     """Train backbone + a new head on dataset["train"] (random clips of the processor's length, decoded
     at its frame size), then score dataset["test"] with the processor's test clips: ({"top1", "top5"},
-    the classifier, the training result)."""
+    the classifier, the training result, the logits of every test clip). stream: "rgb" or "flow"
+    (the videos of the "flow" column)."""
     from ..data.clip_dataset import VideoClipDataset
     from ..data.samplers import SingleClipSampler
 
@@ -98,6 +105,7 @@ def finetune(
         dataset["train"],
         SingleClipSampler(clip_len=processor.num_frames, stride=processor.frame_stride),
         frame_size=processor.frame_size,
+        video_column=STREAM_COLUMNS[stream],
         seed=training.seed,
     )
     backbone_params = list(classifier.backbone.parameters())
@@ -106,7 +114,8 @@ def finetune(
         {"params": backbone_params, "lr": args.learning_rate * args.backbone_lr_multiplier},
         {"params": head_params, "lr": args.learning_rate},
     ]
-    augment = ClassificationAugment(tuple(processor.crop_size), args.crop_scale, args.flip_p)
+    in_channels = backbone.config.in_channels
+    augment = ClassificationAugment(tuple(processor.crop_size), args.crop_scale, args.flip_p, in_channels)
     result = fit(
         classifier, train, augment, args.recipe(), training, accelerator=accelerator, param_groups=groups
     )
@@ -116,5 +125,7 @@ def finetune(
         processor,
         accelerator=accelerator,
         modules=(classifier,),
+        video_column=STREAM_COLUMNS[stream],
+        in_channels=in_channels,
     )
-    return video_accuracy(logits), classifier, result
+    return video_accuracy(logits), classifier, result, logits

@@ -4,7 +4,8 @@ The network is any checkpoint `AutoModel.from_pretrained` loads (a folder or a H
 pretraining checkpoint gives its backbone) or a random init of a backbone type. The test clips are
 described by one `VsslVideoProcessor`: the one saved with the checkpoint, else the one its
 `pretraining` record implies, else the seeds' 16 frames, 112 crop and 128 x 171 frames; any field
-given in `EvaluationArguments` overrides it.
+given in `EvaluationArguments` overrides it. The input stream (RGB videos, or the flow videos of
+`hf-vssl extract-flow`) is the model's own unless named, and a model refuses the other stream.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from transformers import AutoConfig, AutoModel
 from ..data.processor import VsslVideoProcessor
 from ..data.sources import DataArguments, class_names
 from ..models.modeling_utils import VsslBackboneModel
-from .features import ClipOutputs, cached_backbone_features
+from .features import STREAM_COLUMNS, ClipOutputs, cached_backbone_features, extract_clip_outputs
 
 
 @dataclass
@@ -47,6 +48,14 @@ class EvaluationArguments:
         metadata={"help": "backbone config field of the random init, repeatable (e.g. depth=18)"},
     )
     label_column: str = field(default="label", metadata={"help": "the dataset column holding the class"})
+    stream: str | None = field(
+        default=None,
+        metadata={
+            "help": "input stream: rgb (the 'video' column) or flow (the 'flow' column of `hf-vssl "
+            "extract-flow`); default: the model's (a flow-pretrained model: flow)",
+            "choices": tuple(STREAM_COLUMNS),
+        },
+    )
     # test clips: each overrides the checkpoint's video processor
     num_frames: int | None = field(default=None, metadata={"help": "frames per test clip"})
     frame_stride: int | None = field(default=None, metadata={"help": "frame step inside a clip"})
@@ -144,6 +153,56 @@ def default_processor(
     return dataclasses.replace(processor, **overrides)
 
 
+def model_stream(backbone: VsslBackboneModel) -> str:
+    """The stream `backbone` was trained on: its pretraining record's (ViCC's `stream`), else flow for
+    a 2-channel input (flow's (v, u)), else rgb."""
+    record = backbone.config.pretraining
+    if record:
+        from ..methods.registry import get_method
+
+        method = get_method(record["method"])
+        return method.config_class.from_checkpoint_config(backbone.config, "").modality
+    return "flow" if backbone.config.in_channels == 2 else "rgb"
+
+
+def check_stream(backbone: VsslBackboneModel, name: str, stream: str) -> None:
+    """A model evaluates only the stream it was trained on, with the channels that stream gives."""
+    if stream not in STREAM_COLUMNS:
+        raise ValueError(f"stream must be one of {tuple(STREAM_COLUMNS)}, got {stream!r}")
+    trained = model_stream(backbone)
+    if stream != trained:
+        raise ValueError(
+            f"{name} was trained on the {trained} stream and cannot be evaluated on {stream} input; "
+            f"use --stream {trained}"
+        )
+    channels = backbone.config.in_channels
+    allowed = (2, 3) if stream == "flow" else (3,)
+    if channels not in allowed:
+        raise ValueError(
+            f"{name} takes {channels}-channel clips, but {stream} clips have {' or '.join(map(str, allowed))} "
+            f"channels; set in_channels to {allowed[-1]} (flow: 3 = (128, v, u), 2 = (v, u))"
+        )
+
+
+def check_stream_column(dataset: datasets.DatasetDict, stream: str, splits: tuple[str, ...]) -> None:
+    """Every row of `splits` has a video in the stream's column (flow: `hf-vssl extract-flow` was run)."""
+    column = STREAM_COLUMNS[stream]
+    fix = "compute flow videos with `hf-vssl extract-flow DATASET_ROOT` and load the dataset again"
+    for split in splits:
+        if column not in dataset[split].column_names:
+            raise ValueError(
+                f"--stream {stream} reads the '{column}' column, which split '{split}' lacks "
+                f"(columns: {dataset[split].column_names}); "
+                + (fix if stream == "flow" else "name the video column 'video'")
+            )
+        missing = [i for i, value in enumerate(dataset[split][column]) if not value]
+        if missing:
+            raise ValueError(
+                f"--stream {stream}: {len(missing)} rows of split '{split}' have no '{column}' video "
+                f"(first: row {missing[0]}); {fix}"
+            )
+
+
 @dataclass
 class Evaluation:
     """One network on one dataset with one processor; extracts each split's clip features once."""
@@ -157,6 +216,7 @@ class Evaluation:
     batch_size: int = 32
     num_workers: int = 2
     label_column: str = "label"
+    stream: str = "rgb"
 
     def __post_init__(self) -> None:
         missing = {"train", "test"} - set(self.dataset)
@@ -167,12 +227,18 @@ class Evaluation:
         columns = self.dataset["train"].column_names
         if self.label_column not in columns:
             raise ValueError(f"the dataset has no label column '{self.label_column}'; columns: {columns}")
+        check_stream(self.backbone, self.name, self.stream)
+        check_stream_column(self.dataset, self.stream, ("train", "test"))
         self.backbone.to(self.accelerator.device)
         self._features: dict[str, ClipOutputs] = {}
 
     @property
     def class_names(self) -> list[str]:
         return class_names(self.dataset["train"], self.label_column)
+
+    @property
+    def video_column(self) -> str:
+        return STREAM_COLUMNS[self.stream]
 
     def features(self, split: str) -> ClipOutputs:
         """Pooled backbone features of every clip of `split` (from the disk cache when present)."""
@@ -186,11 +252,32 @@ class Evaluation:
                 batch_size=self.batch_size,
                 num_workers=self.num_workers,
                 label_column=self.label_column,
+                video_column=self.video_column,
             )
         return self._features[split]
 
+    def clip_outputs(self, network: Any, split: str, modules: tuple[torch.nn.Module, ...]) -> ClipOutputs:
+        """`network`'s output for every test clip of `split` (not cached): (N, C, T, H, W) -> (N, K)."""
+        return extract_clip_outputs(
+            network,
+            self.dataset[split],
+            self.processor,
+            accelerator=self.accelerator,
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            modules=modules,
+            label_column=self.label_column,
+            video_column=self.video_column,
+            in_channels=self.backbone.config.in_channels,
+        )
+
     def describe(self) -> dict[str, Any]:
-        return {"model": self.name, "label_column": self.label_column, "processor": self.processor.to_dict()}
+        return {
+            "model": self.name,
+            "stream": self.stream,
+            "label_column": self.label_column,
+            "processor": self.processor.to_dict(),
+        }
 
 
 def build_evaluation(
@@ -208,6 +295,7 @@ def build_evaluation(
     dataset = data.load()
     backbone, name = load_backbone(args.model, args.backbone, args.backbone_config, seed=training.seed)
     processor = default_processor(backbone, args.model, **args.processor_overrides())
+    stream = args.stream or model_stream(backbone)
     cache_dir = None
     if cache and not args.no_cache:
         cache_dir = Path(args.cache_dir or Path(training.output_dir) / "feature_cache")
@@ -221,4 +309,5 @@ def build_evaluation(
         batch_size=args.eval_batch_size,
         num_workers=training.num_workers,
         label_column=args.label_column,
+        stream=stream,
     )
