@@ -42,6 +42,14 @@ class FinetuneArguments:
     # random resized crop area, then the processor's crop size
     crop_scale: list[float] = field(default_factory=lambda: [0.3, 1.0], metadata={"metavar": ("MIN", "MAX")})
     flip_p: float = 0.5
+    color_jitter: list[float] = field(
+        default_factory=lambda: [0.0, 0.0, 0.0, 0.0],
+        metadata={
+            "help": "brightness, contrast, saturation, hue of the clip's jitter",
+            "metavar": ("B", "C", "S", "H"),
+        },
+    )
+    color_jitter_p: float = field(default=0.0, metadata={"help": "probability of the jitter per clip"})
 
     def __post_init__(self) -> None:
         if self.backbone_lr_multiplier < 0:
@@ -63,17 +71,25 @@ class FinetuneArguments:
 
 
 class ClassificationAugment(nn.Module):
-    """A batch of one-clip samples -> {"pixel_values", "labels"}: random resized crop and flip of each
-    clip (the same for all its frames), normalised, in the network's `in_channels` (`model_input`).
+    """A batch of one-clip samples -> {"pixel_values", "labels"}: random resized crop, flip and colour
+    jitter of each clip (the same for all its frames), normalised, in the network's `in_channels` (`model_input`).
     Flow clips are mirrored like images, as ViCC's classifier training does."""
 
-    def __init__(
-        self, crop_size: tuple[int, int], crop_scale: Sequence[float], flip_p: float, in_channels: int = 3
-    ) -> None:
+    def __init__(self, crop_size: tuple[int, int], args: FinetuneArguments, in_channels: int = 3) -> None:
         super().__init__()
         from ..data.augment import ClipAugment
 
-        self.augment = ClipAugment(crop_size, scale=tuple(crop_scale), flip_p=flip_p)
+        brightness, contrast, saturation, hue = args.color_jitter
+        self.augment = ClipAugment(
+            crop_size,
+            scale=tuple(args.crop_scale),
+            flip_p=args.flip_p,
+            brightness=brightness,
+            contrast=contrast,
+            saturation=saturation,
+            hue=hue,
+            jitter_p=args.color_jitter_p,
+        )
         self.in_channels = in_channels
 
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -96,11 +112,42 @@ def finetune(
     at its frame size), then score dataset["test"] with the processor's test clips: ({"top1", "top5"},
     the classifier, the training result, the logits of every test clip). stream: "rgb" or "flow"
     (the videos of the "flow" column)."""
+    torch.manual_seed(training.seed)
+    classifier = build_classifier(backbone, class_names, freeze_backbone=False, dropout=args.dropout)
+    backbone_params = list(classifier.backbone.parameters())
+    head_params = [p for n, p in classifier.named_parameters() if not n.startswith("backbone.")]
+    groups = [
+        {"params": backbone_params, "lr": args.learning_rate * args.backbone_lr_multiplier},
+        {"params": head_params, "lr": args.learning_rate},
+    ]
+    return train_classifier(
+        classifier,
+        dataset,
+        processor,
+        args,
+        training,
+        accelerator=accelerator,
+        stream=stream,
+        param_groups=groups,
+    )
+
+
+def train_classifier(
+    classifier: VsslForVideoClassification,
+    dataset: datasets.DatasetDict,
+    processor: VsslVideoProcessor,
+    args: FinetuneArguments,
+    training: TrainingArguments,
+    *,
+    accelerator: Accelerator,
+    stream: str = "rgb",
+    param_groups: list[dict[str, Any]] | None = None,
+) -> tuple[dict[str, float], VsslForVideoClassification, TrainResult, ClipOutputs]:
+    """Train `classifier`'s trainable weights (param_groups, default: all that require a gradient) on
+    augmented random clips of dataset["train"], then the multi-clip test of dataset["test"]."""
     from ..data.clip_dataset import VideoClipDataset
     from ..data.samplers import SingleClipSampler
 
-    torch.manual_seed(training.seed)
-    classifier = build_classifier(backbone, class_names, freeze_backbone=False, dropout=args.dropout)
     train = VideoClipDataset(
         dataset["train"],
         SingleClipSampler(clip_len=processor.num_frames, stride=processor.frame_stride),
@@ -108,16 +155,16 @@ def finetune(
         video_column=STREAM_COLUMNS[stream],
         seed=training.seed,
     )
-    backbone_params = list(classifier.backbone.parameters())
-    head_params = [p for n, p in classifier.named_parameters() if not n.startswith("backbone.")]
-    groups = [
-        {"params": backbone_params, "lr": args.learning_rate * args.backbone_lr_multiplier},
-        {"params": head_params, "lr": args.learning_rate},
-    ]
-    in_channels = backbone.config.in_channels
-    augment = ClassificationAugment(tuple(processor.crop_size), args.crop_scale, args.flip_p, in_channels)
+    in_channels = classifier.config.in_channels
+    augment = ClassificationAugment(tuple(processor.crop_size), args, in_channels)
     result = fit(
-        classifier, train, augment, args.recipe(), training, accelerator=accelerator, param_groups=groups
+        classifier,
+        train,
+        augment,
+        args.recipe(),
+        training,
+        accelerator=accelerator,
+        param_groups=param_groups,
     )
     logits = extract_clip_outputs(
         lambda pixel_values: classifier(pixel_values).logits,
