@@ -91,6 +91,17 @@ def test_a_model_refuses_the_other_stream_and_a_missing_flow_column(
          "--dataset", str(tiny_ucf_root), *out],
     )  # fmt: skip
     assert "lacks" in err and "extract-flow" in err
+    # a backbone without a pretraining record takes either stream its channels fit
+    err = _error(
+        capsys, ["probe", "--backbone", "r3d", "--stream", "flow", "--dataset", str(tiny_ucf_root), *out]
+    )
+    assert "lacks" in err and "extract-flow" in err
+    err = _error(
+        capsys,
+        ["probe", "--backbone", "r3d", "--backbone-config", "in_channels=2", "--stream", "rgb",
+         "--dataset", str(flow_root), *out],
+    )  # fmt: skip
+    assert "random init (r3d) takes 2-channel clips, but rgb clips have 3 channels" in err
 
 
 def test_flow_probe_retrieval_and_fusion_from_the_command_line(capsys, flow_root, models, tmp_path):

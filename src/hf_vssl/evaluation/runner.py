@@ -153,24 +153,24 @@ def default_processor(
     return dataclasses.replace(processor, **overrides)
 
 
-def model_stream(backbone: VsslBackboneModel) -> str:
-    """The stream `backbone` was trained on: its pretraining record's (ViCC's `stream`), else flow for
-    a 2-channel input (flow's (v, u)), else rgb."""
+def model_stream(backbone: VsslBackboneModel) -> str | None:
+    """The stream `backbone` was pretrained on (its pretraining record's, e.g. ViCC's `stream`), None
+    for a backbone without a record (a random init or a converted plain backbone)."""
     record = backbone.config.pretraining
-    if record:
-        from ..methods.registry import get_method
+    if not record:
+        return None
+    from ..methods.registry import get_method
 
-        method = get_method(record["method"])
-        return method.config_class.from_checkpoint_config(backbone.config, "").modality
-    return "flow" if backbone.config.in_channels == 2 else "rgb"
+    return get_method(record["method"]).config_class.from_checkpoint_config(backbone.config, "").modality
 
 
 def check_stream(backbone: VsslBackboneModel, name: str, stream: str) -> None:
-    """A model evaluates only the stream it was trained on, with the channels that stream gives."""
+    """A pretrained model evaluates only the stream it was trained on; any model only a stream whose
+    clips have its input channels (flow: 3 = (128, v, u) or 2 = (v, u))."""
     if stream not in STREAM_COLUMNS:
         raise ValueError(f"stream must be one of {tuple(STREAM_COLUMNS)}, got {stream!r}")
     trained = model_stream(backbone)
-    if stream != trained:
+    if trained is not None and stream != trained:
         raise ValueError(
             f"{name} was trained on the {trained} stream and cannot be evaluated on {stream} input; "
             f"use --stream {trained}"
@@ -180,7 +180,7 @@ def check_stream(backbone: VsslBackboneModel, name: str, stream: str) -> None:
     if channels not in allowed:
         raise ValueError(
             f"{name} takes {channels}-channel clips, but {stream} clips have {' or '.join(map(str, allowed))} "
-            f"channels; set in_channels to {allowed[-1]} (flow: 3 = (128, v, u), 2 = (v, u))"
+            f"channels; use the other --stream or set in_channels"
         )
 
 
@@ -295,7 +295,8 @@ def build_evaluation(
     dataset = data.load()
     backbone, name = load_backbone(args.model, args.backbone, args.backbone_config, seed=training.seed)
     processor = default_processor(backbone, args.model, **args.processor_overrides())
-    stream = args.stream or model_stream(backbone)
+    # the model's own stream; a backbone without a record: flow for 2 channels ((v, u)), else rgb
+    stream = args.stream or model_stream(backbone) or ("flow" if backbone.config.in_channels == 2 else "rgb")
     cache_dir = None
     if cache and not args.no_cache:
         cache_dir = Path(args.cache_dir or Path(training.output_dir) / "feature_cache")
