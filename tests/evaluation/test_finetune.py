@@ -28,7 +28,7 @@ def test_finetune_with_a_frozen_backbone_lr_trains_only_the_head(tiny_ucf_root, 
         backbone, dataset, class_names(dataset["train"]), processor, args, training, accelerator=accelerator
     )
     assert result.global_step == 2 and set(metrics) == {"top1", "top5"}
-    assert logits.num_videos == len(dataset["test"]) and logits.skipped == []
+    assert logits.num_videos == len(dataset["test"]) and logits.skipped == []  # what `hf-vssl fuse` reads
     for name, value in classifier.backbone.named_parameters():
         assert torch.equal(value, before[name]), name  # lr x 0
     torch.manual_seed(training.seed)  # finetune builds its head right after seeding: its initial weights

@@ -270,3 +270,43 @@ def test_pace_accuracy_script_scores_a_saved_checkpoint(tiny_ucf_root, tmp_path,
     test = load_ucf101(tiny_ucf_root, split=1)["test"]
     assert accuracy == pace_accuracy(model, test, seed=2)
     assert f"pace accuracy {100 * accuracy:.1f}% on {len(test)} test videos" in capsys.readouterr().out
+
+
+def test_epoch_repeats_default_is_the_released_schedule():
+    """released datasets/ucf101.py (laura-wang/video-pace): `self.rgb_lines = list(lines) * 10`;
+    released train.py: 18 epochs, StepLR(step_size=6). UCF-101 split 1 has 9537 training videos."""
+    config = PaceConfig(backbone_config=dict(BACKBONE))
+    assert config.epoch_repeats == 10
+    steps_per_epoch = 9537 * config.epoch_repeats // config.batch_size
+    assert steps_per_epoch * config.epochs == 57222  # ~57k iterations at batch 30
+    assert [m * steps_per_epoch for m in config.lr_milestones] == [19074, 38148]  # ~1/3 and ~2/3
+
+
+def test_epoch_repeats_multiply_the_steps_of_an_epoch(tiny_ucf_root, tmp_path):
+    from hf_vssl.training.loop import TrainingArguments, fit
+    from hf_vssl.training.pretrain import build_train_dataset
+
+    spec = get_method("pace")
+    videos = load_ucf101(tiny_ucf_root)["train"].select(range(4))
+    steps = {}
+    for repeats in (1, 3):
+        config = tiny_config(epochs=1, batch_size=4, epoch_repeats=repeats, contrastive="none")
+        args = TrainingArguments(output_dir=tmp_path / str(repeats), num_workers=0, progress_bar=False)
+        train = build_train_dataset(spec, config, videos, seed=0)  # what `pretrain` trains on
+        result = fit(
+            PaceForPretraining(config), train, spec.build_augment(config), config.optimizer_recipe, args
+        )
+        steps[repeats] = result.global_step
+    assert steps == {1: 1, 3: 3}
+
+
+def test_repeated_videos_draw_their_own_clips(tiny_ucf_root):
+    config = tiny_config(epoch_repeats=3)
+    train = load_ucf101(tiny_ucf_root)["train"]
+    data = VideoClipDataset(
+        train, get_method("pace").build_sampler(config), frame_size=(16, 20), epoch_repeats=3
+    )
+    assert len(data) == 3 * len(train)
+    first, repeat = data[0], data[len(train)]
+    assert first["index"] == repeat["index"] == 0  # the same video ...
+    assert not torch.equal(first["views"]["clip0"], repeat["views"]["clip0"])  # ... another clip

@@ -181,8 +181,14 @@ def test_linear_probe_batchnorm_and_l2_norm(model_type):
     model.classifier.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0]))
     with torch.no_grad():
         logits = model.eval()(clips).logits
+        pooled = model.backbone(clips).pooler_output
     assert logits.shape == (2, 4)
-    torch.testing.assert_close(seen[0].norm(dim=1), torch.ones(2))  # features: (B, C), unit length
+    # released ViCC/CoCLR order (probe_norm_order "l2_bn"): L2-normalise, then BatchNorm, then linear
+    torch.testing.assert_close(seen[0], model.probe_bn(torch.nn.functional.normalize(pooled, dim=1)))
+    model.config.probe_norm_order = "bn_l2"  # BatchNorm first: unit-length features reach the linear layer
+    with torch.no_grad():
+        model(clips)
+    torch.testing.assert_close(seen[1].norm(dim=1), torch.ones(2))
 
 
 @pytest.mark.parametrize("model_type", BACKBONE_TYPES)

@@ -59,3 +59,12 @@ def test_example_config_builds_the_seed_recipe(name):
     assert (recipe.epochs, recipe.batch_size) == (epochs, batch)
     if schedule == "step":
         assert recipe.lr_milestones == milestones
+
+
+def test_mfo_ucf101_config_starts_the_graph_at_the_released_epoch():
+    """released README.md (shvdiwnkozbw/Video-Representation-via-Multi-level-Optimization), UCF-101
+    command: --split 50 --cluster 200 --thres 0.05 (Kinetics-400 and the method default: --split 20)."""
+    values = load_config_file(CONFIGS / "mfo_r3d18_ucf101.yaml")
+    config = build_method_config(preset=values["preset"], overrides=values["method_config"])
+    assert config.graph_start_epoch == 50
+    assert (config.num_prototypes, config.graph_threshold) == (200, 0.05)

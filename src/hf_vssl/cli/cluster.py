@@ -13,6 +13,7 @@ from .common import (
     evaluation_from_args,
     finish_parser,
     publish,
+    training_arguments,
 )
 
 DESCRIPTION = """Cluster evaluation of the test videos: k-means on their features (clip features averaged per
@@ -44,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation.clustering import evaluate_assignments, kmeans_assignments, prototype_assignments
     from ..evaluation.tsne import plot_tsne
 
-    evaluation = evaluation_from_args(args)
+    training = training_arguments(args)  # the run's seed: args.seed is None unless given
+    evaluation = evaluation_from_args(args, training=training)
     test = evaluation.features("test")
     features = test.video_means().numpy()
     if args.assignments == "prototypes":
@@ -55,13 +57,13 @@ def run(args: argparse.Namespace) -> int:
         assignments = prototype_assignments(args.model, evaluation)
     else:
         assignments = kmeans_assignments(
-            features, args.num_clusters or len(evaluation.class_names), seed=args.seed
+            features, args.num_clusters or len(evaluation.class_names), seed=training.seed
         )
     metrics = evaluate_assignments(assignments, test.labels.numpy())
     if evaluation.accelerator.is_main_process and not args.no_tsne:
         path = plot_tsne(
             features, test.labels.numpy(), evaluation.class_names, Path(args.output_dir) / "tsne.png",
-            title=f"t-SNE of test features: {evaluation.name}", seed=args.seed,
+            title=f"t-SNE of test features: {evaluation.name}", seed=training.seed,
         )  # fmt: skip
         print(f"t-SNE plot: {path}")
     publish(args, evaluation, f"Clustering ({args.assignments})", {evaluation.name: metrics}, "clustering")

@@ -40,6 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..evaluation.finetune import FinetuneArguments, finetune
+    from ..evaluation.fusion import save_clip_outputs
 
     training = training_arguments(args)
     evaluation = evaluation_from_args(args, cache=False, training=training, trackers=True)
@@ -53,9 +54,12 @@ def run(args: argparse.Namespace) -> int:
         accelerator=evaluation.accelerator,
         save_dir=Path(args.output_dir) / "finetuned",
         skip_corrupt=evaluation.skip_bad_videos,
+        stream=evaluation.stream,
     )
     evaluation.note_skipped("test", test_logits.skipped)
     export_classifier(args, evaluation, classifier, metrics, "finetune")
+    if evaluation.accelerator.is_main_process:
+        save_clip_outputs(args.output_dir, test_logits)  # for `hf-vssl fuse`
     publish(args, evaluation, "Finetune", {evaluation.name: metrics}, "finetune")
     return 0
 

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cluster": ("cluster", "cluster metrics and a t-SNE plot"),
     "demo": ("demo", "end-to-end demo on synthetic data (CPU, minutes)"),
     "synth": ("synth", "write the synthetic action dataset (no download; UCF-101 layout)"),
+    "fuse": ("fuse", "two-stream late fusion of two evaluations (ViCC's R+F rows)"),
     "extract-flow": (
         "extract_flow",
         "compute optical flow videos (<stem>.flow.mp4) for every video under a folder",

@@ -19,9 +19,10 @@ from .common import (
 )
 
 DESCRIPTION = """Linear probe: the backbone stays frozen; the pooled features of every test-protocol clip of the
-training videos are extracted once (and cached), a linear classifier (optionally after BatchNorm and
-L2 normalisation, ViCC's probe) is trained on them, and each test video is scored by the softmax
-averaged over its clips: top-1 and top-5. The probe is saved as a video classifier in
+training videos are extracted once (and cached), a linear classifier (optionally after L2
+normalisation and BatchNorm, ViCC's probe) is trained on them, and each test video is scored by the
+softmax averaged over its clips: top-1 and top-5. --probe-recipe released trains the head as ViCC /
+CoCLR's release instead: on augmented random clips through the training loop. The probe is saved as a video classifier in
 OUTPUT_DIR/linear_probe (AutoModelForVideoClassification.from_pretrained loads it)."""
 
 
@@ -40,18 +41,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evaluation.probe import ProbeArguments, linear_probe
+    from ..evaluation.fusion import save_clip_outputs
+    from ..evaluation.probe import ProbeArguments, linear_probe, probe_clip_logits, released_linear_probe
 
-    training = training_arguments(args)
-    evaluation = evaluation_from_args(args, training=training)
-    metrics, classifier = linear_probe(
-        evaluation.backbone,
-        evaluation.features("train"),
-        evaluation.features("test"),
-        evaluation.class_names,
-        from_args(ProbeArguments, args, prefix="probe_", seed=training.seed),
-    )
+    training = training_arguments(args)  # the run's seed: args.seed is None unless given
+    probe = from_args(ProbeArguments, args, prefix="probe_", seed=training.seed)
+    released = probe.recipe == "released"
+    evaluation = evaluation_from_args(args, training=training, trackers=released)
+    if released:  # the head trains on augmented random clips through the shared loop
+        metrics, classifier, _, test_logits = released_linear_probe(
+            evaluation.backbone,
+            evaluation.dataset,
+            evaluation.class_names,
+            evaluation.processor,
+            probe,
+            training,
+            accelerator=evaluation.accelerator,
+            stream=evaluation.stream,
+        )
+        evaluation.note_skipped("test", test_logits.skipped)
+    else:
+        test = evaluation.features("test")
+        metrics, classifier = linear_probe(
+            evaluation.backbone, evaluation.features("train"), test, evaluation.class_names, probe
+        )
+        test_logits = probe_clip_logits(classifier, test)
     export_classifier(args, evaluation, classifier, metrics, "linear-probe")
+    if evaluation.accelerator.is_main_process:
+        save_clip_outputs(args.output_dir, test_logits)  # for `hf-vssl fuse`
     publish(args, evaluation, "Linear probe", {evaluation.name: metrics}, "probe")
     return 0
 

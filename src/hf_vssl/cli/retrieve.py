@@ -30,10 +30,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..evaluation.fusion import save_clip_outputs
     from ..evaluation.retrieval import evaluate_retrieval
 
     evaluation = evaluation_from_args(args)
-    recall = evaluate_retrieval(evaluation.features("train"), evaluation.features("test"), ks=args.ks)
+    gallery, queries = evaluation.features("train"), evaluation.features("test")
+    recall = evaluate_retrieval(gallery, queries, ks=args.ks)
+    if evaluation.accelerator.is_main_process:
+        save_clip_outputs(args.output_dir, queries, gallery)  # for `hf-vssl fuse`
     publish(args, evaluation, "Retrieval", {evaluation.name: recall}, "retrieval")
     return 0
 

@@ -41,6 +41,8 @@ class VideoClipDataset(Dataset):
         (probed metadata; probed here when absent) and a flow-video path column for views named "flow*".
     sampler: (num_frames, rng) -> SampledClips (see `hf_vssl.data.samplers`).
     frame_size: (H, W) every frame is resized to while decoding (default 128x171, the seeds' resize), or None.
+    epoch_repeats: passes over the videos per epoch (Pace's release repeats its video list 10x): item i
+        reads video i mod N, each repeat with its own random clip (the random state uses i).
     skip_corrupt: an undecodable video is logged, counted in the item's `num_skipped`, recorded in
         `skipped_paths` (per process) and replaced by another row drawn at random; False raises instead
         (evaluation should see every video).
@@ -62,6 +64,7 @@ class VideoClipDataset(Dataset):
         skip_corrupt: bool = True,
         max_attempts: int = 20,
         decode_threads: int = 1,
+        epoch_repeats: int = 1,
     ):
         if video_column not in dataset.column_names:
             raise ValueError(
@@ -70,7 +73,10 @@ class VideoClipDataset(Dataset):
         if frame_size is not None and (len(frame_size) != 2 or min(frame_size) < 1):
             raise ValueError(f"frame_size must be (H, W) with positive sides or None, got {frame_size}")
         self.sampler = sampler
+        if epoch_repeats < 1:
+            raise ValueError(f"epoch_repeats must be >= 1, got {epoch_repeats}")
         self.frame_size = tuple(frame_size) if frame_size is not None else None
+        self.epoch_repeats = epoch_repeats
         self.seed = seed
         self.skip_corrupt = skip_corrupt
         self.max_attempts = max_attempts
@@ -87,7 +93,7 @@ class VideoClipDataset(Dataset):
         self.skipped_paths: list[str] = []
 
     def __len__(self) -> int:
-        return len(self._videos)
+        return len(self._videos) * self.epoch_repeats
 
     @property
     def epoch(self) -> int:
@@ -98,11 +104,11 @@ class VideoClipDataset(Dataset):
         self._epoch.fill_(epoch)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        row, skipped = int(index), 0
+        row, skipped = int(index) % len(self._videos), 0
         for attempt in range(self.max_attempts):
             rng = np.random.default_rng([self.seed, self.epoch, int(index), attempt])
             if attempt:
-                row = int(rng.integers(len(self)))
+                row = int(rng.integers(len(self._videos)))
             try:
                 views, targets = self._load(row, rng)
             except VideoDecodeError as err:

@@ -26,6 +26,7 @@ def build_classifier(
     dropout: float,
     probe_batchnorm: bool = False,
     probe_l2_norm: bool = False,
+    probe_norm_order: str = "l2_bn",
 ) -> VsslForVideoClassification:
     """A classifier with `backbone`'s weights and a new head over `class_names`."""
     fields = {
@@ -36,6 +37,7 @@ def build_classifier(
         "classifier_dropout": dropout,
         "probe_batchnorm": probe_batchnorm,
         "probe_l2_norm": probe_l2_norm,
+        "probe_norm_order": probe_norm_order,
     }
     config = type(backbone.config).from_dict(fields)
     classifier = AutoModelForVideoClassification.from_config(config)

@@ -100,7 +100,6 @@ def prototype_assignments(checkpoint: str, evaluation) -> np.ndarray:
 
     The method's `<Method>ForPretraining` must define `prototype_scores(pixel_values) -> (N, K)`."""
     from ..methods.registry import get_method
-    from .features import extract_clip_outputs
 
     record = evaluation.backbone.config.pretraining or {}
     if "method" not in record:
@@ -114,14 +113,5 @@ def prototype_assignments(checkpoint: str, evaluation) -> np.ndarray:
             f"method '{record['method']}' defines no prototype_scores(); use --assignments kmeans"
         )
     model.to(evaluation.accelerator.device)
-    outputs = extract_clip_outputs(
-        scores,
-        evaluation.dataset["test"],
-        evaluation.processor,
-        accelerator=evaluation.accelerator,
-        label_column=evaluation.label_column,
-        batch_size=evaluation.batch_size,
-        num_workers=evaluation.num_workers,
-        modules=(model,),
-    )
+    outputs = evaluation.clip_outputs(scores, "test", modules=(model,))
     return outputs.video_means().argmax(dim=1).numpy()

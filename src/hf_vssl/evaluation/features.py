@@ -30,6 +30,8 @@ from ..data.decoding import VideoDecodeError, decode_frames, probe_video
 from ..data.processor import VsslVideoProcessor
 
 logger = logging.getLogger(__name__)
+# the dataset column each input stream reads: RGB videos, or the flow videos of `hf-vssl extract-flow`
+STREAM_COLUMNS = {"rgb": "video", "flow": "flow"}
 
 
 @dataclass
@@ -110,6 +112,19 @@ class TestClipDataset(Dataset):
         return torch.from_numpy(frames.reshape(*indices.shape, *frames.shape[1:]))  # (n, T, H, W, C)
 
 
+def model_input(pixel_values: torch.Tensor, in_channels: int) -> torch.Tensor:
+    """Normalised 3-channel clips (N, 3, T, H, W) -> the network's `in_channels`: a 2-channel flow
+    network takes (v, u) of the (128, v, u) flow image, the constant channel dropped after
+    normalisation, as ViCC's training views (`ViCCAugment`, `flow_channels=2`)."""
+    if in_channels == pixel_values.shape[1]:
+        return pixel_values
+    if in_channels == 2 and pixel_values.shape[1] == 3:
+        return pixel_values[:, 1:]
+    raise ValueError(
+        f"the network takes {in_channels}-channel clips, the processor gives {pixel_values.shape[1]} channels"
+    )
+
+
 def pooled_features(backbone: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     """pixel_values (N, C, T, H, W) -> pooled backbone features (N, D)."""
     return lambda pixel_values: backbone(pixel_values).pooler_output
@@ -128,17 +143,20 @@ def extract_clip_outputs(
     label_column: str = "label",
     skip_corrupt: bool = True,
     progress: bool = True,
+    video_column: str = "video",
+    in_channels: int = 3,
 ) -> ClipOutputs:
     """Run `network` (in eval mode: pass its modules) over every clip and crop of every video.
 
     Videos are split over the processes and the results gathered, so every process returns the
     full ClipOutputs. batch_size: crops per forward pass, filled across videos (the workers decode
     the next videos meanwhile). An undecodable video is skipped and named in `skipped`, or with
-    `skip_corrupt=False` is an error naming it.
+    `skip_corrupt=False` is an error naming it. video_column: "video" (RGB) or "flow"; in_channels:
+    the network's input channels (`model_input`).
     """
     for module in modules:
         module.eval()
-    videos = TestClipDataset(dataset, processor, label_column=label_column)
+    videos = TestClipDataset(dataset, processor, video_column=video_column, label_column=label_column)
     mine = list(range(accelerator.process_index, len(videos), accelerator.num_processes))
     loader = DataLoader(
         torch.utils.data.Subset(videos, mine), batch_size=None, num_workers=num_workers, prefetch_factor=None
@@ -159,7 +177,8 @@ def extract_clip_outputs(
                 raise VideoDecodeError(item["path"], item["error"])
             skipped.append((item["index"], f"{item['path']}: {item['error']}"))
             continue
-        pixel_values = processor.preprocess_clips(item["clips"].to(accelerator.device, non_blocking=True))
+        clips = item["clips"].to(accelerator.device, non_blocking=True)
+        pixel_values = model_input(processor.preprocess_clips(clips), in_channels)
         kept.append((item["index"], item["label"], len(pixel_values)))
         buffer = pixel_values if buffer is None else torch.cat([buffer, pixel_values])
         while len(buffer) >= batch_size:
@@ -205,9 +224,10 @@ def cached_backbone_features(
     label_column: str = "label",
     skip_corrupt: bool = True,
     progress: bool = True,
+    video_column: str = "video",
 ) -> ClipOutputs:
     """Pooled backbone features of every clip, read from `cache_dir` when this backbone, dataset split,
-    label column and processor were extracted before (None disables the cache)."""
+    video and label columns and processor were extracted before (None disables the cache)."""
     path = None
     if cache_dir is not None:
         key = {
@@ -215,6 +235,7 @@ def cached_backbone_features(
             "dataset": getattr(dataset, "_fingerprint", None) or str(len(dataset)),
             "processor": processor.to_dict(),
             "labels": label_column,
+            "videos": video_column,
         }
         name = hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
         path = Path(cache_dir) / f"features-{name}.safetensors"
@@ -231,6 +252,8 @@ def cached_backbone_features(
         label_column=label_column,
         skip_corrupt=skip_corrupt,
         progress=progress,
+        video_column=video_column,
+        in_channels=backbone.config.in_channels,
     )
     if path is not None and accelerator.is_main_process:
         outputs.save(path)

@@ -18,7 +18,7 @@ from ..models.modeling_utils import VsslBackboneModel, VsslForVideoClassificatio
 from ..optim.recipe import LR_SCHEDULES, OPTIMIZERS, OptimizerRecipe
 from ..training.loop import TrainingArguments, TrainResult, fit
 from .classifier import build_classifier, video_accuracy
-from .features import ClipOutputs, extract_clip_outputs
+from .features import STREAM_COLUMNS, ClipOutputs, extract_clip_outputs, model_input
 
 
 @dataclass
@@ -43,6 +43,14 @@ class FinetuneArguments:
     # random resized crop area, then the processor's crop size
     crop_scale: list[float] = field(default_factory=lambda: [0.3, 1.0], metadata={"metavar": ("MIN", "MAX")})
     flip_p: float = 0.5
+    color_jitter: list[float] = field(
+        default_factory=lambda: [0.0, 0.0, 0.0, 0.0],
+        metadata={
+            "help": "brightness, contrast, saturation, hue of the clip's jitter",
+            "metavar": ("B", "C", "S", "H"),
+        },
+    )
+    color_jitter_p: float = field(default=0.0, metadata={"help": "probability of the jitter per clip"})
 
     def __post_init__(self) -> None:
         if self.backbone_lr_multiplier < 0:
@@ -64,17 +72,30 @@ class FinetuneArguments:
 
 
 class ClassificationAugment(nn.Module):
-    """A batch of one-clip samples -> {"pixel_values", "labels"}: random resized crop and flip of each
-    clip (the same for all its frames), normalised."""
+    """A batch of one-clip samples -> {"pixel_values", "labels"}: random resized crop, flip and colour
+    jitter of each clip (the same for all its frames), normalised, in the network's `in_channels` (`model_input`).
+    Flow clips are mirrored like images, as ViCC's classifier training does."""
 
-    def __init__(self, crop_size: tuple[int, int], crop_scale: Sequence[float], flip_p: float) -> None:
+    def __init__(self, crop_size: tuple[int, int], args: FinetuneArguments, in_channels: int = 3) -> None:
         super().__init__()
         from ..data.augment import ClipAugment
 
-        self.augment = ClipAugment(crop_size, scale=tuple(crop_scale), flip_p=flip_p)
+        brightness, contrast, saturation, hue = args.color_jitter
+        self.augment = ClipAugment(
+            crop_size,
+            scale=tuple(args.crop_scale),
+            flip_p=args.flip_p,
+            brightness=brightness,
+            contrast=contrast,
+            saturation=saturation,
+            hue=hue,
+            jitter_p=args.color_jitter_p,
+        )
+        self.in_channels = in_channels
 
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        return {"pixel_values": self.augment(batch["views"]["clip"]), "labels": batch["label"]}
+        pixel_values = model_input(self.augment(batch["views"]["clip"]), self.in_channels)
+        return {"pixel_values": pixel_values, "labels": batch["label"]}
 
 
 def finetune(
@@ -86,33 +107,73 @@ def finetune(
     training: TrainingArguments,
     *,
     accelerator: Accelerator,
+    stream: str = "rgb",
     save_dir: Path | None = None,
     skip_corrupt: bool = True,
 ) -> tuple[dict[str, float], VsslForVideoClassification, TrainResult, ClipOutputs]:
     """Train backbone + a new head on dataset["train"] (random clips of the processor's length, decoded
     at its frame size), then score dataset["test"] with the processor's test clips: ({"top1", "top5"},
-    the classifier, the training result, the per-clip test logits). save_dir: where the trained classifier is saved BEFORE
-    the test, so a failure while testing loses nothing trained."""
-    from ..data.clip_dataset import VideoClipDataset
-    from ..data.samplers import SingleClipSampler
-
+    the classifier, the training result, the logits of every test clip). stream: "rgb" or "flow"
+    (the videos of the "flow" column). save_dir: where the trained classifier is saved BEFORE the
+    test, so a failure while testing loses nothing trained."""
     torch.manual_seed(training.seed)
     classifier = build_classifier(backbone, class_names, freeze_backbone=False, dropout=args.dropout)
-    train = VideoClipDataset(
-        dataset["train"],
-        SingleClipSampler(clip_len=processor.num_frames, stride=processor.frame_stride),
-        frame_size=processor.frame_size,
-        seed=training.seed,
-    )
     backbone_params = list(classifier.backbone.parameters())
     head_params = [p for n, p in classifier.named_parameters() if not n.startswith("backbone.")]
     groups = [
         {"params": backbone_params, "lr": args.learning_rate * args.backbone_lr_multiplier},
         {"params": head_params, "lr": args.learning_rate},
     ]
-    augment = ClassificationAugment(tuple(processor.crop_size), args.crop_scale, args.flip_p)
+    return train_classifier(
+        classifier,
+        dataset,
+        processor,
+        args,
+        training,
+        accelerator=accelerator,
+        stream=stream,
+        param_groups=groups,
+        save_dir=save_dir,
+        skip_corrupt=skip_corrupt,
+    )
+
+
+def train_classifier(
+    classifier: VsslForVideoClassification,
+    dataset: datasets.DatasetDict,
+    processor: VsslVideoProcessor,
+    args: FinetuneArguments,
+    training: TrainingArguments,
+    *,
+    accelerator: Accelerator,
+    stream: str = "rgb",
+    param_groups: list[dict[str, Any]] | None = None,
+    save_dir: Path | None = None,
+    skip_corrupt: bool = True,
+) -> tuple[dict[str, float], VsslForVideoClassification, TrainResult, ClipOutputs]:
+    """Train `classifier`'s trainable weights (param_groups, default: all that require a gradient) on
+    augmented random clips of dataset["train"], save it into `save_dir`, then the multi-clip test of
+    dataset["test"]."""
+    from ..data.clip_dataset import VideoClipDataset
+    from ..data.samplers import SingleClipSampler
+
+    train = VideoClipDataset(
+        dataset["train"],
+        SingleClipSampler(clip_len=processor.num_frames, stride=processor.frame_stride),
+        frame_size=processor.frame_size,
+        video_column=STREAM_COLUMNS[stream],
+        seed=training.seed,
+    )
+    in_channels = classifier.config.in_channels
+    augment = ClassificationAugment(tuple(processor.crop_size), args, in_channels)
     result = fit(
-        classifier, train, augment, args.recipe(), training, accelerator=accelerator, param_groups=groups
+        classifier,
+        train,
+        augment,
+        args.recipe(),
+        training,
+        accelerator=accelerator,
+        param_groups=param_groups,
     )
     if save_dir is not None and accelerator.is_main_process:
         accelerator.unwrap_model(classifier).save_pretrained(save_dir)
@@ -123,6 +184,8 @@ def finetune(
         processor,
         accelerator=accelerator,
         modules=(classifier,),
+        video_column=STREAM_COLUMNS[stream],
+        in_channels=in_channels,
         skip_corrupt=skip_corrupt,
         progress=training.progress_bar,
     )

@@ -1,23 +1,54 @@
 """Linear probe (METHODS.md "Downstream protocols"): a linear classifier on frozen features.
 
-The backbone runs once: the pooled features of every test-protocol clip of the training videos
-are extracted (and cached), the head (optional BatchNorm + L2 norm as in ViCC, dropout, linear)
-is trained on those clip features, and the test videos are scored by the softmax averaged over
-their clips. The trained head is written into a `VsslForVideoClassification` with the frozen
-backbone, so the probe is a usable video classifier.
+Two recipes. "features" (the default, fast): the backbone runs once, the pooled features of every
+test-protocol clip of the training videos are extracted (and cached), and the head (optional L2 norm
++ BatchNorm as in ViCC, dropout, linear) is trained on those clip features. "released": ViCC /
+CoCLR's released probe, the head trained through the shared loop on augmented random clips with the
+backbone frozen (SGD lr 0.1, 100 epochs, x0.1 at 60 and 80). Either way the test videos are scored by
+the softmax averaged over their clips, and the trained head is written into a
+`VsslForVideoClassification` with the frozen backbone, so the probe is a usable video classifier.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import datasets
 import torch
 import torch.nn.functional as F
+from accelerate import Accelerator
 
-from ..models.modeling_utils import VsslBackboneModel, VsslForVideoClassification
+from ..data.processor import VsslVideoProcessor
+from ..models.modeling_utils import PROBE_NORM_ORDERS, VsslBackboneModel, VsslForVideoClassification
+from ..training.loop import TrainingArguments, TrainResult
 from .classifier import build_classifier, video_accuracy
 from .features import ClipOutputs
+from .finetune import FinetuneArguments, train_classifier
+
+PROBE_RECIPES = ("features", "released")
+# ViCC's released linear probe: slurm_scripts/eval/lin-rgb-2.sh / lin-flow-2.sh (--train_what last --optim
+# sgd --lr 1e-1 --wd 1e-3 --epochs 100 --schedule 60 80, --batch_size 32 per GPU on 4 GPUs) and
+# src/eval/main_classifier.py (SGD momentum 0.9; train_what "last": final_bn + final_norm, no dropout;
+# training clips: RandomSizedCrop(bottom_area=0.2), ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.3, consistent),
+# RandomHorizontalFlip, ImageNet Normalize); CoCLR's eval/main_classifier.py is the same.
+RELEASED_PROBE = FinetuneArguments(
+    epochs=100,
+    batch_size=128,
+    learning_rate=0.1,
+    backbone_lr_multiplier=0.0,
+    optimizer="sgd",
+    momentum=0.9,
+    weight_decay=1e-3,
+    lr_schedule="step",
+    lr_milestones=[60, 80],
+    dropout=0.0,
+    crop_scale=[0.2, 1.0],
+    flip_p=0.5,
+    color_jitter=[0.4, 0.4, 0.4, 0.1],
+    color_jitter_p=0.3,
+)
 
 
 @dataclass
@@ -40,6 +71,22 @@ class ProbeArguments:
         metadata={"help": "L2-normalise before the linear layer (ViCC)", "aliases": ("--probe-l2",)},
     )
     dropout: float = field(default=0.0, metadata={"help": "dropout before the linear layer"})
+    norm_order: str = field(
+        default="l2_bn",
+        metadata={
+            "help": "order of L2 and BatchNorm: l2_bn as ViCC/CoCLR's released classifier, bn_l2 BN first",
+            "choices": PROBE_NORM_ORDERS,
+        },
+    )
+    recipe: str = field(
+        default="features",
+        metadata={
+            "help": "features: train the head on cached test-clip features (fast); released: ViCC/CoCLR's "
+            "probe, the head trained on augmented random clips through the training loop (SGD lr 0.1, "
+            "batch 128, x0.1 at epochs 60 and 80, --probe-epochs epochs, L2 + BN, no dropout)",
+            "choices": PROBE_RECIPES,
+        },
+    )
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -48,6 +95,8 @@ class ProbeArguments:
                 raise ValueError(f"probe {name} must be >= 1, got {getattr(self, name)}")
         if not self.learning_rate > 0 or self.weight_decay < 0:
             raise ValueError("probe learning_rate must be > 0 and weight_decay >= 0")
+        if self.recipe not in PROBE_RECIPES:
+            raise ValueError(f"probe recipe must be one of {PROBE_RECIPES}, got {self.recipe!r}")
 
 
 def train_probe_head(
@@ -101,6 +150,38 @@ def linear_probe(
         dropout=args.dropout,
         probe_batchnorm=args.batchnorm,
         probe_l2_norm=args.l2_norm,
+        probe_norm_order=args.norm_order,
     )
     train_probe_head(classifier, train, args)
     return video_accuracy(probe_clip_logits(classifier, test)), classifier
+
+
+def released_linear_probe(
+    backbone: VsslBackboneModel,
+    dataset: datasets.DatasetDict,
+    class_names: Sequence[str],
+    processor: VsslVideoProcessor,
+    args: ProbeArguments,
+    training: TrainingArguments,
+    *,
+    accelerator: Accelerator,
+    stream: str = "rgb",
+    recipe: FinetuneArguments = RELEASED_PROBE,
+) -> tuple[dict[str, float], VsslForVideoClassification, TrainResult, ClipOutputs]:
+    """ViCC / CoCLR's released probe: the frozen backbone (in eval mode) under an L2 + BatchNorm + linear
+    head trained on augmented random clips of dataset["train"] for `args.epochs` epochs of `recipe`,
+    then the multi-clip test: ({"top1", "top5"}, the classifier, the training result, the test logits)."""
+    torch.manual_seed(training.seed)
+    classifier = build_classifier(
+        backbone,
+        class_names,
+        freeze_backbone=True,
+        dropout=recipe.dropout,
+        probe_batchnorm=True,
+        probe_l2_norm=True,
+        probe_norm_order=args.norm_order,
+    )
+    recipe = dataclasses.replace(recipe, epochs=args.epochs)  # both default to the release's 100
+    return train_classifier(
+        classifier, dataset, processor, recipe, training, accelerator=accelerator, stream=stream
+    )

@@ -58,7 +58,23 @@ def retrieval_recall(
     if prepare:
         query_features = prepare_retrieval_features(query_features)
         gallery_features = prepare_retrieval_features(gallery_features)
-    similarity = query_features @ gallery_features.T  # (Q, G) cosine
+    return similarity_recall(query_features @ gallery_features.T, query_labels, gallery_labels, ks)
+
+
+def similarity_recall(
+    similarity: np.ndarray,
+    query_labels: np.ndarray,
+    gallery_labels: np.ndarray,
+    ks: Sequence[int] = RECALL_KS,
+) -> dict[str, float]:
+    """R@k from a (Q, G) query-gallery similarity: a query hits when one of its k most similar
+    gallery videos has its class (k clamped to G)."""
+    query_labels, gallery_labels = np.asarray(query_labels), np.asarray(gallery_labels)
+    if similarity.shape != (len(query_labels), len(gallery_labels)):
+        raise ValueError(
+            f"similarity must be (queries, gallery) = ({len(query_labels)}, {len(gallery_labels)}), "
+            f"got {similarity.shape}"
+        )
     # stable sort on -similarity: ties keep gallery order, so results are deterministic
     ranking = np.argsort(-similarity, axis=1, kind="stable")
     hits = gallery_labels[ranking] == query_labels[:, None]  # (Q, G)

@@ -4,7 +4,8 @@ The network is any checkpoint `AutoModel.from_pretrained` loads (a folder or a H
 pretraining checkpoint gives its backbone) or a random init of a backbone type. The test clips are
 described by one `VsslVideoProcessor`: the one saved with the checkpoint, else the one its
 `pretraining` record implies, else the seeds' 16 frames, 112 crop and 128 x 171 frames; any field
-given in `EvaluationArguments` overrides it.
+given in `EvaluationArguments` overrides it. The input stream (RGB videos, or the flow videos of
+`hf-vssl extract-flow`) is the model's own unless named, and a model refuses the other stream.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from transformers import AutoConfig, AutoModel
 from ..data.processor import VsslVideoProcessor
 from ..data.sources import DataArguments, class_names
 from ..models.modeling_utils import VsslBackboneModel
-from .features import ClipOutputs, cached_backbone_features
+from .features import STREAM_COLUMNS, ClipOutputs, cached_backbone_features, extract_clip_outputs
 
 
 @dataclass
@@ -47,6 +48,14 @@ class EvaluationArguments:
         metadata={"help": "backbone config field of the random init, repeatable (e.g. depth=18)"},
     )
     label_column: str = field(default="label", metadata={"help": "the dataset column holding the class"})
+    stream: str | None = field(
+        default=None,
+        metadata={
+            "help": "input stream: rgb (the 'video' column) or flow (the 'flow' column of `hf-vssl "
+            "extract-flow`); default: the model's (a flow-pretrained model: flow)",
+            "choices": tuple(STREAM_COLUMNS),
+        },
+    )
     # test clips: each overrides the checkpoint's video processor
     num_frames: int | None = field(default=None, metadata={"help": "frames per test clip"})
     frame_stride: int | None = field(default=None, metadata={"help": "frame step inside a clip"})
@@ -163,6 +172,56 @@ def default_processor(
     return dataclasses.replace(processor, **overrides)
 
 
+def model_stream(backbone: VsslBackboneModel) -> str | None:
+    """The stream `backbone` was pretrained on (its pretraining record's, e.g. ViCC's `stream`), None
+    for a backbone without a record (a random init or a converted plain backbone)."""
+    record = backbone.config.pretraining
+    if not record:
+        return None
+    from ..methods.registry import get_method
+
+    return get_method(record["method"]).config_class.from_checkpoint_config(backbone.config, "").modality
+
+
+def check_stream(backbone: VsslBackboneModel, name: str, stream: str) -> None:
+    """A pretrained model evaluates only the stream it was trained on; any model only a stream whose
+    clips have its input channels (flow: 3 = (128, v, u) or 2 = (v, u))."""
+    if stream not in STREAM_COLUMNS:
+        raise ValueError(f"stream must be one of {tuple(STREAM_COLUMNS)}, got {stream!r}")
+    trained = model_stream(backbone)
+    if trained is not None and stream != trained:
+        raise ValueError(
+            f"{name} was trained on the {trained} stream and cannot be evaluated on {stream} input; "
+            f"use --stream {trained}"
+        )
+    channels = backbone.config.in_channels
+    allowed = (2, 3) if stream == "flow" else (3,)
+    if channels not in allowed:
+        raise ValueError(
+            f"{name} takes {channels}-channel clips, but {stream} clips have {' or '.join(map(str, allowed))} "
+            f"channels; use the other --stream or set in_channels"
+        )
+
+
+def check_stream_column(dataset: datasets.DatasetDict, stream: str, splits: tuple[str, ...]) -> None:
+    """Every row of `splits` has a video in the stream's column (flow: `hf-vssl extract-flow` was run)."""
+    column = STREAM_COLUMNS[stream]
+    fix = "compute flow videos with `hf-vssl extract-flow DATASET_ROOT` and load the dataset again"
+    for split in splits:
+        if column not in dataset[split].column_names:
+            raise ValueError(
+                f"--stream {stream} reads the '{column}' column, which split '{split}' lacks "
+                f"(columns: {dataset[split].column_names}); "
+                + (fix if stream == "flow" else "name the video column 'video'")
+            )
+        missing = [i for i, value in enumerate(dataset[split][column]) if not value]
+        if missing:
+            raise ValueError(
+                f"--stream {stream}: {len(missing)} rows of split '{split}' have no '{column}' video "
+                f"(first: row {missing[0]}); {fix}"
+            )
+
+
 @dataclass
 class Evaluation:
     """One network on one dataset with one processor; extracts each split's clip features once."""
@@ -178,6 +237,7 @@ class Evaluation:
     label_column: str = "label"
     skip_bad_videos: bool = True
     progress: bool = True
+    stream: str = "rgb"
 
     def __post_init__(self) -> None:
         missing = {"train", "test"} - set(self.dataset)
@@ -188,6 +248,8 @@ class Evaluation:
         columns = self.dataset["train"].column_names
         if self.label_column not in columns:
             raise ValueError(f"the dataset has no label column '{self.label_column}'; columns: {columns}")
+        check_stream(self.backbone, self.name, self.stream)
+        check_stream_column(self.dataset, self.stream, ("train", "test"))
         self.backbone.to(self.accelerator.device)
         self._features: dict[str, ClipOutputs] = {}
         self._skipped: dict[str, list[str]] = {}
@@ -200,6 +262,10 @@ class Evaluation:
     @property
     def class_names(self) -> list[str]:
         return class_names(self.dataset["train"], self.label_column)
+
+    @property
+    def video_column(self) -> str:
+        return STREAM_COLUMNS[self.stream]
 
     def features(self, split: str) -> ClipOutputs:
         """Pooled backbone features of every clip of `split` (from the disk cache when present)."""
@@ -215,8 +281,26 @@ class Evaluation:
                 label_column=self.label_column,
                 skip_corrupt=self.skip_bad_videos,
                 progress=self.progress,
+                video_column=self.video_column,
             )
         return self._features[split]
+
+    def clip_outputs(self, network: Any, split: str, modules: tuple[torch.nn.Module, ...]) -> ClipOutputs:
+        """`network`'s output for every test clip of `split` (not cached): (N, C, T, H, W) -> (N, K)."""
+        return extract_clip_outputs(
+            network,
+            self.dataset[split],
+            self.processor,
+            accelerator=self.accelerator,
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            modules=modules,
+            label_column=self.label_column,
+            video_column=self.video_column,
+            in_channels=self.backbone.config.in_channels,
+            skip_corrupt=self.skip_bad_videos,
+            progress=self.progress,
+        )
 
     def describe(self) -> dict[str, Any]:
         """The report's context: model, labels, test clips and every video skipped as undecodable."""
@@ -227,6 +311,7 @@ class Evaluation:
             "label_column": self.label_column,
             "processor": self.processor.to_dict(),
             "skipped_videos": skipped,
+            "stream": self.stream,
         }
 
 
@@ -245,6 +330,8 @@ def build_evaluation(
     dataset = data.load()
     backbone, name = load_backbone(args.model, args.backbone, args.backbone_config, seed=training.seed)
     processor = default_processor(backbone, args.model, **args.processor_overrides())
+    # the model's own stream; a backbone without a record: flow for 2 channels ((v, u)), else rgb
+    stream = args.stream or model_stream(backbone) or ("flow" if backbone.config.in_channels == 2 else "rgb")
     cache_dir = None
     if cache and not args.no_cache:
         cache_dir = Path(args.cache_dir or Path(training.output_dir) / "feature_cache")
@@ -260,4 +347,5 @@ def build_evaluation(
         label_column=args.label_column,
         skip_bad_videos=args.skip_bad_videos,
         progress=training.progress_bar,
+        stream=stream,
     )

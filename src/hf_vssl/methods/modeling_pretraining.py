@@ -79,6 +79,9 @@ class VsslPretrainingConfig(PreTrainedConfig):
     # parameter (biases and BatchNorm included); True skips 1-D tensors as SwAV-style LARS does
     lars_exclude_bias_and_norm: bool = False
     epochs: int = 100
+    # passes over the training videos per epoch: epochs, milestones and schedules count these longer
+    # epochs (Pace's release repeats its video list 10x per epoch)
+    epoch_repeats: int = 1
     batch_size: int = 64  # global: all processes x accumulation steps
 
     def __post_init__(self, **kwargs: Any) -> None:
@@ -136,6 +139,7 @@ class VsslPretrainingConfig(PreTrainedConfig):
 
     def validate_recipe(self) -> None:
         self.optimizer_recipe  # noqa: B018  (building the recipe validates every optimisation field)
+        check_field("epoch_repeats", self.epoch_repeats, self.epoch_repeats >= 1, ">= 1")
 
     def recipe_summary(self) -> str:
         """The run in a few sentences for model cards, read from the fields (never written by hand)."""
@@ -149,10 +153,11 @@ class VsslPretrainingConfig(PreTrainedConfig):
             "cosine": f"cosine to {self.final_lr:g}",
             "constant": "constant",
         }[self.lr_schedule]
+        repeats = f" of {self.epoch_repeats} passes over the videos" if self.epoch_repeats > 1 else ""
         return (
             f"{self.method_summary()} {self.num_frames} x {self.crop_size} x {self.crop_size} clips{frames}; "
             f"{self.optimizer.upper()} lr {self.learning_rate:g} ({schedule}), weight decay {self.weight_decay:g}, "
-            f"global batch {self.batch_size}, {self.epochs} epochs."
+            f"global batch {self.batch_size}, {self.epochs} epochs{repeats}."
         )
 
     def method_summary(self) -> str:

@@ -29,6 +29,7 @@ from transformers.utils import ModelOutput
 from ..typed_fields import coerce_fields
 
 MULTILEVEL_NAMES = ("low", "mid", "high")
+PROBE_NORM_ORDERS = ("l2_bn", "bn_l2")  # order of the probe's L2 normalisation and BatchNorm
 
 
 @strict
@@ -51,6 +52,9 @@ class VsslBackboneConfig(BackboneConfigMixin, PreTrainedConfig):
     freeze_backbone: bool = False
     probe_batchnorm: bool = False  # ViCC/CoCLR linear probe: BatchNorm1d on the pooled feature
     probe_l2_norm: bool = False  # ViCC/CoCLR linear probe: L2-normalise before the linear layer
+    # released ViCC/CoCLR model/classifier.py LinearClassifier.forward: F.normalize, then final_bn, then
+    # the linear layer ("l2_bn"); "bn_l2" is BatchNorm first (this package's order before)
+    probe_norm_order: str = "l2_bn"
     pretraining: dict | None = None
     width_multiplier: float = 1.0  # scales every channel count (tests and the demo use small values)
 
@@ -84,6 +88,12 @@ class VsslBackboneConfig(BackboneConfigMixin, PreTrainedConfig):
     def validate_in_channels(self) -> None:
         if self.in_channels < 1:
             raise ValueError(f"in_channels must be >= 1 (3 for RGB, 2 or 3 for flow), got {self.in_channels}")
+
+    def validate_probe_norm_order(self) -> None:
+        if self.probe_norm_order not in PROBE_NORM_ORDERS:
+            raise ValueError(
+                f"probe_norm_order must be one of {PROBE_NORM_ORDERS}, got {self.probe_norm_order!r}"
+            )
 
     def validate_classifier_dropout(self) -> None:
         if not 0.0 <= self.classifier_dropout < 1.0:
@@ -352,7 +362,7 @@ class VsslBackbone(BackboneMixin, VsslBackboneModel):
 
 
 class VsslForVideoClassification(VsslPreTrainedModel):
-    """Backbone + (optional BN / L2 of the probe) + dropout + linear, for finetune and linear probe.
+    """Backbone + (optional L2 / BN of the probe) + dropout + linear, for finetune and linear probe.
 
     With `config.freeze_backbone` the backbone gets no gradient and stays in eval mode (its BN
     statistics stay those of pretraining), which is the linear-probe protocol of every seed.
@@ -378,12 +388,15 @@ class VsslForVideoClassification(VsslPreTrainedModel):
 
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Pooled features (B, D) -> logits (B, num_labels), or with `pre_logits` the (B, D) input of
-        the linear layer (after the probe's BN / L2 and dropout). The linear probe trains this part
-        alone on cached features."""
-        if self.probe_bn is not None:
+        the linear layer (after the probe's L2 / BN, in `config.probe_norm_order`, and dropout). The
+        linear probe trains this part alone on cached features."""
+        bn_first = self.config.probe_norm_order == "bn_l2"
+        if self.probe_bn is not None and bn_first:
             features = self.probe_bn(features)
         if self.config.probe_l2_norm:
             features = F.normalize(features, dim=1)
+        if self.probe_bn is not None and not bn_first:
+            features = self.probe_bn(features)
         features = self.dropout(features)
         return features if pre_logits else self.classifier(features)
 

@@ -120,7 +120,13 @@ def build_train_dataset(spec: MethodSpec, config: VsslPretrainingConfig, split: 
             "compute flow videos first with `hf-vssl extract-flow` or train the RGB stream"
         )
     frame_size = None if config.frame_size is None else tuple(config.frame_size)
-    return VideoClipDataset(split, spec.build_sampler(config), frame_size=frame_size, seed=seed)
+    return VideoClipDataset(
+        split,
+        spec.build_sampler(config),
+        frame_size=frame_size,
+        seed=seed,
+        epoch_repeats=config.epoch_repeats,
+    )
 
 
 def pretrain(
