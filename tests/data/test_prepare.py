@@ -17,7 +17,7 @@ from hf_vssl.data.decoding import probe_video
 from hf_vssl.data.loaders import CACHE_FILENAME
 from hf_vssl.data.prepare import TEMP_SUFFIX, prepare_dataset, prepared_size
 from hf_vssl.data.samplers import SingleClipSampler
-from hf_vssl.training.data import load_video_dataset
+from hf_vssl.data.sources import load_video_dataset
 
 SHORT_SIDE = 36  # the tiny set is 64x80: 36 x 45 would be odd, the copy must be 36 x 44
 

@@ -7,7 +7,7 @@ import argparse
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from ..data.prepare import DEFAULT_GOP_SIZE, DEFAULT_SHARD_MB, DEFAULT_SHORT_SIDE, OUTPUT_FORMATS
-    from ..training.data import DATASET_FORMATS
+    from ..data.sources import DATASET_FORMATS
 
     parser = subparsers.add_parser(
         "prepare",

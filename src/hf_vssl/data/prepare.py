@@ -39,6 +39,7 @@ from .decoding import RESIZE_INTERPOLATION, VideoDecodeError, VideoInfo, probe_v
 from .encoding import VideoCodec
 from .flow import is_flow_video
 from .loaders import CACHE_FILENAME, VIDEO_EXTENSIONS, VideoMetadataCache
+from .sources import load_video_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -293,8 +294,6 @@ def write_parquet(
     """Every split of the dataset at `prepared_root` as Parquet shards `folder/<split>-0000i-of-0000n.parquet` of
     rows {video: Video(decode=False) with the file's bytes and relative path, label (ClassLabel), num_frames, fps,
     width, height}; returns the shard paths. Old shards in `folder` are replaced."""
-    from ..training.data import load_video_dataset
-
     prepared_root, folder = Path(prepared_root), Path(folder)
     splits = load_video_dataset(prepared_root, dataset_format, split=split)
     if folder.is_dir():
