@@ -3,6 +3,7 @@ the step time spent waiting for data logged where a user looks (progress bar, Te
 
 from __future__ import annotations
 
+import math
 import os
 import time
 
@@ -10,6 +11,8 @@ import pytest
 from accelerate.state import AcceleratorState
 from torch.utils.data import Dataset
 
+from hf_vssl.data.prepare import prepare_dataset
+from hf_vssl.data.sources import load_video_dataset
 from hf_vssl.optim.recipe import OptimizerRecipe
 from hf_vssl.training.loop import TrainingArguments, default_num_workers, fit
 from hf_vssl.training.pretrain import build_method_config, build_train_dataset
@@ -69,3 +72,23 @@ def test_default_workers_share_this_process_cores(monkeypatch):
     assert default_num_workers() == 1  # never 0: one decoding process per training process at least
     with pytest.raises(ValueError, match="prefetch_factor"):
         TrainingArguments(output_dir="x", prefetch_factor=0)
+
+
+def test_frame_size_none_trains_on_a_prepared_copy_at_its_own_size(tiny_spec, tiny_ucf_root, tmp_path):
+    """A prepared copy already has the training size: frame_size None decodes it as is, end to end."""
+    prepare_dataset(tiny_ucf_root, tmp_path / "prepared", short_side=40, progress=False)  # 64x80 -> 40x50
+    AcceleratorState._reset_state()
+    config = build_method_config(
+        tiny_spec.name, overrides={"epochs": 1, "batch_size": BATCH, "frame_size": None}
+    )
+    train = build_train_dataset(tiny_spec, config, load_video_dataset(tmp_path / "prepared")["train"], seed=0)
+    assert train.frame_size is None and train[0]["views"]["clip0"].shape[1:] == (40, 50, 3)
+    args = TrainingArguments(output_dir=tmp_path / "run", num_workers=0, max_steps=1, progress_bar=False)
+    result = fit(
+        tiny_spec.model_class(config),
+        train,
+        tiny_spec.build_augment(config),
+        OptimizerRecipe.from_config(config),
+        args,
+    )
+    assert result.global_step == 1 and math.isfinite(result.epoch_summaries[0]["loss"])
