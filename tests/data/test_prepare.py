@@ -108,6 +108,9 @@ def test_parquet_round_trip_decodes_bytes_from_memory(tiny_ucf_root, prepared, t
         "test-00000-of-00001.parquet",
     }
     loaded = datasets.load_dataset(str(out))
+    assert {name: rows["video"] for name, rows in load_video_dataset(out).items()} == {
+        name: rows["video"] for name, rows in loaded.items()
+    }  # what the training commands open (--dataset OUT)
     folder = load_video_dataset(out / "videos")
     assert {name: len(rows) for name, rows in loaded.items()} == {
         name: len(rows) for name, rows in folder.items()
