@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 
 # MPEG-4 part 2 at qscale 3: of FFmpeg's bundled encoders it decoded 16-frame clips of the prepared 128x170
 # copies fastest per CPU-second in most runs of benchmarks/bench_data.py on this shared 2-core CPU (UCF-like
-# 320x240 source; runs differ by up to 1.4x): MPEG-4 q3 113 / 157 / 110, MJPEG 182 / 123 / 91, H.264 veryfast
+# 320x240 source; runs differ by up to 1.4x): MPEG-4 q3 113 / 157 / 110 / 126, MJPEG 182 / 123 / 91 / 148, H.264 veryfast
 # tune=fastdecode 99 / 76 / 102, H.264 veryfast 95, H.264 ultrafast 109, at 18 KiB per video against MJPEG's
 # 265 and H.264's 73-262. It has no B-frames, so every frame decodes from the frames before it.
 PREPARED_CODEC = VideoCodec("mpeg4", "yuv420p", {"qscale:v": "3"})
