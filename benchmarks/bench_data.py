@@ -5,6 +5,10 @@ frame indices, seek, decode with PyAV, resize to the frame size while decoding) 
 (320x240, 25 fps, ~6.5 s, H.264 mp4 and MPEG-4 avi), then the batched GPU-side augmentation on this
 machine's device for reference. Workers needed per GPU ~= clips/s the GPU trains on / clips/s per worker.
 
+`hf-vssl prepare` rows: the codecs it could use, timed in CPU-seconds on copies at the prepared size (the
+choice of `PREPARED_CODEC`), the source against its prepared copy side by side (ratio), and Pace's frames
+decoded per sample with and without skipping the key-frame groups that hold no needed frame.
+
     python benchmarks/bench_data.py                      # synthetic UCF-like videos (built once, ~1 min)
     python benchmarks/bench_data.py --root /data/UCF101  # a real dataset (any layout the loaders read)
 """
@@ -22,11 +26,14 @@ import numpy as np
 import torch
 
 from hf_vssl.data.clip_dataset import VideoClipDataset
-from hf_vssl.data.decoding import probe_video
-from hf_vssl.data.encoding import write_video
+from hf_vssl.data.decoding import decode_frames, probe_video
+from hf_vssl.data.encoding import CODECS, VideoCodec, write_video
+from hf_vssl.data.prepare import PREPARED_CODEC, prepared_path, transcode_video
 from hf_vssl.data.samplers import SingleClipSampler, TwoClipSampler
 from hf_vssl.data.sources import load_video_dataset
-from hf_vssl.data.synthetic import PRESETS, SyntheticPreset, render_video
+from hf_vssl.data.synthetic import PRESETS, SyntheticPreset, make_synthetic_ucf, render_video
+from hf_vssl.methods.pace import PaceConfig
+from hf_vssl.methods.registry import get_method
 from hf_vssl.methods.vicc import ViCCConfig
 from hf_vssl.methods.vicc.views import ViCCAugment
 
@@ -47,6 +54,20 @@ UCF_LIKE = SyntheticPreset(
     test_groups=1,
     gop_size=12,
 )
+
+
+# the codecs `hf-vssl prepare` could write (FFmpeg's bundled encoders), timed at the prepared size
+PREPARE_CODECS = {
+    "MPEG-4 qscale 3 (prepare's choice)": PREPARED_CODEC,
+    "MPEG-4 qscale 5": VideoCodec("mpeg4", "yuv420p", {"qscale:v": "5"}),
+    "H.264 veryfast crf 18": CODECS[".mp4"],
+    "H.264 veryfast tune=fastdecode": VideoCodec(
+        "libx264", "yuv420p", {"preset": "veryfast", "crf": "18", "tune": "fastdecode"}
+    ),
+    "H.264 ultrafast": VideoCodec("libx264", "yuv420p", {"preset": "ultrafast", "crf": "18"}),
+    "MJPEG qscale 3": VideoCodec("mjpeg", "yuvj420p", {"qscale:v": "3"}),
+}
+SOURCE_FRAME_SIZE = (128, 171)  # seeds 001/003: the source is resized to 128x171 while decoding
 
 
 def build_videos(folder: Path, count: int) -> dict[str, list[str]]:
@@ -71,14 +92,49 @@ def rows_for(paths: list[str]) -> datasets.Dataset:
     )
 
 
-def clips_per_second(rows: datasets.Dataset, sampler, frame_size, threads: int, samples: int) -> float:
+def clips_per_second(
+    rows: datasets.Dataset, sampler, frame_size, threads: int, samples: int, clock=time.perf_counter
+) -> float:
+    """Samples per second of `clock` (wall time, or `time.process_time` for CPU-seconds)."""
     dataset = VideoClipDataset(rows, sampler, frame_size=frame_size, decode_threads=threads)
     for index in range(min(3, len(rows))):  # warm-up: file cache, codec init
         dataset[index]
-    start = time.perf_counter()
+    start = clock()
     for index in range(samples):
         dataset[index % len(rows)]
-    return samples / (time.perf_counter() - start)
+    return samples / (clock() - start)
+
+
+def prepared_copies(paths: list[str], folder: Path, codec: VideoCodec) -> list[str]:
+    """`paths` re-encoded as `hf-vssl prepare` does (short side 128, GOP 16) with `codec`, built once."""
+    copies = []
+    for path in paths:
+        target = folder / prepared_path(Path(Path(path).name))
+        if not target.is_file():
+            transcode_video(path, target, codec=codec)
+        copies.append(str(target))
+    return copies
+
+
+def pace_frames_per_sample(paths: list[str], samples: int, skip_unneeded: bool) -> tuple[float, float, float]:
+    """(frames decoded, distinct frames used, samples per CPU-second) of Pace's default sampler (2 clips)."""
+    sampler = get_method("pace").build_sampler(PaceConfig())
+    counts = [probe_video(path).num_frames for path in paths]
+    stats, used = {}, 0
+    start = time.process_time()
+    for index in range(samples):
+        views = sampler(counts[index % len(paths)], np.random.default_rng(index)).views
+        needed = np.unique(np.concatenate([v.reshape(-1) for v in views.values()]))
+        decode_frames(
+            paths[index % len(paths)],
+            needed,
+            size=SOURCE_FRAME_SIZE,
+            threads=1,
+            skip_unneeded=skip_unneeded,
+            stats=stats,
+        )
+        used += len(needed)
+    return stats["decoded"] / samples, used / samples, samples / (time.process_time() - start)
 
 
 def augment_clips_per_second(
@@ -138,7 +194,10 @@ def main() -> None:
         }
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    print(f"\nCPU: {os.cpu_count()} cores; PyAV decoding in this process = one data worker\n")
+    print(f"\nCPU: {os.cpu_count()} cores; PyAV decoding in this process = one data worker")
+    if not args.root:
+        prepared_rows(folder, videos, args.samples)
+    print()
     print("| clip | source | decoder threads | clips/s per worker | ms per clip |")
     print("|---|---|---:|---:|---:|")
     for name, sampler, frame_size, _crop in CLIPS:
@@ -153,6 +212,50 @@ def main() -> None:
     for name, _sampler, frame_size, crop in CLIPS[:2]:
         rate = augment_clips_per_second(int(name.split("x")[0]), frame_size, crop, device)
         print(f"| {name} from {frame_size[0]}x{frame_size[1]} | {rate:.0f} |", flush=True)
+
+
+def prepared_rows(folder: Path, videos: dict[str, list[str]], samples: int) -> None:
+    """The `hf-vssl prepare` tables (16-frame clips, one decoder thread, CPU-seconds of this process)."""
+    clip = SingleClipSampler(clip_len=16)
+    tiny = make_synthetic_ucf(folder / "synthetic_tiny", "tiny")  # the bundled synthetic set, 64x80
+    synthetic = [str(min(d.glob("*.mp4"))) for d in sorted(tiny.iterdir()) if any(d.glob("*.mp4"))]
+    print(
+        "\n| prepared codec (short side 128, GOP 16) | source videos | KiB per video | 16-frame clips per CPU-s |"
+    )
+    print("|---|---|---:|---:|")
+    for name, codec in PREPARE_CODECS.items():
+        for label, paths in (("synthetic tiny 64x80", synthetic), ("UCF-like 320x240", videos[".mp4"])):
+            copies = prepared_copies(
+                paths,
+                folder / "codecs" / label.split()[0] / "".join(c if c.isalnum() else "_" for c in name),
+                codec,
+            )
+            rate = clips_per_second(rows_for(copies), clip, None, 1, samples, clock=time.process_time)
+            size = np.mean([os.path.getsize(p) for p in copies]) / 1024
+            print(f"| {name} | {label} | {size:.0f} | {rate:.0f} |", flush=True)
+
+    print(
+        "\n| 16-frame clips per CPU-second | source (resized to 128x171) | prepared (128x170, no resize) | ratio |"
+    )
+    print("|---|---:|---:|---:|")
+    for extension, label in ((".mp4", "320x240 H.264"), (".avi", "320x240 MPEG-4 avi")):
+        copies = prepared_copies(videos[extension], folder / "prepared" / extension[1:], PREPARED_CODEC)
+        source = clips_per_second(
+            rows_for(videos[extension]), clip, SOURCE_FRAME_SIZE, 1, samples, clock=time.process_time
+        )
+        prepared = clips_per_second(rows_for(copies), clip, None, 1, samples, clock=time.process_time)
+        print(f"| {label} | {source:.0f} | {prepared:.0f} | {prepared / source:.2f}x |", flush=True)
+
+    print(
+        "\n| Pace sampler (2 clips x 16, paces 1-4), 320x240 H.264 | frames decoded per sample | distinct frames used | samples per CPU-s |"
+    )
+    print("|---|---:|---:|---:|")
+    for label, skip in (
+        ("decode the whole span (before)", False),
+        ("skip groups without a needed frame", True),
+    ):
+        decoded, used, rate = pace_frames_per_sample(videos[".mp4"], samples, skip)
+        print(f"| {label} | {decoded:.0f} | {used:.0f} | {rate:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

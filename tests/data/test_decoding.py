@@ -104,3 +104,27 @@ def test_bad_indices_are_value_errors(video_path):
         decode_frames(video_path, [-1])
     with pytest.raises(ValueError, match="no frame index"):
         decode_frames(video_path, [])
+
+
+def test_groups_without_a_needed_frame_are_not_decoded(video_path):
+    """A Pace-like plan (wrapped to frame 0, fast pace near the end) decodes the same frames with fewer decodes."""
+    reference = _straight_decode(video_path)
+    indices = [50, 54, 58, 0, 4]  # GOP 8: the groups starting at 8 ... 40 hold no needed frame
+    skipped, linear = {}, {}
+    frames = decode_frames(video_path, indices, stats=skipped)
+    np.testing.assert_array_equal(
+        decode_frames(video_path, indices, skip_unneeded=False, stats=linear), frames
+    )
+    for row, index in enumerate(indices):
+        np.testing.assert_array_equal(frames[row], reference[index], err_msg=f"frame {index}")
+    assert linear["decoded"] == 59  # frames 0 ... 58
+    assert skipped["decoded"] <= 5 + 3 * 8  # frames 0-4 and the groups of 48, 56 (plus decoder delay)
+
+
+def test_decode_from_bytes_in_memory(video_path):
+    """A `Video(decode=False)` Parquet row holds the file's bytes: they decode like the file."""
+    data = video_path.read_bytes()
+    np.testing.assert_array_equal(decode_frames(data, [3, 30]), decode_frames(video_path, [3, 30]))
+    assert probe_video(data).num_frames == NUM_FRAMES
+    with pytest.raises(VideoDecodeError, match="bytes of video in memory"):
+        decode_frames(data[:200], [0])

@@ -43,7 +43,7 @@ class TinyContrastConfig(VsslPretrainingConfig):
         ),
     }
     num_frames: int = 4
-    frame_size: list[int] = field(default_factory=lambda: [40, 50])
+    frame_size: list[int] | None = field(default_factory=lambda: [40, 50])
     crop_size: int = 32
     projection_dim: int = 16
     queue_size: int = 16

@@ -35,6 +35,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "extract_flow",
         "compute optical flow videos (<stem>.flow.mp4) for every video under a folder",
     ),
+    "prepare": (
+        "prepare",
+        "re-encode a dataset for training speed (short side 128, short GOP, fast-decoding codec)",
+    ),
 }
 
 # errors that mean "the user asked for something that cannot work": one line, exit code 2

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .decoding import VideoDecodeError, decode_frames, probe_video
+from .decoding import VideoDecodeError, VideoSource, decode_frames, probe_video, source_name
 from .samplers import ClipSampler
 
 logger = logging.getLogger(__name__)
@@ -34,13 +34,23 @@ def video_path(value: Any) -> str:
     return os.fspath(value)
 
 
+def video_source(value: Any) -> VideoSource:
+    """What to decode for a video cell: a `Video(decode=False)` dict's bytes when it holds them, else its path."""
+    if isinstance(value, dict) and value.get("bytes"):
+        return value["bytes"]
+    return video_path(value)
+
+
 class VideoClipDataset(Dataset):
     """Map-style dataset of sampled clips.
 
-    dataset: rows with a video path column, a label column (optional: -1 without it), optionally `num_frames`
-        (probed metadata; probed here when absent) and a flow-video path column for views named "flow*".
+    dataset: rows with a video column (paths, or a `Video(decode=False)` feature whose rows may hold the file's
+        bytes, as `hf-vssl prepare --format parquet` writes: those are read row by row and decoded from memory),
+        a label column (optional: -1 without it), optionally `num_frames` (probed metadata; probed here when
+        absent) and a flow-video path column for views named "flow*".
     sampler: (num_frames, rng) -> SampledClips (see `hf_vssl.data.samplers`).
-    frame_size: (H, W) every frame is resized to while decoding (default 128x171, the seeds' resize), or None.
+    frame_size: (H, W) every frame is resized to while decoding (default 128x171, the seeds' resize), or None
+        to keep each video's own size (a prepared dataset whose videos share one size: no resize at all).
     epoch_repeats: passes over the videos per epoch (Pace's release repeats its video list 10x): item i
         reads video i mod N, each repeat with its own random clip (the random state uses i).
     skip_corrupt: an undecodable video is logged, counted in the item's `num_skipped`, recorded in
@@ -81,8 +91,12 @@ class VideoClipDataset(Dataset):
         self.skip_corrupt = skip_corrupt
         self.max_attempts = max_attempts
         self.decode_threads = decode_threads
-        # plain lists: cheap to index and to copy into worker processes
-        self._videos = [video_path(value) for value in dataset[video_column]]
+        # plain lists: cheap to index and to copy into worker processes; video bytes stay in the (memory-mapped)
+        # Arrow table and are read one row at a time
+        in_table = isinstance(dataset.features[video_column], datasets.Video)
+        self._video_rows = dataset.select_columns([video_column]) if in_table else None
+        self._videos = None if in_table else [video_path(value) for value in dataset[video_column]]
+        self.video_column = video_column
         columns = dataset.column_names
         self._labels = list(dataset[label_column]) if label_column in columns else None
         self._num_frames = list(dataset["num_frames"]) if "num_frames" in columns else None
@@ -93,7 +107,16 @@ class VideoClipDataset(Dataset):
         self.skipped_paths: list[str] = []
 
     def __len__(self) -> int:
-        return len(self._videos) * self.epoch_repeats
+        return self.num_videos * self.epoch_repeats
+
+    @property
+    def num_videos(self) -> int:
+        return len(self._video_rows) if self._video_rows is not None else len(self._videos)
+
+    def _video(self, row: int) -> VideoSource:
+        if self._video_rows is not None:
+            return video_source(self._video_rows[row][self.video_column])
+        return self._videos[row]
 
     @property
     def epoch(self) -> int:
@@ -104,11 +127,11 @@ class VideoClipDataset(Dataset):
         self._epoch.fill_(epoch)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        row, skipped = int(index) % len(self._videos), 0
+        row, skipped = int(index) % self.num_videos, 0
         for attempt in range(self.max_attempts):
             rng = np.random.default_rng([self.seed, self.epoch, int(index), attempt])
             if attempt:
-                row = int(rng.integers(len(self._videos)))
+                row = int(rng.integers(self.num_videos))
             try:
                 views, targets = self._load(row, rng)
             except VideoDecodeError as err:
@@ -135,7 +158,7 @@ class VideoClipDataset(Dataset):
     def _load(
         self, row: int, rng: np.random.Generator
     ) -> tuple[dict[str, torch.Tensor], dict[str, int | float]]:
-        path = self._videos[row]
+        path = self._video(row)
         num_frames = self._num_frames[row] if self._num_frames is not None else probe_video(path).num_frames
         sample = self.sampler(num_frames, rng)
         rgb_keys = [key for key in sample.views if not key.startswith(FLOW_VIEW_PREFIX)]
@@ -145,13 +168,13 @@ class VideoClipDataset(Dataset):
             flow = self._flows[row] if self._flows is not None else None
             if not flow:
                 raise ValueError(
-                    f"views {flow_keys} need optical flow but row {row} ({path}) has no '{self.flow_column}' "
+                    f"views {flow_keys} need optical flow but row {row} ({source_name(path)}) has no '{self.flow_column}' "
                     "video; compute it with `hf-vssl extract-flow` and reload the dataset"
                 )
             views |= self._decode_views(video_path(flow), {key: sample.views[key] for key in flow_keys})
         return views, sample.targets
 
-    def _decode_views(self, path: str, views: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    def _decode_views(self, path: VideoSource, views: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         """Decode the union of the views' indices once, then gather each view: uint8 (*view_shape, H, W, 3)."""
         if not views:
             return {}

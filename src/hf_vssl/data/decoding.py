@@ -1,14 +1,17 @@
 """Video decoding with PyAV: probe a file once, then decode only the frames a sample needs.
 
 `datasets` 5 decodes video through torchcodec, which this project cannot use, so every clip is read here:
-seek to the key frame before the first needed frame, decode forward to the last needed one (threaded),
-convert and optionally resize each kept frame in FFmpeg's swscale, and return uint8 (N, H, W, 3).
+seek to the key frame before the first needed frame, decode forward to the last needed one (threaded) but
+send the decoder only the key-frame groups that hold a needed frame, convert and optionally resize each kept
+frame in FFmpeg's swscale, and return uint8 (N, H, W, 3). A video is a file path or its bytes (a
+`Video(decode=False)` row of a Parquet dataset, see `hf-vssl prepare --format parquet`).
 """
 
 from __future__ import annotations
 
+import io
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import av
@@ -24,11 +27,20 @@ FRAME_COUNT_TOLERANCE = 2
 RESIZE_INTERPOLATION = "AREA"
 
 
+# a video to read: a file path, or the encoded file's bytes (read from memory, never written to disk)
+VideoSource = str | os.PathLike | bytes
+
+
+def source_name(source: VideoSource) -> str:
+    """How errors and logs name a video: its path, or its size when it is held in memory."""
+    return f"<{len(source)} bytes of video in memory>" if isinstance(source, bytes) else str(source)
+
+
 class VideoDecodeError(ValueError):
     """A video that cannot be (fully) decoded: missing, empty, unreadable or truncated. `.path` names it."""
 
-    def __init__(self, path: str | os.PathLike, reason: str):
-        self.path = str(path)
+    def __init__(self, path: VideoSource, reason: str):
+        self.path = source_name(path)
         self.reason = reason
         super().__init__(f"cannot decode video '{self.path}': {reason}")
 
@@ -43,14 +55,17 @@ class VideoInfo:
     height: int
 
 
-def _open(path: str | os.PathLike) -> av.container.InputContainer:
-    """Open `path` for reading; any failure becomes a `VideoDecodeError` naming the file."""
-    if not os.path.isfile(path):
+def _open(path: VideoSource) -> av.container.InputContainer:
+    """Open `path` (or bytes) for reading; any failure becomes a `VideoDecodeError` naming the file."""
+    if isinstance(path, bytes):
+        if not path:
+            raise VideoDecodeError(path, "the video is empty (0 bytes)")
+    elif not os.path.isfile(path):
         raise VideoDecodeError(path, "the file does not exist")
-    if os.path.getsize(path) == 0:
+    elif os.path.getsize(path) == 0:
         raise VideoDecodeError(path, "the file is empty (0 bytes)")
     try:
-        container = av.open(str(path), mode="r")
+        container = av.open(io.BytesIO(path) if isinstance(path, bytes) else str(path), mode="r")
     except (av.FFmpegError, OSError, UnicodeDecodeError) as err:
         raise VideoDecodeError(path, f"FFmpeg cannot open it ({err})") from err
     if not container.streams.video:
@@ -66,7 +81,7 @@ def _frame_rate(stream: av.video.stream.VideoStream) -> float:
     return float(rate)
 
 
-def probe_video(path: str | os.PathLike) -> VideoInfo:
+def probe_video(path: VideoSource) -> VideoInfo:
     """Frame count, fps and size of `path`, read from the container; counts packets when the header has no count.
 
     Raises `VideoDecodeError` when the file cannot be opened or holds no frame.
@@ -100,18 +115,24 @@ def short_side_size(height: int, width: int, short_side: int) -> tuple[int, int]
 
 
 def decode_frames(
-    path: str | os.PathLike,
+    path: VideoSource,
     indices: Sequence[int] | np.ndarray,
     *,
     size: tuple[int, int] | None = None,
     short_side: int | None = None,
     threads: int = 0,
+    skip_unneeded: bool = True,
+    stats: dict[str, int] | None = None,
 ) -> np.ndarray:
-    """Frames `indices` of `path` as uint8 (len(indices), H, W, 3) RGB.
+    """Frames `indices` of `path` (a file, or its bytes) as uint8 (len(indices), H, W, 3) RGB.
 
     indices: 0-based, in any order, repeats allowed; each distinct frame is decoded once.
-    size: (H, W) to resize to while decoding; short_side: resize keeping the aspect ratio (not both).
+    size: (H, W) to resize to while decoding (None, or the video's own size: no resize); short_side: resize
+        keeping the aspect ratio (not both).
     threads: FFmpeg decoder threads (0 = FFmpeg's choice); data workers decoding in parallel may want 1.
+    skip_unneeded: key-frame groups between the first and last needed frame that hold no needed frame are
+        read but not decoded (False decodes every frame of that span, the behaviour before; for benchmarks).
+    stats: if given, stats["decoded"] is increased by the frames the decoder produced (benchmarks).
     Raises `VideoDecodeError` (naming the file) for a missing, empty, unreadable or truncated video.
     """
     if size is not None and short_side is not None:
@@ -131,7 +152,9 @@ def decode_frames(
         stream.codec_context.thread_count = threads
         if short_side is not None:
             size = short_side_size(stream.codec_context.height, stream.codec_context.width, short_side)
-        frames = _decode_range(container, stream, needed, first, last, size)
+        if size is not None and tuple(size) == (stream.codec_context.height, stream.codec_context.width):
+            size = None  # already the wanted size (a prepared dataset): convert only
+        frames = _decode_range(container, stream, needed, first, last, size, skip_unneeded, stats)
     except av.FFmpegError as err:
         raise VideoDecodeError(path, f"FFmpeg failed while decoding it ({err})") from err
     finally:
@@ -158,6 +181,8 @@ def _decode_range(
     first: int,
     last: int,
     size: tuple[int, int] | None,
+    skip_unneeded: bool,
+    stats: dict[str, int] | None,
 ) -> dict[int, np.ndarray]:
     """Decode frames up to `last` (keeping those in `needed`), seeking to the key frame before `first` when the
     timestamps allow it. When the video ends early its final frame is kept too (see FRAME_COUNT_TOLERANCE).
@@ -179,6 +204,8 @@ def _decode_range(
         frames: dict[int, np.ndarray] = {}
         final = None
         for index, frame in decoded:
+            if stats is not None:
+                stats["decoded"] = stats.get("decoded", 0) + 1
             if index is None or (final is None and index > first):
                 return None  # positions cannot be trusted
             final = (index, frame)
@@ -195,16 +222,60 @@ def _decode_range(
         fps = _frame_rate(stream)
     except ValueError:
         fps = None
-    if first > 0 and fps is not None and time_base is not None:
-        container.seek(
-            start_pts + int(first / fps / time_base), backward=True, any_frame=False, stream=stream
-        )
-        timed = (
-            (None if frame.pts is None else round(float((frame.pts - start_pts) * time_base) * fps), frame)
-            for frame in container.decode(stream)
-        )
-        frames = collect(timed)
+    if fps is not None and time_base is not None:
+
+        def index_of(pts: int | None) -> int | None:
+            return None if pts is None else round(float((pts - start_pts) * time_base) * fps)
+
+        if first > 0:
+            container.seek(
+                start_pts + int(first / fps / time_base), backward=True, any_frame=False, stream=stream
+            )
+        decoded = _decode_needed(container, stream, needed.tolist(), index_of, skip_unneeded)
+        frames = collect((index_of(frame.pts), frame) for frame in decoded)
         if frames and all(index in frames for index in keep if index <= max(frames)):
             return frames
         container.seek(start_pts, backward=True, any_frame=False, stream=stream)
     return collect(enumerate(container.decode(stream))) or {}
+
+
+def _decode_needed(
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    needed: list[int],
+    index_of: Callable[[int | None], int | None],
+    skip_unneeded: bool,
+) -> Iterator[av.VideoFrame]:
+    """Frames decoded forward from the container's position, skipping the key-frame groups without a needed frame.
+
+    Packets are held back from the decoder until one reaches the next needed frame (in presentation order, so
+    reordered B-frames are handled); a key frame drops the packets held before it, which only the group it ends
+    would have needed. A needed frame shown before that key frame (an open group's leading picture) keeps them.
+    Packets without a timestamp are always decoded. Pace's two clips (paces 1-4, wrapping to frame 0) decode 74
+    frames per sample for 31 used instead of 134 on 320x240 H.264 with GOP 12 (benchmarks/bench_data.py).
+    """
+    waiting = sorted(needed)  # needed frames whose packet has not reached the decoder yet
+    held: list[av.Packet] = []
+    for packet in container.demux(stream):
+        if not packet.size:  # the demuxer's end-of-stream packet
+            break
+        index = index_of(packet.pts)
+        if skip_unneeded and index is not None:
+            if packet.is_keyframe and (not waiting or waiting[0] >= index):
+                held.clear()
+            held.append(packet)
+            if not waiting or index < waiting[0]:
+                continue
+        else:
+            held.append(packet)
+        for queued in held:
+            yield from stream.decode(queued)
+            position = index_of(queued.pts)
+            if position in waiting:
+                waiting.remove(position)
+        held.clear()
+        if not waiting and skip_unneeded:
+            break
+    for queued in held:  # the video ended before a needed frame: its last frames (FRAME_COUNT_TOLERANCE)
+        yield from stream.decode(queued)
+    yield from stream.decode(None)  # the frames the decoder still holds (reordering, frame threads)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import datasets
 
-from .decoding import VideoDecodeError, probe_video
+from .decoding import VideoDecodeError, VideoInfo, probe_video
 from .flow import flow_path_for, is_flow_video
 
 logger = logging.getLogger(__name__)
@@ -103,6 +103,16 @@ class VideoMetadataCache:
         self.entries[key] = entry
         self._dirty = True
         return entry
+
+    def put(self, path: Path, info: VideoInfo) -> None:
+        """Record the metadata of a video just written (`hf-vssl prepare`), so no load has to probe it."""
+        stat = path.stat()
+        entry = {"num_frames": info.num_frames, "fps": info.fps, "width": info.width, "height": info.height}
+        self.entries[os.path.relpath(path, self.root)] = entry | {
+            "size": stat.st_size,
+            "mtime": stat.st_mtime,
+        }
+        self._dirty = True
 
     def save(self) -> None:
         """Write the cache (atomically) next to the data, or in the fallback folder when that fails."""

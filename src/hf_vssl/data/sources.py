@@ -10,7 +10,7 @@ from pathlib import Path
 
 import datasets
 
-DATASET_FORMATS = ("auto", "ucf101", "hmdb51", "kinetics400", "diving48", "folder", "saved")
+DATASET_FORMATS = ("auto", "ucf101", "hmdb51", "kinetics400", "diving48", "folder", "saved", "parquet")
 # files or folders that identify a layout when --dataset-format is auto
 _MARKERS = (
     ("dataset_dict.json", "saved"),
@@ -20,10 +20,13 @@ _MARKERS = (
 
 
 def detect_format(root: Path) -> str:
-    """The layout of `root`: a saved DatasetDict, UCF-101, HMDB-51, else a plain class-folder tree."""
+    """The layout of `root`: a saved DatasetDict, UCF-101, HMDB-51, Parquet shards in `data/` (`hf-vssl
+    prepare --format parquet`), else a plain class-folder tree."""
     for marker, name in _MARKERS:
         if (root / marker).exists():
             return name
+    if any((root / "data").glob("*.parquet")):
+        return "parquet"
     return "folder"
 
 
@@ -47,6 +50,16 @@ def load_video_dataset(
     dataset_format = detect_format(root) if dataset_format == "auto" else dataset_format
     if dataset_format == "saved":
         splits = datasets.load_from_disk(str(root))
+    elif dataset_format == "parquet":  # data/<split>-0000i-of-0000n.parquet, the Hub's layout
+        shards = sorted((root / "data").glob("*.parquet"))
+        files = {
+            name: str(root / "data" / f"{name}-*.parquet") for name in {p.name.split("-")[0] for p in shards}
+        }
+        if not files:
+            raise FileNotFoundError(
+                f"no Parquet shards in {root / 'data'} (write them with hf-vssl prepare --format parquet)"
+            )
+        splits = datasets.load_dataset("parquet", data_files=files)
     elif dataset_format == "ucf101":
         splits = loaders.load_ucf101(root, split=split)
     elif dataset_format == "hmdb51":
@@ -72,7 +85,7 @@ class DataArguments:
     dataset_format: str = field(
         default="auto",
         metadata={
-            "help": "layout of --dataset; auto recognises UCF-101, HMDB-51 and saved DatasetDicts",
+            "help": "layout of --dataset; auto recognises UCF-101, HMDB-51, saved DatasetDicts and prepared Parquet",
             "choices": DATASET_FORMATS,
         },
     )

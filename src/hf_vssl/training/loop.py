@@ -13,13 +13,13 @@ import math
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from accelerate import Accelerator, DistributedDataParallelKwargs
+from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
 from accelerate.utils import ProjectConfiguration, set_seed
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -54,7 +54,15 @@ class TrainingArguments:
         metadata={"help": "where checkpoints, logs, models and results go", "metavar": "DIR"}
     )
     gradient_accumulation_steps: int = 1
-    num_workers: int = field(default=4, metadata={"help": "decoding processes"})
+    num_workers: int | None = field(
+        default=None,
+        metadata={
+            "help": "decoding processes; default: the CPU cores this process may use / processes per machine"
+        },
+    )
+    prefetch_factor: int = field(
+        default=2, metadata={"help": "batches each decoding process prepares ahead (torch's default)"}
+    )
     seed: int = 0
     mixed_precision: str = field(
         default="auto",
@@ -113,8 +121,10 @@ class TrainingArguments:
         for name in ("gradient_accumulation_steps", "save_steps", "logging_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.num_workers < 0:
+        if self.num_workers is not None and self.num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
+        if self.prefetch_factor < 1:
+            raise ValueError(f"prefetch_factor must be >= 1, got {self.prefetch_factor}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {self.max_steps}")
 
@@ -165,9 +175,17 @@ def make_accelerator(args: TrainingArguments, trackers: bool = True) -> Accelera
     # without any accelerator, cpu=True is what makes several launched processes one gloo group
     cpu = args.cpu or not torch.accelerator.is_available()
     log_with = None if not trackers or args.report_to == "none" else args.report_to
+    requested = precision or os.environ.get("ACCELERATE_MIXED_PRECISION", "no")
+    if cpu and requested != "no":
+        raise ValueError(
+            f"mixed_precision '{requested}' on the CPU: PyTorch 2.13's CPU autocast gives wrong 3D-convolution "
+            "weight gradients (NaN/1e37 on T=2 maps); use --mixed-precision no"
+        )
     return Accelerator(
         cpu=cpu,
         mixed_precision=precision,
+        # with pinned batches (see fit), the host-to-device copy overlaps the previous step's compute
+        dataloader_config=DataLoaderConfiguration(non_blocking=on_cuda),
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         log_with=log_with,
         project_config=ProjectConfiguration(
@@ -176,6 +194,13 @@ def make_accelerator(args: TrainingArguments, trackers: bool = True) -> Accelera
         dynamo_backend=dynamo,
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=args.find_unused_parameters)],
     )
+
+
+def default_num_workers() -> int:
+    """Decoding processes per training process: the CPU cores this process may run on, shared by the
+    training processes of this machine (`LOCAL_WORLD_SIZE`, set by accelerate/torchrun launchers)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
 
 
 def per_process_batch_size(global_batch: int, accelerator: Accelerator) -> int:
@@ -211,12 +236,15 @@ def fit(
     set_seed(args.seed, device_specific=True)  # augmentations differ across processes, identically per run
     micro_batch = per_process_batch_size(recipe.batch_size, accelerator)
     sampler = EpochShuffleSampler(len(train_dataset), seed=args.seed)
+    num_workers = default_num_workers() if args.num_workers is None else args.num_workers
     loader = DataLoader(
         train_dataset,
         batch_size=micro_batch,
         sampler=sampler,
         drop_last=True,
-        num_workers=args.num_workers,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,  # no respawn (and dataset copy) at every epoch
+        prefetch_factor=args.prefetch_factor if num_workers > 0 else None,
         pin_memory=accelerator.device.type == "cuda",
         # a private generator: creating the iterator must not consume the global RNG, or a resumed
         # run's augmentations would drift from the uninterrupted run's
@@ -281,7 +309,7 @@ def fit(
         skipped = torch.zeros((), dtype=torch.long, device=accelerator.device)
         epoch_start = time.perf_counter()
         progress.set_description(f"epoch {state.epoch + 1}/{recipe.epochs}")
-        for batch in epoch_loader:
+        for batch in _timed(epoch_loader, window):
             with accelerator.accumulate(model):
                 inputs = augment(batch)
                 if use_channels_last:
@@ -314,6 +342,7 @@ def fit(
                 progress.set_postfix(
                     loss=f"{logs['loss']:.4f}",
                     clips_per_s=f"{logs['clips_per_s']:.1f}",
+                    data_wait=f"{logs['data_wait']:.0%}",
                     lr=f"{logs['lr']:.2e}",
                 )
                 for key, value in logs.items():
@@ -352,12 +381,14 @@ def fit(
 
 
 class _Window:
-    """Running sums of the loss terms and metrics between two logging steps."""
+    """Running sums of the loss terms and metrics between two logging steps, and the seconds spent
+    waiting for the data loader in that time (`_timed`)."""
 
     def __init__(self) -> None:
         self.sums: dict[str, torch.Tensor] = {}
         self.count = 0
         self.clips = 0
+        self.data_wait = 0.0
         self.start = time.perf_counter()
 
     def add(self, out: Any, clips: int) -> None:
@@ -371,13 +402,30 @@ class _Window:
         self.clips += clips
 
     def reduce(self, accelerator: Accelerator) -> dict[str, float]:
-        """Means over the window and all processes, plus global clips/s; resets the window."""
+        """Means over the window and all processes, plus global clips/s and this process's data_wait
+        (the fraction of the time spent waiting for batches: near 1 = the input pipeline is the
+        bottleneck); resets the window."""
         keys = sorted(self.sums)
         stacked = accelerator.reduce(torch.stack([self.sums[k] for k in keys]) / self.count, reduction="mean")
         logs = dict(zip(keys, stacked.tolist()))
-        logs["clips_per_s"] = self.clips / max(time.perf_counter() - self.start, 1e-9)
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        logs["clips_per_s"] = self.clips / elapsed
+        logs["data_wait"] = min(self.data_wait / elapsed, 1.0)
         self.__init__()
         return logs
+
+
+def _timed(batches: Iterable[Any], window: _Window) -> Iterator[Any]:
+    """`batches`, adding the seconds between asking for each batch and getting it to `window.data_wait`."""
+    iterator = iter(batches)
+    while True:
+        start = time.perf_counter()
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            return
+        window.data_wait += time.perf_counter() - start
+        yield batch
 
 
 def _channels_last(value: Any) -> Any:
@@ -390,11 +438,12 @@ def _epoch_line(summary: dict[str, float], epochs: int, complete: bool) -> str:
     terms = ", ".join(
         f"{k} {v:.4f}"
         for k, v in summary.items()
-        if k not in ("epoch", "seconds", "skipped_videos", "clips_per_s")
+        if k not in ("epoch", "seconds", "skipped_videos", "clips_per_s", "data_wait")
     )
     stopped = "" if complete else " (stopped by max_steps)"
     return (
         f"epoch {int(summary['epoch'])}/{epochs}{stopped}: {terms}, {summary.get('clips_per_s', 0.0):.1f} clips/s, "
+        f"data wait {summary.get('data_wait', 0.0):.0%}, "
         f"{summary['seconds']:.0f} s, skipped videos {summary['skipped_videos']}"
     )
 
