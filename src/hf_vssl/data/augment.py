@@ -200,27 +200,25 @@ def random_resized_crop(
     frames = clips if is_uint8 else clips.permute(0, 2, 3, 4, 1)  # (B, T, H, W, C)
     batch, steps, height, width, channels = frames.shape
     out_h, out_w = (size, size) if isinstance(size, int) else size
-    top, left, crop_h, crop_w = params.to(device=clips.device, dtype=torch.float32).unbind(1)
+    device, dtype = clips.device, torch.float32 if is_uint8 else clips.dtype
+    top, left, crop_h, crop_w = params.to(device=device, dtype=torch.float32).unbind(1)
     y0, y1, wy = _source_coordinates(top, crop_h, out_h, height)
     x0, x1, wx = _source_coordinates(left, crop_w, out_w, width, flip)
-
-    def rows(index: torch.Tensor) -> torch.Tensor:
-        return frames.gather(
-            2, index.view(batch, 1, out_h, 1, 1).expand(batch, steps, out_h, width, channels)
-        )
-
-    dtype = torch.float32 if is_uint8 else clips.dtype
-    blended = torch.lerp(rows(y0).to(dtype), rows(y1).to(dtype), wy.to(dtype).view(batch, 1, out_h, 1, 1))
-
-    def columns(index: torch.Tensor) -> torch.Tensor:
-        return blended.gather(
-            3, index.view(batch, 1, 1, out_w, 1).expand(batch, steps, out_h, out_w, channels)
-        )
-
-    out = torch.lerp(columns(x0), columns(x1), wx.to(dtype).view(batch, 1, 1, out_w, 1))
+    # rows: one index_select of whole rows (W * C values each) of the (B * T * H)-row frame matrix
+    plane = torch.arange(batch * steps, device=device).view(batch, steps, 1, 1) * height
+    rows = (plane + torch.stack([y0, y1], dim=1)[:, None]).flatten()  # (B, T, 2, h)
+    picked = frames.reshape(batch * steps * height, width * channels).index_select(0, rows).to(dtype)
+    picked = picked.view(batch, steps * 2, out_h, width * channels).unflatten(1, (steps, 2))
+    blended = torch.lerp(picked[:, :, 0], picked[:, :, 1], wy.to(dtype).view(batch, 1, out_h, 1))
+    # columns: one gather along the last dimension, the same (per-clip) column index for every row
+    columns = torch.stack([x0, x1], dim=1)[..., None] * channels + torch.arange(channels, device=device)
+    columns = columns.view(batch, 1, 2 * out_w * channels).expand(batch, steps * out_h, -1)
+    taps = blended.view(batch, steps * out_h, width * channels).gather(2, columns)
+    taps = taps.view(batch, steps * out_h, 2, out_w, channels)
+    out = torch.lerp(taps[:, :, 0], taps[:, :, 1], wx.to(dtype).view(batch, 1, out_w, 1))
     if is_uint8:
         out = out.mul_(1 / 255.0)
-    return out.permute(0, 4, 1, 2, 3)
+    return out.view(batch, steps, out_h, out_w, channels).permute(0, 4, 1, 2, 3)
 
 
 def flip_flow_u(flow: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
