@@ -25,10 +25,10 @@ from hf_vssl.data.clip_dataset import VideoClipDataset
 from hf_vssl.data.decoding import probe_video
 from hf_vssl.data.encoding import write_video
 from hf_vssl.data.samplers import SingleClipSampler, TwoClipSampler
+from hf_vssl.data.sources import load_video_dataset
 from hf_vssl.data.synthetic import PRESETS, SyntheticPreset, render_video
 from hf_vssl.methods.vicc import ViCCConfig
 from hf_vssl.methods.vicc.views import ViCCAugment
-from hf_vssl.training.data import load_video_dataset
 
 # (name, sampler, decoded frame size, crop size of the GPU augmentation)
 CLIPS = (

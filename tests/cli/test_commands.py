@@ -66,6 +66,15 @@ def test_bad_assignments_and_config_keys_are_one_line_errors(
         capsys, ["pretrain", "--method", tiny_method_name, "--set", "not_a_field=1", *common]
     )
     assert "unknown TinyContrastConfig field(s) ['not_a_field']" in err
+    err = _one_line_error(
+        capsys, ["pretrain", "--method", tiny_method_name, "--set", "num_frames=abc", *common]
+    )
+    assert err.endswith("--set num_frames must be an int, got 'abc' (str)")
+    err = _one_line_error(
+        capsys,
+        ["pretrain", "--method", tiny_method_name, "--backbone-config", "widht_multiplier=0.1", *common],
+    )
+    assert "--backbone-config: unknown R3DConfig field(s) ['widht_multiplier']" in err
     config = tmp_path / "run.yaml"
     config.write_text("method: tiny-contrast\nbogus_option: 3\n")
     err = _one_line_error(capsys, ["pretrain", "--config", str(config), *common])
@@ -77,7 +86,8 @@ def test_pretrain_then_evaluate_from_the_command_line(capsys, tiny_ucf_root, tmp
     # the file sets the method and recipe; the command line's --max-steps wins over the file's
     config.write_text(
         f"method: {tiny_method_name}\nmax_steps: 50\nnum_workers: 0\n"
-        "method_config:\n  epochs: 1\n  batch_size: 8\nbackbone_config:\n  width_multiplier: 0.125\n"
+        "method_config:\n  epochs: 1\n  batch_size: 8\n  learning_rate: 1e-3\n"
+        "backbone_config:\n  width_multiplier: 0.125\n"
     )
     run_dir = tmp_path / "run"
     argv = [
@@ -97,8 +107,9 @@ def test_pretrain_then_evaluate_from_the_command_line(capsys, tiny_ucf_root, tmp
     assert list((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
     backbone = AutoModel.from_pretrained(model_dir)
     assert backbone.config.pretraining["method"] == tiny_method_name
+    assert backbone.config.pretraining["learning_rate"] == 0.001  # YAML 1.1 reads 1e-3 as text
     processor = VsslVideoProcessor.from_pretrained(model_dir)  # the training clip, for inference
-    assert (processor.num_frames, processor.resize_size, processor.crop_size) == (4, [40, 50], [32, 32])
+    assert (processor.num_frames, processor.frame_size, processor.crop_size) == (4, [40, 50], [32, 32])
 
     protocol = [
         "--num-clips",
@@ -114,7 +125,8 @@ def test_pretrain_then_evaluate_from_the_command_line(capsys, tiny_ucf_root, tmp
     assert main(["retrieve", *protocol, "--output-dir", str(tmp_path / "retrieve")]) == 0
     assert main(["cluster", *protocol, "--output-dir", str(tmp_path / "cluster")]) == 0
     probe = json.loads((tmp_path / "probe" / "probe.json").read_text())
-    assert probe["protocol"]["clip_len"] == 4 and probe["protocol"]["crop_size"] == 32  # from the checkpoint
+    # the test clips are those of the processor saved with the checkpoint
+    assert probe["processor"] == VsslVideoProcessor.from_pretrained(model_dir).to_dict() | {"num_clips": 2}
     assert set(next(iter(probe["results"].values()))) == {"top1", "top5"}
     retrieval = json.loads((tmp_path / "retrieve" / "retrieval.json").read_text())
     assert set(next(iter(retrieval["results"].values()))) == {"R@1", "R@5", "R@10", "R@20", "R@50"}

@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 from hf_vssl.data.clip_dataset import VideoClipDataset
 from hf_vssl.data.decoding import VideoDecodeError, decode_frames, probe_video
 from hf_vssl.data.samplers import TwoClipSampler, WindowSampler
+from hf_vssl.methods.vicc import ViCCSampler
 
 SIZE = (32, 40)
 
@@ -55,15 +56,15 @@ def test_epochs_change_clips_and_are_reproducible(tiny_rows):
 
 
 def test_flow_views_read_the_flow_video_at_the_same_indices(tiny_rows):
-    dataset = VideoClipDataset(tiny_rows, TwoClipSampler(clip_len=4, with_flow=True), frame_size=SIZE)
+    dataset = VideoClipDataset(tiny_rows, ViCCSampler(clip_len=4, streams=("rgb", "flow")), frame_size=SIZE)
     item = dataset[1]
     rng = np.random.default_rng([0, 0, 1, 0])
-    indices = TwoClipSampler(clip_len=4, with_flow=True)(tiny_rows[1]["num_frames"], rng).views["flow0"]
+    indices = ViCCSampler(clip_len=4, streams=("rgb", "flow"))(tiny_rows[1]["num_frames"], rng).views["flow0"]
     np.testing.assert_array_equal(
         item["views"]["flow0"].numpy(), decode_frames(tiny_rows[1]["flow"], indices, size=SIZE)
     )
     no_flow = VideoClipDataset(
-        tiny_rows.remove_columns("flow"), TwoClipSampler(4, with_flow=True), frame_size=SIZE
+        tiny_rows.remove_columns("flow"), ViCCSampler(4, ("rgb", "flow")), frame_size=SIZE
     )
     with pytest.raises(ValueError, match="extract-flow"):
         no_flow[0]

@@ -20,7 +20,7 @@ from hf_vssl.data.flow import (
     is_flow_video,
 )
 from hf_vssl.data.loaders import load_ucf101
-from hf_vssl.data.samplers import TwoClipSampler
+from hf_vssl.methods.vicc import ViCCSampler
 
 HAS_CV2 = importlib.util.find_spec("cv2") is not None
 
@@ -70,7 +70,7 @@ def test_extraction_is_resumable_and_pairs_with_rgb(tiny_ucf_root, tmp_path):
     test = load_ucf101(root, split=1)["test"]
     assert "flow" in test.column_names
     moving = test.filter(lambda row: row["flow"] is not None)
-    dataset = VideoClipDataset(moving, TwoClipSampler(clip_len=4, with_flow=True), frame_size=(32, 40))
+    dataset = VideoClipDataset(moving, ViCCSampler(clip_len=4, streams=("rgb", "flow")), frame_size=(32, 40))
     item = dataset[0]
     assert item["views"]["flow0"].shape == item["views"]["clip0"].shape == (4, 32, 40, 3)
     assert np.all(item["views"]["flow0"][..., 0].numpy() == 128)

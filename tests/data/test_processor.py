@@ -16,7 +16,7 @@ from hf_vssl.data.samplers import uniform_clips
 
 def small_processor(**overrides) -> VsslVideoProcessor:
     return VsslVideoProcessor(
-        **({"num_frames": 4, "num_clips": 3, "resize_size": [36, 45], "crop_size": 32} | overrides)
+        **({"num_frames": 4, "num_clips": 3, "frame_size": [36, 45], "crop_size": 32} | overrides)
     )
 
 
@@ -39,7 +39,8 @@ def test_validation_names_the_field():
         VsslVideoProcessor(num_frames=0)
     with pytest.raises(ValueError, match="crop_size"):
         VsslVideoProcessor(crop_size=[1, 2, 3])
-    assert VsslVideoProcessor.for_clip(num_frames=32, crop_size=128).resize_size == [146, 195]
+    with pytest.raises(ValueError, match="larger than the decoded frames"):
+        VsslVideoProcessor(frame_size=[100, 100], crop_size=112)
 
 
 def test_clips_from_a_path_are_cropped_normalised_frames(tiny_ucf_root):

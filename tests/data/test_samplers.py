@@ -8,10 +8,8 @@ import numpy as np
 import pytest
 
 from hf_vssl.data.samplers import (
-    MultiClipSampler,
     PaceSampler,
     SingleClipSampler,
-    TwoClipSampler,
     WindowSampler,
     dense_clips,
     difference_clip,
@@ -21,6 +19,7 @@ from hf_vssl.data.samplers import (
     uniform_clips,
     window_clips,
 )
+from hf_vssl.methods.vicc import ViCCSampler
 
 
 def rng(seed: int = 0) -> np.random.Generator:
@@ -152,14 +151,13 @@ def test_uniform_and_dense_clips():
 
 
 def test_method_samplers_views_and_targets():
-    two = TwoClipSampler(clip_len=8, with_flow=True)(60, rng())
+    two = ViCCSampler(clip_len=8, streams=("rgb", "flow"))(60, rng())
     assert set(two.views) == {"clip0", "clip1", "flow0", "flow1"}
     np.testing.assert_array_equal(two.views["flow1"], two.views["clip1"])
     window = WindowSampler(clip_len=4, static=True, difference=True)(60, rng())
     assert set(window.views) == {"clip0", "clip1", "overview", "static0", "static1", "diff0", "diff1"}
     assert len(window.views["diff0"]) == 5
     assert SingleClipSampler(clip_len=4)(60, rng()).views["clip"].shape == (4,)
-    assert MultiClipSampler(clip_len=4, num_clips=3)(60, rng()).views["clips"].shape == (3, 4)
 
 
 def test_pace_sampler_labels_match_indices():

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification
 
-from hf_vssl.evaluation.features import ClipOutputs, ClipProtocol, cached_backbone_features
+from hf_vssl.data.augment import normalize, to_float_clips
+from hf_vssl.data.processor import VsslVideoProcessor
+from hf_vssl.data.sources import load_video_dataset
+from hf_vssl.evaluation.features import ClipOutputs, cached_backbone_features
 from hf_vssl.evaluation.probe import ProbeArguments, linear_probe
 from hf_vssl.evaluation.retrieval import evaluate_retrieval
-from hf_vssl.training.data import load_video_dataset
+from hf_vssl.evaluation.runner import default_processor, quiet_loading
+from hf_vssl.methods.pace import PaceConfig, PaceForPretraining
 from hf_vssl.training.loop import TrainingArguments, make_accelerator
 
 
@@ -64,23 +70,33 @@ def test_clip_outputs_average_per_video():
     assert outputs.video_means().flatten().tolist() == [2.0, 10.0]
 
 
-def test_protocol_cuts_and_crops():
-    protocol = ClipProtocol(clip_len=4, crop_size=32, frame_size=(40, 50), num_clips=3, ten_crop=True)
-    assert protocol.clip_indices(20).shape == (3, 4)
+def test_processor_cuts_and_crops():
+    processor = VsslVideoProcessor(
+        num_frames=4, crop_size=32, frame_size=[40, 50], num_clips=3, ten_crop=True
+    )
+    assert processor.clip_indices(20).shape == (3, 4)
     clips = torch.randint(0, 255, (3, 4, 40, 50, 3), dtype=torch.uint8)
-    assert protocol.to_pixel_values(clips).shape == (30, 3, 4, 32, 32)
-    dense = ClipProtocol(clip_len=4, crop_size=32, frame_size=(40, 50), dense_window_stride=4)
+    crops = processor.preprocess_clips(clips)
+    assert crops.shape == (30, 3, 4, 32, 32)
+    centre = dataclasses.replace(processor, ten_crop=False).preprocess_clips(clips)
+    torch.testing.assert_close(crops[::10], centre)  # the first crop of each clip is the centre crop
+    torch.testing.assert_close(crops[5::10], centre.flip(-1))  # ... and the sixth its mirror image
+    top_left = normalize(to_float_clips(clips[:, :, :32, :32]))
+    torch.testing.assert_close(crops[1::10], top_left)
+    dense = VsslVideoProcessor(
+        num_frames=4, crop_size=32, frame_size=[40, 50], sampling="dense", window_stride=4
+    )
     assert dense.clip_indices(20).shape == (5, 4)
-    with pytest.raises(ValueError, match="crop_size 64 is larger than the decoded frames 40x50"):
-        ClipProtocol(crop_size=64, frame_size=(40, 50))
+    with pytest.raises(ValueError, match=r"crop_size \[64, 64\] is larger than the decoded frames 40x50"):
+        VsslVideoProcessor(crop_size=64, frame_size=[40, 50])
 
 
 def test_feature_extraction_on_real_videos_is_cached(backbone, tiny_ucf_root, tmp_path):
     dataset = load_video_dataset(tiny_ucf_root)
     accelerator = make_accelerator(TrainingArguments(output_dir=tmp_path), log_with=None)
-    protocol = ClipProtocol(clip_len=4, crop_size=32, frame_size=(40, 50), num_clips=2)
+    processor = VsslVideoProcessor(num_frames=4, crop_size=32, frame_size=[40, 50], num_clips=2)
     first = cached_backbone_features(
-        backbone, dataset["test"], protocol, accelerator=accelerator, cache_dir=tmp_path, num_workers=0
+        backbone, dataset["test"], processor, accelerator=accelerator, cache_dir=tmp_path, num_workers=0
     )
     videos = len(dataset["test"])
     assert first.outputs.shape == (2 * videos, backbone.config.hidden_size)
@@ -88,6 +104,26 @@ def test_feature_extraction_on_real_videos_is_cached(backbone, tiny_ucf_root, tm
     assert first.labels.tolist() == dataset["test"]["label"]
     assert len(list(tmp_path.glob("features-*.safetensors"))) == 1
     again = cached_backbone_features(
-        backbone, dataset["test"], protocol, accelerator=accelerator, cache_dir=tmp_path, num_workers=0
+        backbone, dataset["test"], processor, accelerator=accelerator, cache_dir=tmp_path, num_workers=0
     )
     assert torch.equal(first.outputs, again.outputs)
+
+
+def test_evaluation_defaults_to_the_processor_saved_with_the_model(backbone, tmp_path):
+    plain = tmp_path / "plain"
+    backbone.save_pretrained(plain)
+    assert default_processor(backbone, str(plain)) == VsslVideoProcessor()  # the seeds' protocol
+    saved = VsslVideoProcessor(num_frames=8, frame_size=[64, 80], crop_size=48, ten_crop=True)
+    saved.save_pretrained(plain)
+    assert default_processor(backbone, str(plain)) == saved
+    assert default_processor(backbone, str(plain), num_frames=4) == dataclasses.replace(saved, num_frames=4)
+    # a pretraining checkpoint without a saved processor: the one its method config derives
+    config = PaceConfig(
+        num_frames=8, crop_size=64, frame_size=[72, 96],
+        backbone_config={"model_type": "vssl-r3d", "depth": 10, "width_multiplier": 0.125},
+    )  # fmt: skip
+    PaceForPretraining(config).save_pretrained(tmp_path / "pace")
+    with quiet_loading():
+        loaded = AutoModel.from_pretrained(tmp_path / "pace")
+    assert default_processor(loaded, str(tmp_path / "pace")) == config.video_processor()
+    assert config.video_processor().frame_size == [72, 96]

@@ -376,6 +376,37 @@ def test_converter_consumes_every_key_and_reproduces_the_source(case, tiny_backb
     )
 
 
+def release_s3d_pooling(model: torch.nn.Module) -> torch.nn.Module:
+    """The releases' MaxPool_5a in place of ours: CoCLR / ViCC `backbone/s3dg.py:190` and torchvision
+    `s3d.py` (`features.13`) both build MaxPool3d(kernel_size=(2, 2, 2), stride=(2, 2, 2), padding=(0, 0, 0)),
+    which floors a side of 7 to 3 where seed 001's S3D (our default) gives 4."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.ModuleDict) and "MaxPool_5a" in module:
+            module["MaxPool_5a"] = torch.nn.MaxPool3d(
+                kernel_size=(2, 2, 2), stride=(2, 2, 2), padding=(0, 0, 0)
+            )
+    return model
+
+
+@pytest.mark.parametrize("case", ["coclr-s3d", "torchvision-s3d"])
+def test_converted_s3d_equals_its_release_at_16x112x112(case, tiny_backbone, tmp_path):
+    """At 112 px the releases' floor pooling at MaxPool_5a matters (7 -> 3, ours 7 -> 4): the converter
+    sets `pool5_ceil_mode=False`, so the converted model computes its original's features."""
+    release, (model_type, config), layout, prefix, _, _, extra = CASES[case]
+    source_model = release_s3d_pooling(tiny_backbone(model_type, **config))
+    original = to_original(source_model, layout, prefix)
+    original.update(extra(original) if callable(extra) else extra)
+    _save_release_file(tmp_path / "release.pth.tar", release, original)
+    convert_checkpoint(get_source(release), tmp_path / "release.pth.tar", tmp_path / "out")
+    converted = AutoModel.from_pretrained(tmp_path / "out").eval()
+    assert converted.config.pool5_ceil_mode is False
+    clips = torch.randn(1, 3, 16, 112, 112)
+    with torch.no_grad():
+        ours, theirs = converted(clips), source_model(clips)
+    assert ours.last_hidden_state.shape[-3:] == (2, 3, 3)  # CoCLR s3dg.py / torchvision: Mixed_5c 2x3x3
+    assert torch.equal(ours.pooler_output, theirs.pooler_output)
+
+
 def test_converter_reports_unexpected_keys_and_writes_nothing(tiny_backbone, tmp_path):
     original = to_original(tiny_backbone("vssl-c3d"), c3d_original, "")
     original["conv6a.weight"] = torch.randn(2)
@@ -495,6 +526,8 @@ def test_vicc_converter_keeps_projection_prototypes_and_the_frozen_stream(
     )
     torch.manual_seed(0)
     source = random_bn(ViCCForPretraining(config)).eval()
+    if arch == "s3d":
+        release_s3d_pooling(source)  # ViCC's s3dg.py pools MaxPool_5a with floor
     original = vicc_original(source, layout)
     if arch == "s3d":
         for prefix in ("encoder_q.0.", "second.0.") if cross_stream else ("encoder_q.0.",):
@@ -530,7 +563,9 @@ def test_vicc_converter_keeps_projection_prototypes_and_the_frozen_stream(
     expected = {k: v for k, v in source.state_dict().items() if not k.startswith("queue.")}
     weights = converted.state_dict()
     assert all(torch.equal(weights[k], v) for k, v in expected.items())
-    clips = torch.randn(2, backbone["in_channels"], 8, 32, 32)
+    # 16x112x112 for S3D, where floor and ceil pooling at MaxPool_5a differ (7 -> 3 or 4)
+    size = (16, 112) if arch == "s3d" else (8, 32)
+    clips = torch.randn(2, backbone["in_channels"], size[0], size[1], size[1])
     with torch.no_grad():
         assert torch.equal(converted.embed(clips), source.embed(clips))
         # the checkpoint is also a plain backbone for AutoModel

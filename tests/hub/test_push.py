@@ -19,11 +19,11 @@ from huggingface_hub.utils._http import default_client_factory
 
 from hf_vssl.cli.main import main
 from hf_vssl.hub.convert import CONVERSION_RECORD
-from hf_vssl.hub.push import PICKLE_SUFFIXES, push_checkpoint, stage_repository
+from hf_vssl.hub.push import PICKLE_SUFFIXES, push_checkpoint, push_model, stage_repository
 from hf_vssl.hub.zoo import Result, get_preset
 
 PRESET = get_preset("vicc-r21d")
-CODE_FILES = {"configuration_r2plus1d.py", "modeling_r2plus1d.py", "modeling_utils.py"}
+CODE_FILES = {"configuration_r2plus1d.py", "modeling_r2plus1d.py", "modeling_utils.py", "typed_fields.py"}
 REPO_FILES = {"config.json", "model.safetensors", "video_preprocessor_config.json", "README.md", *CODE_FILES}
 
 
@@ -116,9 +116,9 @@ def test_push_uploads_the_staged_files_through_huggingface_hub(checkpoint, hub_h
     assert sizes == {name: len(content) for name, content in files.items()}
 
 
-def test_model_push_to_hub_uploads_the_same_files(tiny_backbone, hub_http):
+def test_push_model_uploads_the_same_files(tiny_backbone, hub_http):
     model = tiny_backbone(PRESET.backbone_type, **dict(PRESET.backbone_kwargs))
-    model.push_to_hub("vssl/vicc-r21d", token="hf_test_token", commit_message="tiny test model")
+    push_model(model, "vssl/vicc-r21d", token="hf_test_token", commit_message="tiny test model")
     files = committed_files(hub_http)
     assert set(files) == REPO_FILES
     (commit,) = [r for r in hub_http if r["path"].endswith("/commit/main")]

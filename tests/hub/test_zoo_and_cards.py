@@ -60,8 +60,9 @@ def test_training_builds_each_preset(preset):
     config = build_method_config(preset=preset.name, backbone_overrides={"width_multiplier": 0.125})
     assert config.backbone_config.model_type == preset.backbone_type
     assert (config.num_frames, config.crop_size) == (preset.num_frames, preset.crop_size)
-    if preset.frame_size:  # e.g. pace-s3dg decodes 256 x 256 for its 224 crop
-        assert config.frame_size == list(preset.frame_size)
+    frame_size = dict(preset.method_config).get("frame_size")
+    if frame_size:  # e.g. pace-s3dg decodes 256 x 256 for its 224 crop
+        assert config.frame_size == list(frame_size)
 
 
 def test_result_validates_its_fields():

@@ -18,7 +18,7 @@ from hf_vssl.methods.mfo.graph import graph_contrast_loss, instance_graph
 from hf_vssl.methods.mfo.temporal import MotionExcitation, temporal_transform
 from hf_vssl.methods.mfo.timestamp import timestamp_retrieval_logits, timestamp_retrieval_loss
 from hf_vssl.methods.registry import get_method
-from hf_vssl.training.recipe import OptimizerRecipe, build_optimizer
+from hf_vssl.optim.recipe import OptimizerRecipe, build_optimizer
 
 # ---------------------------------------------------------------- graph G_ins
 

@@ -188,3 +188,85 @@ def test_other_backbones(backbone, frames, size):
     out = model(torch.randn(2, 2, 3, frames, size, size), torch.tensor([[0, 1], [2, 3]]))
     assert out.logits.shape == (4, 4) and torch.isfinite(out.loss)
     assert out.embeddings.shape == (4, config.backbone_config.hidden_size)
+
+
+def test_contrastive_term_defaults_to_pooled_features_at_tau_1_and_can_project():
+    """Our reading of seed 003's algorithms (z = f(x), sim = dot product, no temperature) is the default;
+    the SimCLR-style head and temperature (video-pace issue #4) change the term and train the head."""
+    from hf_vssl.nn.contrastive import group_info_nce
+
+    assert (PaceConfig().contrastive_projection_dim, PaceConfig().contrastive_temperature) == (0, 1.0)
+    clips, labels = torch.randn(3, 2, 3, 4, 16, 16), torch.tensor([[0, 1], [2, 3], [1, 0]])
+    groups = torch.arange(3).repeat_interleave(2)  # same context: the two clips of a video
+    torch.manual_seed(0)
+    plain = PaceForPretraining(tiny_config()).eval()
+    assert plain.contrastive_head is None
+    out = plain(clips, labels)
+    features = plain.backbone(clips.flatten(0, 1)).pooler_output
+    torch.testing.assert_close(out.loss_terms["ctr"], group_info_nce(features, groups, 1.0).detach())
+
+    projected = PaceForPretraining(tiny_config(contrastive_projection_dim=8, contrastive_temperature=0.1))
+    projected.load_state_dict(plain.state_dict(), strict=False)
+    projected.eval()
+    out = projected(clips, labels)
+    expected = group_info_nce(projected.contrastive_head(features), groups, 0.1)
+    torch.testing.assert_close(out.loss_terms["ctr"], expected.detach())
+    assert projected.contrastive_head[-1].out_features == 8
+    out.loss.backward()
+    assert projected.contrastive_head[0].weight.grad.abs().sum() > 0
+    # no contrastive term: no head (it would be an idle parameter under DDP)
+    assert (
+        PaceForPretraining(tiny_config(contrastive="none", contrastive_projection_dim=8)).contrastive_head
+        is None
+    )
+    with pytest.raises((ValueError, StrictDataclassError), match="contrastive_projection_dim"):
+        tiny_config(contrastive_projection_dim=-1)
+
+
+def test_pace_accuracy_on_the_test_split_counts_every_clip(tiny_ucf_root):
+    """A model rigged to always answer pace class 0 scores the share of class-0 clips that the pace
+    sampler draws at the given seed over the test split (seed 003 table 1 "rea. acc.")."""
+    from hf_vssl.methods.pace import pace_accuracy
+    from hf_vssl.methods.pace.evaluation import PaceEvaluationViews
+
+    config = tiny_config()
+    test = load_ucf101(tiny_ucf_root, split=1)["test"]
+    model = PaceForPretraining(config).train()
+    with torch.no_grad():
+        model.pace_head.weight.zero_()
+        model.pace_head.bias.copy_(torch.tensor([10.0, 0.0, 0.0, 0.0]))
+    sampled = VideoClipDataset(test, get_method("pace").build_sampler(config), frame_size=(16, 20), seed=3)
+    labels = torch.stack([sampled[i]["targets"][f"pace{v}"] for i in range(len(test)) for v in range(2)])
+    expected = (labels == 0).float().mean().item()
+    assert 0 < expected < 1  # the check can tell a wrong count apart
+    assert pace_accuracy(model, test, seed=3, batch_size=3) == pytest.approx(expected)
+    assert model.training  # the mode is restored
+    # any model: the same clips at a fixed seed, whatever the batch; the views have no randomness
+    torch.manual_seed(0)
+    other = PaceForPretraining(config)
+    assert pace_accuracy(other, test, seed=1) == pace_accuracy(other, test, seed=1, batch_size=5)
+    batch = next(iter(DataLoader(sampled, batch_size=2)))
+    views = PaceEvaluationViews(config)
+    assert torch.equal(views(batch)["clips"], views(batch)["clips"])
+    assert views(batch)["clips"].shape == (2, 2, 3, 4, 16, 16)
+
+
+def test_pace_accuracy_script_scores_a_saved_checkpoint(tiny_ucf_root, tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    from hf_vssl.methods.pace import pace_accuracy
+
+    script = Path(__file__).parents[2] / "scripts" / "pace_accuracy.py"
+    spec = importlib.util.spec_from_file_location("pace_accuracy_script", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.manual_seed(0)
+    model = PaceForPretraining(tiny_config())
+    model.save_pretrained(tmp_path / "model")
+    accuracy = module.main(
+        ["--model", str(tmp_path / "model"), "--dataset", str(tiny_ucf_root), "--seed", "2"]
+    )
+    test = load_ucf101(tiny_ucf_root, split=1)["test"]
+    assert accuracy == pace_accuracy(model, test, seed=2)
+    assert f"pace accuracy {100 * accuracy:.1f}% on {len(test)} test videos" in capsys.readouterr().out

@@ -18,7 +18,7 @@ from hf_vssl.methods.registry import get_method
 from hf_vssl.methods.sdc import SDCConfig, SDCForPretraining
 from hf_vssl.methods.sdc.concepts import code_decoder, negative_entropy, transform_head
 from hf_vssl.methods.sdc.local_matching import ConceptAttention, local_matching_loss, top_k_intersection
-from hf_vssl.training.recipe import OptimizerRecipe, build_optimizer
+from hf_vssl.optim.recipe import OptimizerRecipe, build_optimizer
 
 # ---------------------------------------------------------------- pure pieces
 
@@ -239,6 +239,46 @@ def test_every_term_is_finite_and_differentiable(tiny_batch):
     valid = out.metrics["valid_concepts"]
     assert 0 <= valid <= config.top_k  # seed 002 table 3 "Avg": at most K after the intersection
     assert out.logits.shape == (4, 2, 12)
+
+
+def _released_contrast(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Transcribed from the release's train.py `contrast(q, k, celoss)`: the key is detached."""
+    q, k = torch.nn.functional.normalize(q), torch.nn.functional.normalize(k)
+    matrix = torch.einsum("nc,mc->nm", q, k.detach())
+    return torch.nn.functional.cross_entropy(matrix / 0.07, torch.arange(matrix.shape[0]))
+
+
+@pytest.mark.parametrize("detach_keys", [True, False])
+def test_cross_view_nce_equals_the_released_contrast_with_detached_keys(detach_keys):
+    """Released train.py: I_vv = (c(v1, v2) + c(v2, v1)) / 2, I_vs and I_vd summed over both clip
+    orders of (c(x, y) + c(y, x)) / 2, each `contrast` detaching its key. The default (SDCConfig
+    nce_detach_keys=True) has the release's gradient; False keeps the keys' gradient (same value)."""
+    torch.manual_seed(0)
+    config = _tiny_config(nce_detach_keys=detach_keys)
+    assert SDCConfig().nce_detach_keys is True  # the released default
+    model = SDCForPretraining(config)
+    batch, dim = 3, config.backbone_config.hidden_size
+    pooled = {
+        view: torch.randn(2 * batch, dim, requires_grad=True) for view in ("clip", "static", "difference")
+    }
+    ours = sum(model._cross_view_nce(pooled, batch).values())
+
+    def embed(head: str, view: str) -> tuple[torch.Tensor, torch.Tensor]:
+        z = model.nce_heads[head](pooled[view])
+        return z[:batch], z[batch:]
+
+    v1, v2 = embed("clip", "clip")
+    released = (_released_contrast(v1, v2) + _released_contrast(v2, v1)) / 2
+    for other in ("static", "difference"):
+        c1, c2 = embed(f"clip_to_{other}", "clip")
+        o1, o2 = embed(other, other)
+        pairs = ((c1, o2), (o2, c1), (c2, o1), (o1, c2))
+        released = released + sum(_released_contrast(q, k) for q, k in pairs) / 2
+    torch.testing.assert_close(ours, released)
+    ours_grad = torch.autograd.grad(ours, list(pooled.values()))
+    released_grad = torch.autograd.grad(released, list(pooled.values()))
+    same = all(torch.allclose(a, b, atol=1e-6) for a, b in zip(ours_grad, released_grad))
+    assert same == detach_keys
 
 
 def test_local_matching_starts_at_its_epoch_and_reports_valid_concepts(tiny_batch):

@@ -13,6 +13,7 @@ from huggingface_hub.errors import StrictDataclassClassValidationError
 
 import hf_vssl  # noqa: F401  (registers the backbones)
 from hf_vssl.models.s3d import S3DConfig, S3DModel
+from hf_vssl.typed_fields import FieldTypeError
 
 TINY = 0.0625  # 4..64 channels: fast on CPU where the size is not the point
 
@@ -56,6 +57,17 @@ def test_real_forward_has_the_table2_resolutions():
         out = model(torch.randn(1, 3, 16, 112, 112), output_multilevel_features=True)
     assert [tuple(f.shape[2:]) for f in out.multilevel_features] == [(8, 14, 14), (4, 7, 7), (2, 4, 4)]
     assert [f.shape[1] for f in out.multilevel_features] == list(model.config.multilevel_channels)
+
+
+def test_floor_pooling_at_maxpool_5a_is_the_releases_layout():
+    """CoCLR / ViCC `backbone/s3dg.py:190` and torchvision floor at MaxPool_5a: 7 -> 3 at 112 px; the
+    default keeps seed 001 table 2's 2x4x4."""
+    assert S3DConfig().pool5_ceil_mode is True
+    with torch.device("meta"):
+        model = S3DModel(S3DConfig(pool5_ceil_mode=False)).eval()
+        out = model(torch.empty(1, 3, 16, 112, 112), output_multilevel_features=True)
+    assert tuple(out.multilevel_features[-1].shape[1:]) == (1024, 2, 3, 3)
+    assert _num_parameters(model) == S3D_PARAMETERS
 
 
 def test_state_dict_has_coclr_layout():
@@ -149,9 +161,10 @@ def test_width_multiplier_scales_every_branch():
         ({"width_multiplier": 0.0}, "width_multiplier"),
         ({"width_multiplier": float("inf")}, "width_multiplier"),
         ({"gating": "yes"}, "gating"),
+        ({"pool5_ceil_mode": 1}, "pool5_ceil_mode"),
         ({"multilevel_stages": ["Mixed_3c", "Mixed_4f", "layer4"]}, "multilevel_stages"),
     ],
 )
 def test_bad_config_fails_naming_the_field(kwargs, field):
-    with pytest.raises(StrictDataclassClassValidationError, match=field):
+    with pytest.raises((StrictDataclassClassValidationError, FieldTypeError), match=field):
         S3DConfig(**kwargs)

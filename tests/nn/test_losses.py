@@ -70,6 +70,14 @@ def test_global_info_nce_alone_is_cross_entropy():
     torch.testing.assert_close(global_info_nce(z_a, z_b, 0.1), F.cross_entropy(logits, torch.arange(5)))
 
 
+def test_global_info_nce_with_detached_candidates_sends_no_gradient_to_them():
+    z_a, z_b = torch.randn(5, 8, requires_grad=True), torch.randn(5, 8, requires_grad=True)
+    global_info_nce(z_a, z_b, 0.1, detach_candidates=True).backward()
+    assert z_b.grad is None and z_a.grad.abs().sum() > 0
+    global_info_nce(z_a, z_b, 0.1).backward()
+    assert z_b.grad.abs().sum() > 0
+
+
 def test_swapped_prediction_by_hand():
     s1 = torch.tensor([[0.0, 0.0]])
     s2 = torch.tensor([[math.log(3.0), 0.0]])

@@ -15,7 +15,7 @@ import tiny_method
 
 @pytest.fixture(scope="session")
 def tiny_dataset(tiny_ucf_root):
-    from hf_vssl.training.data import load_video_dataset
+    from hf_vssl.data.sources import load_video_dataset
 
     return load_video_dataset(tiny_ucf_root)
 

@@ -14,11 +14,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import tiny_method
 
-from hf_vssl.evaluation.features import ClipProtocol, cached_backbone_features
-from hf_vssl.training.data import load_video_dataset
+from hf_vssl.data.processor import VsslVideoProcessor
+from hf_vssl.data.sources import load_video_dataset
+from hf_vssl.evaluation.features import cached_backbone_features
+from hf_vssl.optim.recipe import OptimizerRecipe
 from hf_vssl.training.loop import TrainingArguments, fit, make_accelerator
 from hf_vssl.training.pretrain import build_method_config, build_train_dataset
-from hf_vssl.training.recipe import OptimizerRecipe
 
 
 def run(root: str, output_dir: Path, steps: int, global_batch: int) -> None:
@@ -47,7 +48,7 @@ def run(root: str, output_dir: Path, steps: int, global_batch: int) -> None:
     )
     rank = accelerator.process_index
     features = cached_backbone_features(
-        model.backbone, dataset["test"], ClipProtocol(clip_len=4, crop_size=32, frame_size=(40, 50), num_clips=2),
+        model.backbone, dataset["test"], VsslVideoProcessor(num_frames=4, crop_size=32, frame_size=[40, 50], num_clips=2),
         accelerator=accelerator, cache_dir=None, num_workers=0,
     )  # fmt: skip
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}

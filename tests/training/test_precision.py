@@ -10,9 +10,9 @@ import pytest
 import torch
 from accelerate.state import AcceleratorState
 
+from hf_vssl.optim.recipe import OptimizerRecipe
 from hf_vssl.training.loop import TrainingArguments, fit
 from hf_vssl.training.pretrain import build_method_config, build_train_dataset
-from hf_vssl.training.recipe import OptimizerRecipe
 
 STEPS = 3
 

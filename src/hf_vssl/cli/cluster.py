@@ -7,13 +7,10 @@ import sys
 from pathlib import Path
 
 from .common import (
-    add_backbone_arguments,
-    add_card_argument,
-    add_dataset_arguments,
-    add_protocol_arguments,
+    add_evaluation_arguments,
     add_run_arguments,
-    build_evaluation,
     command_main,
+    evaluation_from_args,
     finish_parser,
     publish,
 )
@@ -29,9 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "cluster", help="cluster metrics and a t-SNE plot", description=DESCRIPTION
     )
-    add_backbone_arguments(parser, model=True)
-    add_dataset_arguments(parser)
-    add_protocol_arguments(parser)
+    add_evaluation_arguments(parser)
     group = parser.add_argument_group("clustering")
     group.add_argument(
         "--assignments",
@@ -41,8 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     group.add_argument("--num-clusters", type=int, help="k of k-means (default: the number of classes)")
     group.add_argument("--no-tsne", action="store_true", help="skip the t-SNE plot")
-    add_run_arguments(parser)
-    add_card_argument(parser)
+    add_run_arguments(parser, training=False)
     finish_parser(parser, run)
 
 
@@ -50,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation.clustering import evaluate_assignments, kmeans_assignments, prototype_assignments
     from ..evaluation.tsne import plot_tsne
 
-    evaluation = build_evaluation(args)
+    evaluation = evaluation_from_args(args)
     test = evaluation.features("test")
     features = test.video_means().numpy()
     if args.assignments == "prototypes":

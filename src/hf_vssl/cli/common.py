@@ -1,25 +1,36 @@
-"""Options the training and evaluation commands share, and `--config FILE` (YAML or JSON).
+"""Options the commands share: generated from the dataclasses they fill, plus `--config FILE`.
 
-A config file is a mapping of option names (`batch_size` or `batch-size`) to values, plus two
-nested mappings: `method_config` (fields of the method config, like repeated `--set`) and
+Every option of a dataclass field (`TrainingArguments`, `DataArguments`, `EvaluationArguments`, ...)
+is made from the field itself: its name (`batch_size` -> `--batch-size`), its type, its default and
+the `help` / `choices` / `metavar` / `aliases` of its metadata; `from_args` builds the dataclass back.
+So a field is declared once, where it is used.
+
+A config file (YAML or JSON) is a mapping of option names (`batch_size` or `batch-size`) to values,
+plus two nested mappings: `method_config` (fields of the method config, like repeated `--set`) and
 `backbone_config` (like repeated `--backbone-config`). Options given on the command line win over
-the file, and the file wins over the defaults.
+the file, and the file wins over the defaults. Values are coerced to the field's type, so `1e-3` is a
+float in both places.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
-from collections.abc import Callable, Sequence
+import types
+import typing
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+from ..typed_fields import coerce_value, field_types
 
 NESTED_CONFIG_KEYS = {"method_config": "set", "backbone_config": "backbone_config"}
 
 
 def parse_assignments(items: list[str] | None, option: str) -> dict[str, Any]:
-    """["width_multiplier=0.25", "pace_set=[1,2,3,4]"] -> {"width_multiplier": 0.25, "pace_set": [1, 2, 3, 4]}
-    (values read as YAML: numbers, booleans, lists, strings)."""
+    """["width_multiplier=0.25", "paces=[1,2,3,4]"] -> {"width_multiplier": 0.25, "paces": [1, 2, 3, 4]}
+    (values read as YAML: numbers, booleans, lists, strings; the receiving config coerces them)."""
     import yaml
 
     values: dict[str, Any] = {}
@@ -46,7 +57,9 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     return values
 
 
-def apply_config_file(args: argparse.Namespace, defaults: dict[str, Any]) -> argparse.Namespace:
+def apply_config_file(
+    args: argparse.Namespace, defaults: dict[str, Any], types_by_dest: dict[str, Any]
+) -> argparse.Namespace:
     """Fill every option the command line left at its default from `args.config`."""
     if not getattr(args, "config", None):
         return args
@@ -60,13 +73,15 @@ def apply_config_file(args: argparse.Namespace, defaults: dict[str, Any]) -> arg
                 )
             target = NESTED_CONFIG_KEYS[dest]
             from_file = [f"{k}={_yaml_scalar(v)}" for k, v in value.items()]
-            setattr(
-                args, target, from_file + list(getattr(args, target) or [])
-            )  # the command line comes last
+            setattr(args, target, from_file + list(getattr(args, target) or []))  # the command line last
             continue
         if dest not in defaults or dest in ("config", "func"):
             raise ValueError(f"config file {args.config}: unknown option '{key}'")
         if getattr(args, dest) == defaults[dest]:
+            if dest in types_by_dest:
+                value = coerce_value(
+                    f"config file {args.config}: {key}", value, types_by_dest[dest], from_text=True
+                )
             setattr(args, dest, value)
     return args
 
@@ -83,84 +98,203 @@ def finish_parser(parser: argparse.ArgumentParser, run: Callable[[argparse.Names
         "--config", metavar="FILE", help="YAML/JSON file of option values (command-line options win)"
     )
     defaults = {action.dest: action.default for action in parser._actions}
-    parser.set_defaults(func=lambda args: run(apply_config_file(args, defaults)))
+    types_by_dest = dict(getattr(parser, "_field_types", {}))
+    parser.set_defaults(func=lambda args: run(apply_config_file(args, defaults, types_by_dest)))
 
 
-def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("data")
-    group.add_argument(
-        "--dataset", required=False, metavar="DIR", help="dataset root folder (or a saved DatasetDict)"
-    )
-    group.add_argument(
-        "--dataset-format",
-        default="auto",
-        choices=("auto", "ucf101", "hmdb51", "kinetics400", "diving48", "folder", "saved"),
-        help="layout of --dataset; auto recognises UCF-101, HMDB-51 and saved DatasetDicts (default: auto)",
-    )
-    group.add_argument(
-        "--split", type=int, default=1, help="official split of UCF-101 / HMDB-51 (default: 1)"
-    )
-    group.add_argument("--num-workers", type=int, default=4, help="decoding processes (default: 4)")
+# ----- dataclass fields <-> options -----
 
 
-def add_backbone_arguments(parser: argparse.ArgumentParser, *, model: bool) -> None:
-    group = parser.add_argument_group("network")
-    if model:
-        group.add_argument(
-            "--model",
-            metavar="PATH_OR_HUB_ID",
-            help="checkpoint to evaluate: a folder or Hub id AutoModel.from_pretrained loads "
-            "(a pretraining checkpoint gives its backbone); omit it and name --backbone for a random init",
-        )
-    group.add_argument(
-        "--backbone",
-        help="backbone type: r3d, r2plus1d, s3d, c3d ("
-        + ("random init when no --model" if model else "default: the method's")
-        + ")",
+def add_dataclass_arguments(
+    parser: argparse.ArgumentParser,
+    cls: type,
+    *,
+    title: str | None = None,
+    only: Iterable[str] | None = None,
+    skip: Iterable[str] = (),
+    prefix: str = "",
+    defaults: dict[str, Any] | None = None,
+) -> None:
+    """One option per field of the dataclass `cls` (the fields `only`, minus `skip`), in a group `title`.
+
+    prefix: put before each option and destination ("probe_" -> `--probe-epochs`, dest probe_epochs).
+    defaults: this command's defaults for some fields (shown in the help and filled into the dataclass).
+    A field whose option the parser already has is skipped: shared fields appear once.
+    """
+    hints = field_types(cls)
+    wanted = set(only) if only is not None else None
+    group = parser.add_argument_group(title) if title else parser
+    known = set(parser._option_string_actions)
+    registry = parser.__dict__.setdefault("_field_types", {})
+    for f in dataclasses.fields(cls):
+        if f.name in skip or (wanted is not None and f.name not in wanted):
+            continue
+        dest = prefix + f.name
+        option = "--" + dest.replace("_", "-")
+        if option in known:
+            continue
+        hint = hints[f.name]
+        default = (defaults or {}).get(f.name, _field_default(f))
+        kwargs = _option_kwargs(hint, default, f.metadata)
+        aliases = [a for a in f.metadata.get("aliases", ()) if a not in known]
+        group.add_argument(option, *aliases, dest=dest, **kwargs)
+        registry[dest] = hint
+        known.update([option, *aliases])
+
+
+def from_args(cls: type, args: argparse.Namespace, *, prefix: str = "", **values: Any) -> Any:
+    """`cls(**fields)` from the options `add_dataclass_arguments` made (None = the field's default);
+    `values` win. Every value is coerced to its field's type (errors name the option)."""
+    hints = field_types(cls)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name in values or not hasattr(args, prefix + f.name):
+            continue
+        value = getattr(args, prefix + f.name)
+        if value is None:
+            continue
+        option = "--" + (prefix + f.name).replace("_", "-")
+        if typing.get_origin(hints[f.name]) is dict or hints[f.name] is dict:
+            value = parse_assignments(value, option)
+        kwargs[f.name] = coerce_value(option, value, hints[f.name], from_text=True)
+    return cls(**kwargs, **values)
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None
+
+
+def _option_kwargs(hint: Any, default: Any, metadata: typing.Mapping[str, Any]) -> dict[str, Any]:
+    """argparse keywords for a field of type `hint`; options default to None (= the field's default)
+    so a config file can tell an unset option from one set to the default value."""
+    base = _strip_optional(hint)
+    help_text = metadata.get("help", "")
+    shown = default if not isinstance(default, (dict, list)) or default else None
+    if shown is not None and not (base is bool and default is False):
+        help_text = f"{help_text} (default: {shown})" if help_text else f"(default: {shown})"
+    kwargs: dict[str, Any] = {"help": help_text or None, "default": None}
+    if "metavar" in metadata:
+        kwargs["metavar"] = metadata["metavar"]
+    if "choices" in metadata:
+        kwargs["choices"] = metadata["choices"]
+    if "const" in metadata:  # an option that may be given without a value
+        kwargs.update(nargs="?", const=metadata["const"])
+    origin = typing.get_origin(base)
+    if base is bool:
+        kwargs.pop("metavar", None)
+        if default is True:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif default is None:  # unset unless given: "keep what the model says"
+            kwargs.update(action="store_const", const=True)
+        else:
+            kwargs.update(action="store_true", default=False)
+    elif origin is dict or base is dict:
+        kwargs["action"] = "append"
+        kwargs.setdefault("metavar", "KEY=VALUE")
+    elif origin in (list, tuple):
+        item = typing.get_args(base)[0] if typing.get_args(base) else str
+        kwargs["nargs"] = len(metadata["metavar"]) if isinstance(metadata.get("metavar"), tuple) else "*"
+        kwargs["type"] = item if item in (int, float) else str
+    elif base in (int, float) and "const" not in metadata:
+        kwargs["type"] = base
+    return kwargs
+
+
+def _strip_optional(hint: Any) -> Any:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(members) == 1:
+            return members[0]
+        return next((m for m in members if typing.get_origin(m) in (list, tuple)), members[0])
+    return hint
+
+
+# ----- the argument sets of the commands -----
+
+# the fields of TrainingArguments every command takes (evaluation commands train nothing else)
+RUN_FIELDS = ("output_dir", "seed", "cpu", "mixed_precision", "num_workers", "progress_bar")
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, *, training: bool) -> None:
+    """DataArguments and the run fields of TrainingArguments (all of them when the command trains)."""
+    from ..data.sources import DataArguments
+    from ..training.loop import TrainingArguments
+
+    add_dataclass_arguments(parser, DataArguments, title="data")
+    add_dataclass_arguments(parser, TrainingArguments, title="run", only=RUN_FIELDS)
+    if training:
+        add_dataclass_arguments(parser, TrainingArguments, title="training loop")
+
+
+def add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..evaluation.runner import EvaluationArguments
+
+    add_dataclass_arguments(
+        parser,
+        EvaluationArguments,
+        title="network and test clips (defaults: the checkpoint's video processor, else 16 frames, "
+        "crop 112 of 128x171 frames, 10 uniform clips)",
     )
-    group.add_argument(
-        "--backbone-config",
-        action="append",
-        metavar="KEY=VALUE",
-        help="backbone config field, repeatable (e.g. depth=18, width_multiplier=0.25)",
+    parser.add_argument(
+        "--no-card", action="store_true", help="do not add the results to the checkpoint's model card"
     )
 
 
-def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("run")
-    group.add_argument(
-        "--output-dir", required=False, metavar="DIR", help="where results, logs and models go"
-    )
-    group.add_argument("--seed", type=int, default=0)
-    group.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is present")
-    group.add_argument(
-        "--mixed-precision",
-        default="auto",
-        choices=("auto", "no", "bf16", "fp16"),
-        help="autocast dtype; auto = bf16 on CUDA GPUs that support it, float32 (no) on CPU (default: auto)",
+def training_arguments(args: argparse.Namespace, **values: Any):
+    """`TrainingArguments` from the options `add_run_arguments` made."""
+    from ..training.loop import TrainingArguments
+
+    require(args, "output_dir")
+    training = from_args(TrainingArguments, args, **values)
+    if not training.progress_bar:  # every bar: ours, and those of transformers and datasets
+        import datasets
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        datasets.disable_progress_bars()
+    return training
+
+
+def data_arguments(args: argparse.Namespace):
+    from ..data.sources import DataArguments
+
+    require(args, "dataset")
+    return from_args(DataArguments, args)
+
+
+def evaluation_from_args(args: argparse.Namespace, *, cache: bool = True, training=None, log_with=None):
+    """The `Evaluation` of an evaluation command's options."""
+    from ..evaluation.runner import EvaluationArguments, build_evaluation
+
+    return build_evaluation(
+        data_arguments(args),
+        from_args(EvaluationArguments, args),
+        training or training_arguments(args),
+        cache=cache,
+        log_with=log_with,
     )
 
 
-def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group(
-        "test protocol (defaults: the checkpoint's pretraining clip, else 16 frames, crop 112, frames 128x171)"
+def publish(
+    args: argparse.Namespace, evaluation, heading: str, rows: dict[str, dict[str, Any]], name: str
+) -> None:
+    """`hf_vssl.evaluation.report.publish_results` with the command's options."""
+    from ..evaluation.report import publish_results
+
+    publish_results(
+        evaluation,
+        rows,
+        output_dir=args.output_dir,
+        name=name,
+        heading=heading,
+        dataset_name=Path(args.dataset).name,
+        update_card=not args.no_card,
+        model=args.model,
     )
-    group.add_argument("--clip-len", type=int, help="frames per clip")
-    group.add_argument("--crop-size", type=int, help="centre crop side")
-    group.add_argument(
-        "--frame-size", type=int, nargs=2, metavar=("H", "W"), help="frames are resized to H x W first"
-    )
-    group.add_argument("--num-clips", type=int, default=10, help="uniform clips per video (default: 10)")
-    group.add_argument("--stride", type=int, default=1, help="frame step inside a clip (default: 1)")
-    group.add_argument(
-        "--dense-window-stride", type=int, help="ViCC's variant: a clip every N frames instead of --num-clips"
-    )
-    group.add_argument(
-        "--ten-crop", action="store_true", help="ViCC's variant: 10 crops per clip (corners, centre, flips)"
-    )
-    group.add_argument("--eval-batch-size", type=int, default=32, help="crops per forward pass (default: 32)")
-    group.add_argument("--cache-dir", metavar="DIR", help="feature cache (default: OUTPUT_DIR/feature_cache)")
-    group.add_argument("--no-cache", action="store_true", help="always extract features again")
 
 
 def require(args: argparse.Namespace, *names: str) -> None:
@@ -168,139 +302,6 @@ def require(args: argparse.Namespace, *names: str) -> None:
     for name in names:
         if getattr(args, name, None) in (None, ""):
             raise ValueError(f"--{name.replace('_', '-')} is required (on the command line or in --config)")
-
-
-def build_evaluation(args: argparse.Namespace, *, cache: bool = True, training=None):
-    """The `Evaluation` of the evaluation commands' shared options; `training` (TrainingArguments)
-    when the command also trains (its accelerator then logs to TensorBoard)."""
-    from ..evaluation.runner import Evaluation, default_protocol, load_backbone
-    from ..training.data import load_video_dataset
-    from ..training.loop import TrainingArguments, make_accelerator
-
-    require(args, "dataset", "output_dir")
-    output_dir = Path(args.output_dir)
-    dataset = load_video_dataset(args.dataset, args.dataset_format, args.split)
-    backbone, name = load_backbone(
-        args.model,
-        args.backbone,
-        parse_assignments(args.backbone_config, "--backbone-config"),
-        seed=args.seed,
-    )
-    protocol = default_protocol(
-        backbone,
-        clip_len=args.clip_len,
-        crop_size=args.crop_size,
-        frame_size=args.frame_size,
-        num_clips=args.num_clips,
-        stride=args.stride,
-        dense_window_stride=args.dense_window_stride,
-        ten_crop=args.ten_crop or None,
-    )
-    run = training or TrainingArguments(
-        output_dir=output_dir, cpu=args.cpu, mixed_precision=args.mixed_precision, seed=args.seed
-    )
-    cache_dir = None if (args.no_cache or not cache) else Path(args.cache_dir or output_dir / "feature_cache")
-    return Evaluation(
-        backbone=backbone,
-        name=name,
-        dataset=dataset,
-        protocol=protocol,
-        accelerator=make_accelerator(run, log_with="tensorboard" if training else None),
-        cache_dir=cache_dir,
-        batch_size=args.eval_batch_size,
-        num_workers=args.num_workers,
-    )
-
-
-def publish(
-    args: argparse.Namespace, evaluation, heading: str, rows: dict[str, dict[str, Any]], name: str
-) -> None:
-    """Write `<name>.json` / `<name>.md` in the output folder, print the table, and put it into the
-    evaluated checkpoint's model card when --model is a local folder with one."""
-    from ..evaluation.report import markdown_table, update_model_card, write_report
-
-    if not evaluation.accelerator.is_main_process:
-        return
-    json_path, md_path = write_report(
-        rows, args.output_dir, name, dataset=args.dataset, **evaluation.describe()
-    )
-    print(markdown_table(rows))
-    print(f"results: {json_path} and {md_path}")
-    card = Path(args.model) / "README.md" if args.model else None
-    if card is not None and card.is_file() and not args.no_card:
-        update_model_card(card, f"{heading} on {Path(args.dataset).name}", markdown_table(rows))
-        print(f"model card updated: {card}")
-
-
-def add_card_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--no-card", action="store_true", help="do not add the results to the checkpoint's model card"
-    )
-
-
-def add_training_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of the shared training loop (pretrain, finetune)."""
-    group = parser.add_argument_group("training loop")
-    group.add_argument("--gradient-accumulation-steps", type=int, default=1)
-    group.add_argument(
-        "--channels-last",
-        default="auto",
-        choices=("auto", "on", "off"),
-        help="channels_last_3d memory format; auto = on CUDA only (default: auto)",
-    )
-    group.add_argument("--compile", action="store_true", help="torch.compile the model (inductor)")
-    group.add_argument(
-        "--no-sync-bn", action="store_true", help="keep per-process BatchNorm under several processes"
-    )
-    group.add_argument(
-        "--find-unused-parameters",
-        action="store_true",
-        help="DDP option for partly frozen models (on by itself for methods whose heads start late: MFO, SDC)",
-    )
-    group.add_argument("--max-grad-norm", type=float, help="clip the gradient norm (default: no clipping)")
-    group.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
-    group.add_argument(
-        "--save-steps", type=int, default=500, help="checkpoint every N optimizer steps (default: 500)"
-    )
-    group.add_argument(
-        "--save-total-limit", type=int, default=2, help="checkpoints kept (0 = all; default: 2)"
-    )
-    group.add_argument(
-        "--logging-steps", type=int, default=10, help="log every N optimizer steps (default: 10)"
-    )
-    group.add_argument(
-        "--resume",
-        nargs="?",
-        const="latest",
-        metavar="CHECKPOINT",
-        help="continue a run: a checkpoint folder, or the newest one in OUTPUT_DIR when no value is given",
-    )
-    group.add_argument("--no-progress-bar", action="store_true")
-
-
-def training_arguments(args: argparse.Namespace, output_dir: Path | None = None):
-    """`TrainingArguments` from the options of `add_training_arguments` / `add_run_arguments`."""
-    from ..training.loop import TrainingArguments
-
-    return TrainingArguments(
-        output_dir=Path(output_dir or args.output_dir),
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-        num_workers=args.num_workers,
-        seed=args.seed,
-        mixed_precision=args.mixed_precision,
-        channels_last=args.channels_last,
-        compile=args.compile,
-        sync_bn=not args.no_sync_bn,
-        find_unused_parameters=args.find_unused_parameters,
-        max_grad_norm=args.max_grad_norm,
-        max_steps=args.max_steps,
-        save_steps=args.save_steps,
-        save_total_limit=args.save_total_limit,
-        logging_steps=args.logging_steps,
-        resume=args.resume,
-        cpu=args.cpu,
-        progress_bar=not args.no_progress_bar,
-    )
 
 
 def command_main(command: str) -> Callable[[Sequence[str] | None], int]:

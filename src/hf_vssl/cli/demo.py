@@ -108,13 +108,13 @@ def run_demo(
     import torch
     from transformers import AutoModel
 
+    from ..data.sources import load_video_dataset
     from ..data.synthetic import make_synthetic_ucf
     from ..evaluation.probe import ProbeArguments, linear_probe
     from ..evaluation.report import markdown_table, update_model_card, write_report
     from ..evaluation.retrieval import evaluate_retrieval
-    from ..evaluation.runner import Evaluation, default_protocol, load_backbone, quiet_loading
+    from ..evaluation.runner import Evaluation, default_processor, load_backbone, quiet_loading
     from ..evaluation.tsne import plot_tsne
-    from ..training.data import load_video_dataset
     from ..training.loop import TrainingArguments, make_accelerator
     from ..training.pretrain import build_method_config, pretrain
 
@@ -162,7 +162,8 @@ def run_demo(
 
     accelerator = make_accelerator(TrainingArguments(output_dir=output_dir), log_with=None)
     random_backbone, random_name = load_backbone(None, DEMO_BACKBONE, DEMO_BACKBONE_CONFIG, seed=seed)
-    protocol = default_protocol(reloaded, stride=DEMO_EVAL_STRIDE)  # both tested on the pretraining clip
+    # both tested on the clips of the processor saved with the model
+    processor = default_processor(reloaded, str(trained.model_dir), frame_stride=DEMO_EVAL_STRIDE)
     probe_args = ProbeArguments(seed=seed)
     rows: dict[str, dict[str, float]] = {}
     paths: dict[str, Path] = {}
@@ -172,7 +173,7 @@ def run_demo(
             backbone=backbone,
             name=name,
             dataset=dataset,
-            protocol=protocol,
+            processor=processor,
             accelerator=accelerator,
             cache_dir=eval_dir / "feature_cache",
             num_workers=num_workers,
@@ -188,7 +189,9 @@ def run_demo(
         )  # fmt: skip
     print(f"[demo] evaluated both backbones ({time.perf_counter() - stamp:.0f} s)")
 
-    json_path, md_path = write_report(rows, eval_dir, "demo", dataset=str(data_root), protocol=str(protocol))
+    json_path, md_path = write_report(
+        rows, eval_dir, "demo", dataset=str(data_root), processor=processor.to_dict()
+    )
     card = update_model_card(
         trained.card_path,
         f"Demo: linear probe and retrieval on synthetic-{dataset_preset}",

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 from huggingface_hub.errors import StrictDataclassError
 
+from ..typed_fields import FieldTypeError
+
 # subcommand module names, in the order `--help` lists them; each has `add_parser(subparsers)`
 COMMAND_MODULES: tuple[str, ...] = (
     "env",
@@ -27,7 +29,14 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 # errors that mean "the user asked for something that cannot work": one line, exit code 2
 # (a config field that fails validation raises huggingface_hub's StrictDataclassError, not a ValueError)
-USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, KeyError, StrictDataclassError)
+USER_ERRORS = (
+    ValueError,
+    FileNotFoundError,
+    NotADirectoryError,
+    KeyError,
+    StrictDataclassError,
+    FieldTypeError,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from .common import (
-    add_backbone_arguments,
-    add_dataset_arguments,
     add_run_arguments,
-    add_training_arguments,
     command_main,
+    data_arguments,
     finish_parser,
     parse_assignments,
-    require,
     training_arguments,
 )
 
@@ -43,7 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what = parser.add_argument_group("method")
     what.add_argument("--method", help="pretext method: vicc, pace, mfo, sdc (or a zoo --preset)")
     what.add_argument(
-        "--preset", help="zoo preset (hf-vssl zoo) giving method, backbone, clip length, crop and frame size"
+        "--preset",
+        help="zoo preset (hf-vssl zoo): its method, backbone and method-config fields (stream, clip...)",
     )
     what.add_argument("--set", action="append", metavar="FIELD=VALUE", help="method config field, repeatable")
     what.add_argument("--epochs", type=int, help="shortcut for --set epochs=N")
@@ -66,17 +63,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--rounds", type=int, default=4, help="alternation rounds (default: 4, RGB->flow->RGB->flow)"
     )
     vicc.add_argument("--first-stream", default="rgb", choices=("rgb", "flow"))
-    add_backbone_arguments(parser, model=False)
-    add_dataset_arguments(parser)
-    add_run_arguments(parser)
-    add_training_arguments(parser)
+    network = parser.add_argument_group("network")
+    network.add_argument("--backbone", help="backbone type: r3d, r2plus1d, s3d, c3d (default: the method's)")
+    network.add_argument(
+        "--backbone-config",
+        action="append",
+        metavar="KEY=VALUE",
+        help="backbone config field, repeatable (e.g. depth=18, width_multiplier=0.25)",
+    )
+    add_run_arguments(parser, training=True)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training.data import load_video_dataset
     from ..training.pretrain import build_method_config, pretrain
 
-    require(args, "dataset", "output_dir")
     overrides = parse_assignments(args.set, "--set")
     shortcuts = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr}
     overrides.update({k: v for k, v in shortcuts.items() if v is not None})
@@ -89,14 +89,10 @@ def run(args: argparse.Namespace) -> int:
         backbone_overrides=parse_assignments(args.backbone_config, "--backbone-config"),
         overrides=overrides,
     )
-    dataset = load_video_dataset(args.dataset, args.dataset_format, args.split)
+    data = data_arguments(args)
     training = training_arguments(args)
     output = pretrain(
-        config,
-        dataset,
-        training,
-        init_backbone_from=args.init_backbone_from,
-        dataset_name=Path(args.dataset).name,
+        config, data.load(), training, init_backbone_from=args.init_backbone_from, dataset_name=data.name
     )
     from accelerate import PartialState
 
@@ -110,18 +106,17 @@ def run(args: argparse.Namespace) -> int:
 def run_cross_stream(args: argparse.Namespace, overrides: dict) -> int:
     from accelerate import PartialState
 
-    from ..training.data import load_video_dataset
     from ..training.pretrain import pretrain_cross_stream
 
     if args.method not in (None, "vicc") or args.preset or args.backbone:
         raise ValueError(
             "--cross-stream is ViCC's stage 2: it takes the method and backbone of the stage-1 models"
         )
-    dataset = load_video_dataset(args.dataset, args.dataset_format, args.split)
+    data = data_arguments(args)
     rgb, flow = args.cross_stream
     outputs = pretrain_cross_stream(
-        rgb, flow, dataset, training_arguments(args), rounds=args.rounds, first_stream=args.first_stream,
-        overrides=overrides, dataset_name=Path(args.dataset).name,
+        rgb, flow, data.load(), training_arguments(args), rounds=args.rounds, first_stream=args.first_stream,
+        overrides=overrides, dataset_name=data.name,
     )  # fmt: skip
     if PartialState().is_main_process:
         for output in outputs:

@@ -7,14 +7,13 @@ import sys
 from pathlib import Path
 
 from .common import (
-    add_backbone_arguments,
-    add_card_argument,
-    add_dataset_arguments,
-    add_protocol_arguments,
+    add_dataclass_arguments,
+    add_evaluation_arguments,
     add_run_arguments,
-    build_evaluation,
     command_main,
+    evaluation_from_args,
     finish_parser,
+    from_args,
     publish,
 )
 
@@ -31,55 +30,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     finish_parser(parser, run)
 
 
-def add_probe_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("probe head")
-    group.add_argument(
-        "--probe-epochs", type=int, default=100, help="epochs over the cached features (default: 100)"
-    )
-    group.add_argument("--probe-lr", type=float, default=1e-3, help="Adam learning rate (default: 1e-3)")
-    group.add_argument("--probe-weight-decay", type=float, default=1e-3, help="(default: 1e-3)")
-    group.add_argument("--probe-batch-size", type=int, default=256, help="clips per step (default: 256)")
-    group.add_argument("--probe-bn", action="store_true", help="BatchNorm1d before the linear layer (ViCC)")
-    group.add_argument("--probe-l2", action="store_true", help="L2-normalise before the linear layer (ViCC)")
-    group.add_argument(
-        "--dropout", type=float, default=0.0, help="dropout before the linear layer (default: 0)"
-    )
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_backbone_arguments(parser, model=True)
-    add_dataset_arguments(parser)
-    add_protocol_arguments(parser)
-    add_probe_arguments(parser)
-    add_run_arguments(parser)
-    add_card_argument(parser)
-
-
-def probe_arguments(args: argparse.Namespace):
     from ..evaluation.probe import ProbeArguments
 
-    return ProbeArguments(
-        epochs=args.probe_epochs,
-        learning_rate=args.probe_lr,
-        weight_decay=args.probe_weight_decay,
-        batch_size=args.probe_batch_size,
-        batchnorm=args.probe_bn,
-        l2_norm=args.probe_l2,
-        dropout=args.dropout,
-        seed=args.seed,
-    )
+    add_evaluation_arguments(parser)
+    add_dataclass_arguments(parser, ProbeArguments, title="probe head", prefix="probe_", skip=("seed",))
+    add_run_arguments(parser, training=False)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evaluation.probe import linear_probe
+    from ..evaluation.probe import ProbeArguments, linear_probe
 
-    evaluation = build_evaluation(args)
+    evaluation = evaluation_from_args(args)
     metrics, classifier = linear_probe(
         evaluation.backbone,
         evaluation.features("train"),
         evaluation.features("test"),
         evaluation.class_names,
-        probe_arguments(args),
+        from_args(ProbeArguments, args, prefix="probe_", seed=args.seed),
     )
     if evaluation.accelerator.is_main_process:
         classifier.save_pretrained(Path(args.output_dir) / "linear_probe")

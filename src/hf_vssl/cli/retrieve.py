@@ -6,13 +6,10 @@ import argparse
 import sys
 
 from .common import (
-    add_backbone_arguments,
-    add_card_argument,
-    add_dataset_arguments,
-    add_protocol_arguments,
+    add_evaluation_arguments,
     add_run_arguments,
-    build_evaluation,
     command_main,
+    evaluation_from_args,
     finish_parser,
     publish,
 )
@@ -26,19 +23,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "retrieve", help="nearest-neighbour retrieval R@k", description=DESCRIPTION
     )
-    add_backbone_arguments(parser, model=True)
-    add_dataset_arguments(parser)
-    add_protocol_arguments(parser)
+    add_evaluation_arguments(parser)
     parser.add_argument("--ks", type=int, nargs="+", default=[1, 5, 10, 20, 50], help="recall cut-offs")
-    add_run_arguments(parser)
-    add_card_argument(parser)
+    add_run_arguments(parser, training=False)
     finish_parser(parser, run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..evaluation.retrieval import evaluate_retrieval
 
-    evaluation = build_evaluation(args)
+    evaluation = evaluation_from_args(args)
     recall = evaluate_retrieval(evaluation.features("train"), evaluation.features("test"), ks=args.ks)
     publish(args, evaluation, "Retrieval", {evaluation.name: recall}, "retrieval")
     return 0

@@ -34,7 +34,6 @@ from .loaders import (
 from .processor import VsslVideoProcessor
 from .samplers import (
     ClipSampler,
-    MultiClipSampler,
     PaceSampler,
     SampledClips,
     SingleClipSampler,
@@ -48,6 +47,7 @@ from .samplers import (
     uniform_clips,
     window_clips,
 )
+from .sources import DataArguments, class_names, load_video_dataset
 from .synthetic import make_synthetic_ucf
 
 __all__ = [
@@ -55,8 +55,8 @@ __all__ = [
     "IMAGENET_STD",
     "ClipAugment",
     "ClipSampler",
+    "DataArguments",
     "LoadReport",
-    "MultiClipSampler",
     "PaceSampler",
     "SampledClips",
     "SingleClipSampler",
@@ -69,6 +69,7 @@ __all__ = [
     "VsslVideoProcessor",
     "WindowSampler",
     "center_crop_params",
+    "class_names",
     "color_jitter",
     "decode_flow",
     "decode_frames",
@@ -85,6 +86,7 @@ __all__ = [
     "load_hmdb51",
     "load_kinetics400",
     "load_ucf101",
+    "load_video_dataset",
     "load_video_folder",
     "make_synthetic_ucf",
     "normalize",

@@ -133,9 +133,10 @@ def sample_crop_params(
     return torch.stack([top, left, crop_h, crop_w], dim=1)
 
 
-def check_crop_fits(crop_size: int, frame_size: Sequence[int]) -> None:
-    """A crop must fit in the frames it is cut from (decoded at frame_size = (H, W))."""
-    if crop_size > min(frame_size):
+def check_crop_fits(crop_size: int | Sequence[int], frame_size: Sequence[int]) -> None:
+    """A crop (a side, or (h, w)) must fit in the frames it is cut from (decoded at frame_size = (H, W))."""
+    crop_h, crop_w = (crop_size, crop_size) if isinstance(crop_size, int) else crop_size
+    if crop_h > frame_size[0] or crop_w > frame_size[1]:
         raise ValueError(
             f"crop_size {crop_size} is larger than the decoded frames {frame_size[0]}x{frame_size[1]} "
             "(frame_size); lower crop_size or raise frame_size"
@@ -474,8 +475,8 @@ class ClipAugment(nn.Module):
         self.blur_sigma, self.blur_p = tuple(blur_sigma), blur_p
         self.normalize = normalize
         # buffers: they move with `.to(device)` once, instead of a host-to-device copy per step
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32), persistent=False)
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32), persistent=False)
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).clone(), persistent=False)
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).clone(), persistent=False)
         self.crop, self.crop_sampler = crop, crop_sampler
         self.flow_flip_negates_u, self.paired_colour = flow_flip_negates_u, paired_colour
 

@@ -4,7 +4,11 @@ transformers' `BaseVideoProcessor` needs torchvision, which this project cannot 
 stand-alone class with the same habits: `save_pretrained(dir)` writes `video_preprocessor_config.json`,
 `from_pretrained(dir or repo id)` reads it, and calling it on videos returns `pixel_values`.
 Pipeline (the seeds' test protocol): sample clips (10 uniform, or dense windows), resize every frame to
-`resize_size` while decoding, centre crop `crop_size`, scale to [0, 1], normalise -> (num_clips, C, T, h, w).
+`frame_size` while decoding, centre crop `crop_size` (or ten crops), scale to [0, 1], normalise ->
+(num_clips * crops, C, T, h, w).
+
+It is the one description of a model's test clips: pretraining saves it with the model (derived from
+the method config), and probe / finetune / retrieval / clustering read it back as their default.
 """
 
 from __future__ import annotations
@@ -20,14 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .augment import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    center_crop_params,
-    normalize,
-    random_resized_crop,
-    to_float_clips,
-)
+from .augment import IMAGENET_MEAN, IMAGENET_STD, check_crop_fits, normalize, to_float_clips
 from .decoding import decode_frames, probe_video, short_side_size
 from .samplers import dense_clips, uniform_clips
 
@@ -41,8 +38,10 @@ class VsslVideoProcessor:
     num_frames, frame_stride: frames per clip and the step between them.
     sampling: "uniform" (`num_clips` clips spread over the video, the seeds' 10-clip test) or "dense"
         (clips every `window_stride` frames, ViCC's test; the clip count depends on the video).
-    resize_size: (H, W) to resize to, or an int for the shorter side (aspect kept).
+    frame_size: (H, W) frames are resized to while decoding, an int for the shorter side (aspect
+        kept), or None for the video's own size (data prepared at the training size).
     crop_size: (h, w) (or int) of the centre crop.
+    ten_crop: ViCC's variant: the four corner crops and the centre, and their mirror images.
     """
 
     config_name: ClassVar[str] = "video_preprocessor_config.json"
@@ -52,8 +51,9 @@ class VsslVideoProcessor:
     num_clips: int = 10  # seeds 001/002: ten clips per test video
     sampling: Literal["uniform", "dense"] = "uniform"
     window_stride: int = 16
-    resize_size: list[int] | int = field(default_factory=lambda: [128, 171])  # seeds 001/003: 128x171
+    frame_size: list[int] | int | None = field(default_factory=lambda: [128, 171])  # seeds 001/003: 128x171
     crop_size: list[int] | int = field(default_factory=lambda: [112, 112])  # seeds 001-003: centre 112
+    ten_crop: bool = False
     do_normalize: bool = True
     image_mean: list[float] = field(default_factory=lambda: list(IMAGENET_MEAN))
     image_std: list[float] = field(default_factory=lambda: list(IMAGENET_STD))
@@ -67,8 +67,10 @@ class VsslVideoProcessor:
             raise ValueError(
                 f"VsslVideoProcessor.sampling must be 'uniform' or 'dense', got {self.sampling!r}"
             )
-        for name in ("resize_size", "crop_size"):
+        for name in ("frame_size", "crop_size"):
             value = getattr(self, name)
+            if value is None and name == "frame_size":
+                continue
             value = [value, value] if name == "crop_size" and isinstance(value, int) else value
             value = value if isinstance(value, int) else [int(v) for v in value]
             if (isinstance(value, int) and value < 1) or (
@@ -78,13 +80,8 @@ class VsslVideoProcessor:
             setattr(self, name, value)
         if len(self.image_mean) != 3 or len(self.image_std) != 3 or min(self.image_std) <= 0:
             raise ValueError("VsslVideoProcessor.image_mean / image_std must hold 3 values (std > 0)")
-
-    @classmethod
-    def for_clip(cls, num_frames: int, crop_size: int, **kwargs: Any) -> VsslVideoProcessor:
-        """The processor of a model trained on `num_frames` x `crop_size`^2 clips: frames resized so the crop
-        keeps the seeds' 112-of-128x171 proportion."""
-        resize = [round(crop_size * 128 / 112), round(crop_size * 171 / 112)]
-        return cls(num_frames=num_frames, crop_size=[crop_size, crop_size], resize_size=resize, **kwargs)
+        if isinstance(self.frame_size, list):
+            check_crop_fits(self.crop_size, self.frame_size)
 
     # ----- serialisation -----
 
@@ -121,30 +118,33 @@ class VsslVideoProcessor:
 
     # ----- processing -----
 
-    def clip_indices(self, num_frames: int) -> np.ndarray:
-        """Frame indices (num_clips, T) of the test clips of a video with `num_frames` frames."""
+    def clip_indices(self, video_frames: int) -> np.ndarray:
+        """Frame indices (num_clips, T) of the test clips of a video with `video_frames` frames."""
         if self.sampling == "uniform":
-            return uniform_clips(num_frames, self.num_frames, self.num_clips, self.frame_stride)
-        return dense_clips(num_frames, self.num_frames, self.window_stride, self.frame_stride)
+            return uniform_clips(video_frames, self.num_frames, self.num_clips, self.frame_stride)
+        return dense_clips(video_frames, self.num_frames, self.window_stride, self.frame_stride)
 
-    def _frame_size(self, height: int, width: int) -> tuple[int, int]:
-        if isinstance(self.resize_size, int):
-            return short_side_size(height, width, self.resize_size)
-        return tuple(self.resize_size)
+    def decode_size(self, height: int, width: int) -> tuple[int, int]:
+        """The (H, W) a video of `height` x `width` is decoded at."""
+        if self.frame_size is None:
+            return height, width
+        if isinstance(self.frame_size, int):
+            return short_side_size(height, width, self.frame_size)
+        return tuple(self.frame_size)
 
     def _decoded_clips(self, video: VideoInput) -> torch.Tensor:
         """uint8 (num_clips, T, H, W, 3) of one video (a file path, or decoded frames (T, H, W, 3))."""
         if isinstance(video, (str, os.PathLike)):
             info = probe_video(video)
             indices = self.clip_indices(info.num_frames)
-            size = self._frame_size(info.height, info.width)
-            frames = decode_frames(video, indices.reshape(-1), size=size)
+            size = self.decode_size(info.height, info.width)
+            frames = decode_frames(video, indices.reshape(-1), size=None if self.frame_size is None else size)
             return torch.from_numpy(frames.reshape(*indices.shape, *frames.shape[1:]))
         frames = torch.as_tensor(video)
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != torch.uint8:
             raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {tuple(frames.shape)}")
         indices = torch.from_numpy(self.clip_indices(frames.shape[0]))
-        size = self._frame_size(frames.shape[1], frames.shape[2])
+        size = self.decode_size(frames.shape[1], frames.shape[2])
         if tuple(frames.shape[1:3]) != size:  # antialiased, close to the decoder's area resize
             resized = F.interpolate(
                 frames.permute(0, 3, 1, 2).float(), size=size, mode="bilinear", antialias=True
@@ -153,10 +153,16 @@ class VsslVideoProcessor:
         return frames[indices]
 
     def preprocess_clips(self, clips: torch.Tensor) -> torch.Tensor:
-        """uint8 (N, T, H, W, 3) -> centre-cropped, normalised float (N, C, T, h, w)."""
-        floats = to_float_clips(clips)
-        boxes = center_crop_params(len(clips), floats.shape[-2], floats.shape[-1], tuple(self.crop_size))
-        out = random_resized_crop(floats, tuple(self.crop_size), boxes)
+        """uint8 (N, T, H, W, C) -> normalised float (N * crops_per_clip, C, T, h, w), the crops of a
+        clip adjacent: the centre crop, or with `ten_crop` the centre and corners then their mirrors."""
+        height, width = clips.shape[-3:-1]
+        crop_h, crop_w = self.crop_size
+        corners = _TEN_CROP_CORNERS if self.ten_crop else _TEN_CROP_CORNERS[:1]
+        crops = [clips[:, :, top : top + crop_h, left : left + crop_w] for top, left in
+                 (_corner(c, height, width, crop_h, crop_w) for c in corners)]  # fmt: skip
+        if self.ten_crop:
+            crops += [c.flip(-2) for c in crops]  # mirror: W of (N, T, H, W, C)
+        out = to_float_clips(torch.stack(crops, dim=1).flatten(0, 1))  # crop in uint8, then convert
         return normalize(out, self.image_mean, self.image_std) if self.do_normalize else out
 
     def __call__(self, videos: VideoInput | Sequence[VideoInput]) -> dict[str, torch.Tensor]:
@@ -171,3 +177,13 @@ class VsslVideoProcessor:
                 f"videos gave different clip counts {sorted(counts)}; process them one at a time"
             )
         return {"pixel_values": pixel_values[0] if single else torch.stack(pixel_values)}
+
+
+_TEN_CROP_CORNERS = ("centre", "top_left", "top_right", "bottom_left", "bottom_right")
+
+
+def _corner(corner: str, height: int, width: int, crop_h: int, crop_w: int) -> tuple[int, int]:
+    """(top, left) of a crop_h x crop_w crop at `corner` of a height x width frame."""
+    top = {"centre": (height - crop_h) // 2, "top_left": 0, "top_right": 0}.get(corner, height - crop_h)
+    left = {"centre": (width - crop_w) // 2, "top_left": 0, "bottom_left": 0}.get(corner, width - crop_w)
+    return top, left

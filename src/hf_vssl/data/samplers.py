@@ -214,24 +214,21 @@ class SingleClipSampler:
 
 @dataclass(frozen=True)
 class TwoClipSampler:
-    """Two independent random clips, views "clip0", "clip1" (ViCC/CoCLR); with_flow adds "flow0", "flow1" at
-    the same frame indices, read from the optical-flow video (seed 004: same indices for RGB and flow)."""
+    """Two independent random clips, views "clip0", "clip1" (ViCC/CoCLR)."""
 
     clip_len: int = 32  # seed 004: 32 frames for S3D
     stride: int = 1
-    with_flow: bool = False
     short_policy: ShortPolicy = "loop"
 
     def __call__(self, num_frames: int, rng: np.random.Generator) -> SampledClips:
-        views = {
-            f"clip{i}": random_clip(
-                num_frames, rng, self.clip_len, self.stride, short_policy=self.short_policy
-            )
-            for i in range(2)
-        }
-        if self.with_flow:
-            views |= {f"flow{i}": views[f"clip{i}"] for i in range(2)}
-        return SampledClips(views)
+        return SampledClips(
+            {
+                f"clip{i}": random_clip(
+                    num_frames, rng, self.clip_len, self.stride, short_policy=self.short_policy
+                )
+                for i in range(2)
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -325,36 +322,8 @@ class PaceSampler:
         return SampledClips(views, targets)
 
 
-@dataclass(frozen=True)
-class MultiClipSampler:
-    """Test-time clips as one 2-D view "clips" (num_clips, clip_len): "uniform" (10 clips spread over the video,
-    all seeds) or "dense" (every `window_stride` frames, ViCC's test; the count varies with the video's length,
-    so batch those with batch_size=1)."""
-
-    clip_len: int = 16
-    num_clips: int = 10  # seeds 001/002: ten clips uniformly sampled
-    stride: int = 1
-    mode: Literal["uniform", "dense"] = "uniform"
-    window_stride: int = 16
-    short_policy: ShortPolicy = "loop"
-
-    def __call__(self, num_frames: int, rng: np.random.Generator) -> SampledClips:
-        if self.mode == "uniform":
-            clips = uniform_clips(
-                num_frames, self.clip_len, self.num_clips, self.stride, short_policy=self.short_policy
-            )
-        elif self.mode == "dense":
-            clips = dense_clips(
-                num_frames, self.clip_len, self.window_stride, self.stride, short_policy=self.short_policy
-            )
-        else:
-            raise ValueError(f"mode must be 'uniform' or 'dense', got {self.mode!r}")
-        return SampledClips({"clips": clips})
-
-
 __all__ = [
     "ClipSampler",
-    "MultiClipSampler",
     "PaceSampler",
     "SampledClips",
     "SingleClipSampler",

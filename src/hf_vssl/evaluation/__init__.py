@@ -1,25 +1,26 @@
-"""Downstream evaluation: linear probe, finetune, retrieval and clustering under the multi-clip test
-protocol, with the metrics as local `evaluate` modules (`hf_vssl.evaluation.metrics`)."""
+"""Downstream evaluation: linear probe, finetune, retrieval and clustering on the multi-clip test clips
+of the model's video processor, with the metrics as local `evaluate` modules (`hf_vssl.evaluation.metrics`)."""
 
 from .accuracy import average_clip_probabilities, topk_accuracy
 from .clustering import cluster_metrics, hungarian_accuracy, kmeans_assignments
-from .features import ClipOutputs, ClipProtocol, cached_backbone_features, extract_clip_outputs
+from .features import ClipOutputs, cached_backbone_features, extract_clip_outputs
 from .finetune import FinetuneArguments, finetune
 from .probe import ProbeArguments, linear_probe
-from .report import markdown_table, update_model_card, write_report
+from .report import markdown_table, publish_results, update_model_card, write_report
 from .retrieval import evaluate_retrieval, retrieval_recall
-from .runner import Evaluation, default_protocol, load_backbone
+from .runner import Evaluation, EvaluationArguments, build_evaluation, default_processor, load_backbone
 
 __all__ = [
     "ClipOutputs",
-    "ClipProtocol",
     "Evaluation",
+    "EvaluationArguments",
     "FinetuneArguments",
     "ProbeArguments",
     "average_clip_probabilities",
+    "build_evaluation",
     "cached_backbone_features",
     "cluster_metrics",
-    "default_protocol",
+    "default_processor",
     "evaluate_retrieval",
     "extract_clip_outputs",
     "finetune",
@@ -28,6 +29,7 @@ __all__ = [
     "linear_probe",
     "load_backbone",
     "markdown_table",
+    "publish_results",
     "retrieval_recall",
     "topk_accuracy",
     "update_model_card",

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from transformers import AutoModelForVideoClassification
 
 from ..models.modeling_utils import VsslBackboneModel, VsslForVideoClassification
@@ -43,16 +41,6 @@ def build_classifier(
     classifier = AutoModelForVideoClassification.from_config(config)
     classifier.backbone.load_state_dict(backbone.state_dict())
     return classifier
-
-
-def head_logits(classifier: VsslForVideoClassification, features: torch.Tensor) -> torch.Tensor:
-    """The classifier's head on pooled features (N, D) -> logits (N, K): the part of
-    `VsslForVideoClassification.forward` after the backbone, for training on cached features."""
-    if classifier.probe_bn is not None:
-        features = classifier.probe_bn(features)
-    if classifier.config.probe_l2_norm:
-        features = F.normalize(features, dim=1)
-    return classifier.classifier(classifier.dropout(features))
 
 
 def video_accuracy(clip_logits: ClipOutputs, ks: Sequence[int] = (1, 5)) -> dict[str, float]:

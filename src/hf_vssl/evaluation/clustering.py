@@ -102,7 +102,7 @@ def prototype_assignments(checkpoint: str, evaluation) -> np.ndarray:
     from ..methods.registry import get_method
     from .features import extract_clip_outputs
 
-    record = getattr(evaluation.backbone.config, "pretraining", None) or {}
+    record = evaluation.backbone.config.pretraining or {}
     if "method" not in record:
         raise ValueError(
             f"{checkpoint} is a plain backbone without pretraining heads; use --assignments kmeans"
@@ -117,8 +117,9 @@ def prototype_assignments(checkpoint: str, evaluation) -> np.ndarray:
     outputs = extract_clip_outputs(
         scores,
         evaluation.dataset["test"],
-        evaluation.protocol,
+        evaluation.processor,
         accelerator=evaluation.accelerator,
+        label_column=evaluation.label_column,
         batch_size=evaluation.batch_size,
         num_workers=evaluation.num_workers,
         modules=(model,),

@@ -1,100 +1,47 @@
-"""Multi-clip test protocol: cut every video into clips, run a frozen network once, cache the result.
+"""Multi-clip test features: cut every video into clips, run a frozen network once, cache the result.
 
-A video gives `num_clips` clips spread uniformly over it (the 10-clip protocol of every seed), or
-ViCC's dense windows (every `dense_window_stride` frames); each clip is resized while decoding,
-then centre-cropped, or cut into ten crops (four corners + centre, and their mirror images, ViCC's
-variant). The network's output for every crop of every clip is kept with the index of its video,
-so probe, retrieval and clustering share one extraction, stored on disk under a key made of the
-weights, the dataset and the protocol.
+The clips are those of the model's `VsslVideoProcessor` (the one description of test clips: num_clips
+uniform clips or ViCC's dense windows, frames resized while decoding, a centre crop or ViCC's ten
+crops). The network's output for every crop of every clip is kept with the index of its video, so
+probe, retrieval and clustering share one extraction, stored on disk under a key made of the
+weights, the dataset and the processor.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
+import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import gather_object
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
 
-from ..data.augment import check_crop_fits, normalize, to_float_clips
-from ..data.decoding import decode_frames
-from ..data.samplers import dense_clips, uniform_clips
+from ..data.decoding import VideoDecodeError, decode_frames, probe_video
+from ..data.processor import VsslVideoProcessor
 
-
-@dataclass(frozen=True)
-class ClipProtocol:
-    """How test clips are cut. clip_len frames at `stride`; crop_size from frames decoded at frame_size
-    (H, W); num_clips uniform clips, or dense windows every dense_window_stride frames; ten_crop adds
-    the corner crops and mirror images."""
-
-    clip_len: int = 16  # every seed tests on 16-frame clips (ViCC's S3D: 32)
-    crop_size: int = 112  # centre crop 112, or the model's pretraining size
-    frame_size: tuple[int, int] = (128, 171)  # the seeds' resize before cropping
-    num_clips: int = 10  # METHODS.md: 10 clips sampled uniformly over each video
-    stride: int = 1
-    dense_window_stride: int | None = None  # ViCC's dense-window variant
-    ten_crop: bool = False  # ViCC's variant: 10 crops per window
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "frame_size", tuple(int(s) for s in self.frame_size))
-        check_crop_fits(self.crop_size, self.frame_size)
-        for name in ("clip_len", "crop_size", "num_clips", "stride"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.dense_window_stride is not None and self.dense_window_stride < 1:
-            raise ValueError(f"dense_window_stride must be >= 1, got {self.dense_window_stride}")
-
-    @property
-    def crops_per_clip(self) -> int:
-        return 10 if self.ten_crop else 1
-
-    def clip_indices(self, num_frames: int) -> np.ndarray:
-        """(n_clips, clip_len) frame indices of one video."""
-        if self.dense_window_stride is not None:
-            return dense_clips(num_frames, self.clip_len, self.dense_window_stride, stride=self.stride)
-        return uniform_clips(num_frames, self.clip_len, num_clips=self.num_clips, stride=self.stride)
-
-    def to_pixel_values(self, clips: torch.Tensor) -> torch.Tensor:
-        """uint8 clips: (N, T, H, W, C) -> normalised float (N * crops, C, T, crop, crop), crops of a
-        clip adjacent."""
-        video = normalize(to_float_clips(clips))  # (N, C, T, H, W)
-        crops = [
-            _crop(video, corner, self.crop_size) for corner in (_CORNERS if self.ten_crop else ("centre",))
-        ]
-        if self.ten_crop:
-            crops += [c.flip(-1) for c in crops]
-        return torch.stack(crops, dim=1).flatten(0, 1)
-
-
-_CORNERS = ("centre", "top_left", "top_right", "bottom_left", "bottom_right")
-
-
-def _crop(video: torch.Tensor, corner: str, size: int) -> torch.Tensor:
-    """A size x size crop of video: (N, C, T, H, W) at `corner`."""
-    height, width = video.shape[-2:]
-    top = {"centre": (height - size) // 2, "top_left": 0, "top_right": 0}.get(corner, height - size)
-    left = {"centre": (width - size) // 2, "top_left": 0, "bottom_left": 0}.get(corner, width - size)
-    return video[..., top : top + size, left : left + size]
+logger = logging.getLogger(__name__)
 
 
 @dataclass
 class ClipOutputs:
     """outputs: (N_crops_total, D) per crop of every clip; video_index: (N_crops_total,) its video;
-    labels: (num_videos,) class of each video."""
+    labels: (num_videos,) class of each video; skipped: the videos that could not be decoded (left
+    out of the other fields, named with the reason)."""
 
     outputs: torch.Tensor
     video_index: torch.Tensor
     labels: torch.Tensor
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def num_videos(self) -> int:
@@ -110,25 +57,33 @@ class ClipOutputs:
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tensors = {"outputs": self.outputs, "video_index": self.video_index, "labels": self.labels}
-        save_file({k: v.contiguous() for k, v in tensors.items()}, str(path))
+        metadata = {"skipped": json.dumps(self.skipped)}
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(path), metadata=metadata)
 
     @classmethod
     def load(cls, path: Path) -> ClipOutputs:
-        return cls(**load_file(str(path)))
+        with safe_open(str(path), "pt") as handle:
+            skipped = json.loads((handle.metadata() or {}).get("skipped", "[]"))
+        return cls(**load_file(str(path)), skipped=skipped)
 
 
 class TestClipDataset(Dataset):
-    """Item i: every clip of video i, decoded at the protocol's frame size: uint8 (n, T, H, W, C)."""
+    """Item i: every clip of video i, decoded at the processor's frame size: uint8 (n, T, H, W, C);
+    an undecodable video gives `clips` None and the reason in `error` (the caller skips or raises)."""
 
     def __init__(
-        self, dataset: Any, protocol: ClipProtocol, video_column: str = "video", label_column: str = "label"
+        self,
+        dataset: Any,
+        processor: VsslVideoProcessor,
+        video_column: str = "video",
+        label_column: str = "label",
     ):
         missing = {video_column, label_column} - set(dataset.column_names)
         if missing:
             raise ValueError(
                 f"the dataset has no column(s) {sorted(missing)}; columns: {dataset.column_names}"
             )
-        self.dataset, self.protocol = dataset, protocol
+        self.dataset, self.processor = dataset, processor
         self.video_column, self.label_column = video_column, label_column
 
     def __len__(self) -> int:
@@ -136,15 +91,23 @@ class TestClipDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         row = self.dataset[index]
-        num_frames = row.get("num_frames")
-        if num_frames is None:
-            from ..data.decoding import probe_video
+        path = row[self.video_column]
+        item = {"label": int(row[self.label_column]), "index": index, "path": str(path), "clips": None}
+        try:
+            item["clips"] = self._decode(row, path)
+        except VideoDecodeError as err:
+            item["error"] = str(err)
+        return item
 
-            num_frames = probe_video(row[self.video_column]).num_frames
-        indices = self.protocol.clip_indices(int(num_frames))  # (n, T); each distinct frame decodes once
-        frames = decode_frames(row[self.video_column], indices.reshape(-1), size=self.protocol.frame_size)
-        clips = torch.from_numpy(frames.reshape(*indices.shape, *frames.shape[1:]))  # (n, T, H, W, C)
-        return {"clips": clips, "label": int(row[self.label_column]), "index": index}
+    def _decode(self, row: dict[str, Any], path: str) -> torch.Tensor:
+        video_frames, size = row.get("num_frames"), self.processor.frame_size
+        if video_frames is None or isinstance(size, int):  # the video's length or size is needed
+            info = probe_video(path)
+            video_frames = info.num_frames
+            size = self.processor.decode_size(info.height, info.width) if size is not None else None
+        indices = self.processor.clip_indices(int(video_frames))  # (n, T); each distinct frame decodes once
+        frames = decode_frames(path, indices.reshape(-1), size=None if size is None else tuple(size))
+        return torch.from_numpy(frames.reshape(*indices.shape, *frames.shape[1:]))  # (n, T, H, W, C)
 
 
 def pooled_features(backbone: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -156,42 +119,68 @@ def pooled_features(backbone: nn.Module) -> Callable[[torch.Tensor], torch.Tenso
 def extract_clip_outputs(
     network: Callable[[torch.Tensor], torch.Tensor],
     dataset: Any,
-    protocol: ClipProtocol,
+    processor: VsslVideoProcessor,
     *,
     accelerator: Accelerator,
     batch_size: int = 32,
     num_workers: int = 2,
     modules: tuple[nn.Module, ...] = (),
+    label_column: str = "label",
+    skip_corrupt: bool = True,
+    progress: bool = True,
 ) -> ClipOutputs:
     """Run `network` (in eval mode: pass its modules) over every clip and crop of every video.
 
     Videos are split over the processes and the results gathered, so every process returns the
-    full ClipOutputs. batch_size: crops per forward pass.
+    full ClipOutputs. batch_size: crops per forward pass, filled across videos (the workers decode
+    the next videos meanwhile). An undecodable video is skipped and named in `skipped`, or with
+    `skip_corrupt=False` is an error naming it.
     """
     for module in modules:
         module.eval()
-    videos = TestClipDataset(dataset, protocol)
+    videos = TestClipDataset(dataset, processor, label_column=label_column)
     mine = list(range(accelerator.process_index, len(videos), accelerator.num_processes))
     loader = DataLoader(
         torch.utils.data.Subset(videos, mine), batch_size=None, num_workers=num_workers, prefetch_factor=None
     )
-    results = []
-    for item in loader:
-        pixel_values = protocol.to_pixel_values(item["clips"].to(accelerator.device))
-        outputs = []
+    kept: list[tuple[int, int, int]] = []  # (dataset index, label, crops) of each decoded video
+    skipped: list[tuple[int, str]] = []
+    outputs: list[torch.Tensor] = []
+    buffer: torch.Tensor | None = None  # crops waiting for a full batch
+
+    def run(pixel_values: torch.Tensor) -> None:
         with accelerator.autocast():
-            for chunk in pixel_values.split(batch_size):
-                outputs.append(network(chunk).float().cpu())
-        results.append((item["index"], torch.cat(outputs), item["label"]))
-    gathered = (
-        sorted(gather_object(results), key=lambda r: r[0]) if accelerator.num_processes > 1 else results
-    )
+            outputs.append(network(pixel_values).float().cpu())
+
+    show = progress and accelerator.is_main_process
+    for item in tqdm(loader, desc="features", unit="video", disable=not show):
+        if item["clips"] is None:
+            if not skip_corrupt:
+                raise VideoDecodeError(item["path"], item["error"])
+            skipped.append((item["index"], f"{item['path']}: {item['error']}"))
+            continue
+        pixel_values = processor.preprocess_clips(item["clips"].to(accelerator.device, non_blocking=True))
+        kept.append((item["index"], item["label"], len(pixel_values)))
+        buffer = pixel_values if buffer is None else torch.cat([buffer, pixel_values])
+        while len(buffer) >= batch_size:
+            run(buffer[:batch_size])
+            buffer = buffer[batch_size:]
+    if buffer is not None and len(buffer):
+        run(buffer)
+    crops = torch.cat(outputs).split([n for _, _, n in kept]) if kept else ()
+    results = [(index, video_crops, label) for (index, label, _), video_crops in zip(kept, crops)]
+    if accelerator.num_processes > 1:
+        results = sorted(gather_object(results), key=lambda r: r[0])
+        skipped = sorted(gather_object(skipped))
+    if skipped and accelerator.is_main_process:
+        logger.warning("skipped %d undecodable video(s): %s", len(skipped), "; ".join(m for _, m in skipped))
+    if not results:
+        raise ValueError(f"no video of the split could be decoded ({len(skipped)} tried)")
     return ClipOutputs(
-        outputs=torch.cat([r[1] for r in gathered]),
-        video_index=torch.cat(
-            [torch.full((len(r[1]),), i, dtype=torch.long) for i, r in enumerate(gathered)]
-        ),
-        labels=torch.tensor([r[2] for r in gathered], dtype=torch.long),
+        outputs=torch.cat([r[1] for r in results]),
+        video_index=torch.cat([torch.full((len(r[1]),), i, dtype=torch.long) for i, r in enumerate(results)]),
+        labels=torch.tensor([r[2] for r in results], dtype=torch.long),
+        skipped=[message for _, message in skipped],
     )
 
 
@@ -207,21 +196,25 @@ def weights_fingerprint(module: nn.Module) -> str:
 def cached_backbone_features(
     backbone: nn.Module,
     dataset: Any,
-    protocol: ClipProtocol,
+    processor: VsslVideoProcessor,
     *,
     accelerator: Accelerator,
     cache_dir: Path | None,
     batch_size: int = 32,
     num_workers: int = 2,
+    label_column: str = "label",
+    skip_corrupt: bool = True,
+    progress: bool = True,
 ) -> ClipOutputs:
-    """Pooled backbone features of every clip, read from `cache_dir` when this backbone, dataset split
-    and protocol were extracted before (None disables the cache)."""
+    """Pooled backbone features of every clip, read from `cache_dir` when this backbone, dataset split,
+    label column and processor were extracted before (None disables the cache)."""
     path = None
     if cache_dir is not None:
         key = {
             "weights": weights_fingerprint(backbone),
             "dataset": getattr(dataset, "_fingerprint", None) or str(len(dataset)),
-            "protocol": dataclasses.asdict(protocol),
+            "processor": processor.to_dict(),
+            "labels": label_column,
         }
         name = hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
         path = Path(cache_dir) / f"features-{name}.safetensors"
@@ -230,11 +223,14 @@ def cached_backbone_features(
     outputs = extract_clip_outputs(
         pooled_features(backbone),
         dataset,
-        protocol,
+        processor,
         accelerator=accelerator,
         batch_size=batch_size,
         num_workers=num_workers,
         modules=(backbone,),
+        label_column=label_column,
+        skip_corrupt=skip_corrupt,
+        progress=progress,
     )
     if path is not None and accelerator.is_main_process:
         outputs.save(path)

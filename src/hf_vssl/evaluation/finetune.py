@@ -4,7 +4,8 @@ before it; trained by the shared Accelerate loop, tested with the multi-clip pro
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import datasets
@@ -12,11 +13,12 @@ import torch
 from accelerate import Accelerator
 from torch import nn
 
+from ..data.processor import VsslVideoProcessor
 from ..models.modeling_utils import VsslBackboneModel, VsslForVideoClassification
+from ..optim.recipe import LR_SCHEDULES, OPTIMIZERS, OptimizerRecipe
 from ..training.loop import TrainingArguments, TrainResult, fit
-from ..training.recipe import OptimizerRecipe
 from .classifier import build_classifier, video_accuracy
-from .features import ClipProtocol, extract_clip_outputs
+from .features import ClipOutputs, extract_clip_outputs
 
 
 @dataclass
@@ -25,16 +27,21 @@ class FinetuneArguments:
     learning rate is learning_rate x backbone_lr_multiplier (the new head's is learning_rate)."""
 
     epochs: int = 50
-    batch_size: int = 32  # global, per optimizer step
-    learning_rate: float = 0.01
-    backbone_lr_multiplier: float = 1.0
-    optimizer: str = "sgd"
+    batch_size: int = field(default=32, metadata={"help": "global batch per optimizer step"})
+    learning_rate: float = field(
+        default=0.01, metadata={"help": "learning rate of the new head", "aliases": ("--lr",)}
+    )
+    backbone_lr_multiplier: float = field(default=1.0, metadata={"help": "backbone lr = lr x this"})
+    optimizer: str = field(default="sgd", metadata={"choices": OPTIMIZERS})
     momentum: float = 0.9
     weight_decay: float = 5e-4
-    lr_schedule: str = "cosine"
-    lr_milestones: tuple[int, ...] = ()
-    dropout: float = 0.5  # dropout before the new classifier
-    crop_scale: tuple[float, float] = (0.3, 1.0)  # random resized crop area, then the protocol's crop size
+    lr_schedule: str = field(default="cosine", metadata={"choices": LR_SCHEDULES})
+    lr_milestones: list[int] = field(
+        default_factory=list, metadata={"help": "epochs of x0.1 for the step schedule"}
+    )
+    dropout: float = field(default=0.5, metadata={"help": "dropout before the new classifier"})
+    # random resized crop area, then the processor's crop size
+    crop_scale: list[float] = field(default_factory=lambda: [0.3, 1.0], metadata={"metavar": ("MIN", "MAX")})
     flip_p: float = 0.5
 
     def __post_init__(self) -> None:
@@ -60,7 +67,7 @@ class ClassificationAugment(nn.Module):
     """A batch of one-clip samples -> {"pixel_values", "labels"}: random resized crop and flip of each
     clip (the same for all its frames), normalised."""
 
-    def __init__(self, crop_size: int, crop_scale: tuple[float, float], flip_p: float) -> None:
+    def __init__(self, crop_size: tuple[int, int], crop_scale: Sequence[float], flip_p: float) -> None:
         super().__init__()
         from ..data.augment import ClipAugment
 
@@ -74,14 +81,18 @@ def finetune(
     backbone: VsslBackboneModel,
     dataset: datasets.DatasetDict,
     class_names: Sequence[str],
-    protocol: ClipProtocol,
+    processor: VsslVideoProcessor,
     args: FinetuneArguments,
     training: TrainingArguments,
     *,
     accelerator: Accelerator,
-) -> tuple[dict[str, float], VsslForVideoClassification, TrainResult]:
-    """Train backbone + a new head on dataset["train"] (random clips of the protocol's length), then
-    score dataset["test"] with the protocol: ({"top1", "top5"}, the classifier, the training result)."""
+    save_dir: Path | None = None,
+    skip_corrupt: bool = True,
+) -> tuple[dict[str, float], VsslForVideoClassification, TrainResult, ClipOutputs]:
+    """Train backbone + a new head on dataset["train"] (random clips of the processor's length, decoded
+    at its frame size), then score dataset["test"] with the processor's test clips: ({"top1", "top5"},
+    the classifier, the training result, the per-clip test logits). save_dir: where the trained classifier is saved BEFORE
+    the test, so a failure while testing loses nothing trained."""
     from ..data.clip_dataset import VideoClipDataset
     from ..data.samplers import SingleClipSampler
 
@@ -89,8 +100,8 @@ def finetune(
     classifier = build_classifier(backbone, class_names, freeze_backbone=False, dropout=args.dropout)
     train = VideoClipDataset(
         dataset["train"],
-        SingleClipSampler(clip_len=protocol.clip_len, stride=protocol.stride),
-        frame_size=protocol.frame_size,
+        SingleClipSampler(clip_len=processor.num_frames, stride=processor.frame_stride),
+        frame_size=processor.frame_size,
         seed=training.seed,
     )
     backbone_params = list(classifier.backbone.parameters())
@@ -99,15 +110,20 @@ def finetune(
         {"params": backbone_params, "lr": args.learning_rate * args.backbone_lr_multiplier},
         {"params": head_params, "lr": args.learning_rate},
     ]
-    augment = ClassificationAugment(protocol.crop_size, args.crop_scale, args.flip_p)
+    augment = ClassificationAugment(tuple(processor.crop_size), args.crop_scale, args.flip_p)
     result = fit(
         classifier, train, augment, args.recipe(), training, accelerator=accelerator, param_groups=groups
     )
+    if save_dir is not None and accelerator.is_main_process:
+        accelerator.unwrap_model(classifier).save_pretrained(save_dir)
+    accelerator.wait_for_everyone()
     logits = extract_clip_outputs(
         lambda pixel_values: classifier(pixel_values).logits,
         dataset["test"],
-        protocol,
+        processor,
         accelerator=accelerator,
         modules=(classifier,),
+        skip_corrupt=skip_corrupt,
+        progress=training.progress_bar,
     )
-    return video_accuracy(logits), classifier, result
+    return video_accuracy(logits), classifier, result, logits

@@ -10,13 +10,13 @@ backbone, so the probe is a usable video classifier.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 
 from ..models.modeling_utils import VsslBackboneModel, VsslForVideoClassification
-from .classifier import build_classifier, head_logits, video_accuracy
+from .classifier import build_classifier, video_accuracy
 from .features import ClipOutputs
 
 
@@ -25,13 +25,21 @@ class ProbeArguments:
     """Head training on cached features. The seeds give no probe recipe; these are the usual
     feature-probe settings (Adam, 100 epochs). batchnorm + l2_norm: ViCC / CoCLR's probe head."""
 
-    epochs: int = 100
-    learning_rate: float = 1e-3
+    epochs: int = field(default=100, metadata={"help": "epochs over the cached features"})
+    learning_rate: float = field(
+        default=1e-3, metadata={"help": "Adam learning rate", "aliases": ("--probe-lr",)}
+    )
     weight_decay: float = 1e-3
-    batch_size: int = 256
-    batchnorm: bool = False
-    l2_norm: bool = False
-    dropout: float = 0.0
+    batch_size: int = field(default=256, metadata={"help": "clips per step"})
+    batchnorm: bool = field(
+        default=False,
+        metadata={"help": "BatchNorm1d before the linear layer (ViCC)", "aliases": ("--probe-bn",)},
+    )
+    l2_norm: bool = field(
+        default=False,
+        metadata={"help": "L2-normalise before the linear layer (ViCC)", "aliases": ("--probe-l2",)},
+    )
+    dropout: float = field(default=0.0, metadata={"help": "dropout before the linear layer"})
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -61,7 +69,7 @@ def train_probe_head(
         for batch in order.split(args.batch_size):
             if len(batch) < 2 and classifier.probe_bn is not None:
                 continue  # BatchNorm cannot train on a single sample
-            loss = F.cross_entropy(head_logits(classifier, features[batch]), labels[batch])
+            loss = F.cross_entropy(classifier.forward_head(features[batch]), labels[batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -74,7 +82,7 @@ def train_probe_head(
 @torch.no_grad()
 def probe_clip_logits(classifier: VsslForVideoClassification, clips: ClipOutputs) -> ClipOutputs:
     classifier.eval()
-    return ClipOutputs(head_logits(classifier, clips.outputs), clips.video_index, clips.labels)
+    return ClipOutputs(classifier.forward_head(clips.outputs), clips.video_index, clips.labels)
 
 
 def linear_probe(

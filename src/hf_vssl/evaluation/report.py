@@ -69,3 +69,30 @@ def update_model_card(card_path: str | Path, heading: str, table: str) -> Path:
         section = block
     card_path.write_text(f"{before}{RESULTS_START}\n{section}{RESULTS_END}{after}")
     return card_path
+
+
+def publish_results(
+    evaluation: Any,
+    rows: dict[str, dict[str, Any]],
+    *,
+    output_dir: str | Path,
+    name: str,
+    heading: str,
+    dataset_name: str,
+    update_card: bool,
+    model: str | None,
+) -> None:
+    """Write `<name>.json` / `<name>.md` into `output_dir`, print the table, and, with `update_card`,
+    put it into the evaluated checkpoint's model card when `model` is a local folder with one."""
+    if not evaluation.accelerator.is_main_process:
+        return
+    context = evaluation.describe()
+    json_path, md_path = write_report(rows, output_dir, name, dataset=dataset_name, **context)
+    print(markdown_table(rows))
+    print(f"results: {json_path} and {md_path}")
+    for split, videos in context.get("skipped_videos", {}).items():
+        print(f"skipped {len(videos)} undecodable {split} video(s), named in {json_path}")
+    card = Path(model) / "README.md" if model else None
+    if update_card and card is not None and card.is_file():
+        update_model_card(card, f"{heading} on {dataset_name}", markdown_table(rows))
+        print(f"model card updated: {card}")

@@ -8,6 +8,7 @@ the query's class.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
 
 RECALL_KS = (1, 5, 10, 20, 50)  # seeds 001-004 retrieval tables
 
+
+logger = logging.getLogger(__name__)
 
 def prepare_retrieval_features(features: np.ndarray) -> np.ndarray:
     """Mean-centre then L2-normalise video features: (N, D) -> (N, D)."""
@@ -69,6 +72,14 @@ def evaluate_retrieval(
     averaged per video, via the local `evaluate` module `retrieval_recall`."""
     from .metrics import load_metric
 
+    if max(ks) > gallery.num_videos:
+        logger.warning(
+            "retrieval: the gallery has %d videos, fewer than the largest k (%d); R@k for k >= %d is 1 "
+            "whenever a query's class is in the gallery",
+            gallery.num_videos,
+            max(ks),
+            gallery.num_videos,
+        )
     metric = load_metric("retrieval_recall", keep_in_memory=True)
     return metric.compute(
         predictions=queries.video_means().numpy(),

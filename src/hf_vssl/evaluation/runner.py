@@ -1,9 +1,10 @@
-"""What every evaluation command shares: the network under test, the data, the clip protocol.
+"""What every evaluation command shares: the network under test, the data, the test clips.
 
 The network is any checkpoint `AutoModel.from_pretrained` loads (a folder or a Hub id; a
-pretraining checkpoint gives its backbone) or a random init of a backbone type. The protocol's
-clip length, crop and frame size default to what the checkpoint was pretrained with (its
-`pretraining` record), else to the seeds' 16 frames, 112 crop and 128 x 171 frames.
+pretraining checkpoint gives its backbone) or a random init of a backbone type. The test clips are
+described by one `VsslVideoProcessor`: the one saved with the checkpoint, else the one its
+`pretraining` record implies, else the seeds' 16 frames, 112 crop and 128 x 171 frames; any field
+given in `EvaluationArguments` overrides it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,73 @@ import torch
 from accelerate import Accelerator
 from transformers import AutoConfig, AutoModel
 
+from ..data.processor import VsslVideoProcessor
+from ..data.sources import DataArguments, class_names
 from ..models.modeling_utils import VsslBackboneModel
-from ..training.data import class_names
-from .features import ClipOutputs, ClipProtocol, cached_backbone_features
+from .features import ClipOutputs, cached_backbone_features
+
+
+@dataclass
+class EvaluationArguments:
+    """The network under test and its test clips (None: the checkpoint's processor decides)."""
+
+    model: str | None = field(
+        default=None,
+        metadata={
+            "help": "checkpoint to evaluate: a folder or Hub id AutoModel.from_pretrained loads (a "
+            "pretraining checkpoint gives its backbone); omit it and name --backbone for a random init",
+            "metavar": "PATH_OR_HUB_ID",
+        },
+    )
+    backbone: str | None = field(
+        default=None, metadata={"help": "backbone type for a random init: r3d, r2plus1d, s3d, c3d"}
+    )
+    backbone_config: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={"help": "backbone config field of the random init, repeatable (e.g. depth=18)"},
+    )
+    label_column: str = field(default="label", metadata={"help": "the dataset column holding the class"})
+    # test clips: each overrides the checkpoint's video processor
+    num_frames: int | None = field(default=None, metadata={"help": "frames per test clip"})
+    frame_stride: int | None = field(default=None, metadata={"help": "frame step inside a clip"})
+    crop_size: int | None = field(default=None, metadata={"help": "side of the centre crop"})
+    frame_size: list[int] | None = field(
+        default=None, metadata={"help": "frames are resized to H W first", "metavar": ("H", "W")}
+    )
+    num_clips: int | None = field(default=None, metadata={"help": "uniform clips per video"})
+    window_stride: int | None = field(
+        default=None, metadata={"help": "ViCC's dense test: a clip every N frames instead of --num-clips"}
+    )
+    ten_crop: bool | None = field(
+        default=None, metadata={"help": "ViCC's variant: 10 crops per clip (corners, centre, mirrors)"}
+    )
+    eval_batch_size: int = field(default=32, metadata={"help": "crops per forward pass"})
+    cache_dir: str | None = field(
+        default=None, metadata={"help": "feature cache (default: OUTPUT_DIR/feature_cache)", "metavar": "DIR"}
+    )
+    no_cache: bool = field(default=False, metadata={"help": "always extract features again"})
+    skip_bad_videos: bool = field(
+        default=True,
+        metadata={
+            "help": "skip (and name in the report) videos that cannot be decoded; off: stop at the first"
+        },
+    )
+
+    def processor_overrides(self) -> dict[str, Any]:
+        """The processor fields this run sets (dense windows when window_stride is given)."""
+        values = {
+            "num_frames": self.num_frames,
+            "frame_stride": self.frame_stride,
+            "crop_size": self.crop_size,
+            "frame_size": self.frame_size,
+            "num_clips": self.num_clips,
+            "window_stride": self.window_stride,
+            "ten_crop": self.ten_crop,
+        }
+        values = {k: v for k, v in values.items() if v is not None}
+        if self.window_stride is not None:
+            values["sampling"] = "dense"
+        return values
 
 
 def load_backbone(
@@ -45,7 +110,7 @@ def load_backbone(
             raise FileNotFoundError(f"could not load model {model}: {err}") from err
         if not isinstance(loaded, VsslBackboneModel):
             raise ValueError(f"{model} holds a {type(loaded).__name__}, not an hf-vssl video backbone")
-        return loaded, Path(model).name if Path(model).exists() else model
+        return loaded, display_name(model)
     if backbone is None:
         raise ValueError("name the network to evaluate: --model (a checkpoint) or --backbone (a random init)")
     from ..training.pretrain import backbone_model_type
@@ -53,6 +118,19 @@ def load_backbone(
     config = AutoConfig.for_model(backbone_model_type(backbone), **(backbone_overrides or {}))
     torch.manual_seed(seed)
     return AutoModel.from_config(config), f"random init ({config.model_type.removeprefix('vssl-')})"
+
+
+def display_name(model: str) -> str:
+    """The name of a result row: a Hub id as is, a run's output folder (`runs/pace/model` -> "pace/model")."""
+    path = Path(model)
+    if not path.exists():
+        return model
+    path = path.resolve()
+    return f"{path.parent.name}/{path.name}" if path.name in RUN_SUBFOLDERS else path.name
+
+
+# the folders a run writes its models into (pretrain, finetune, probe): not names of their own
+RUN_SUBFOLDERS = ("model", "finetuned", "linear_probe")
 
 
 @contextmanager
@@ -68,31 +146,38 @@ def quiet_loading() -> Iterator[None]:
         hf_logging.set_verbosity(level)
 
 
-def default_protocol(backbone: VsslBackboneModel, **overrides: Any) -> ClipProtocol:
-    """The clip protocol for `backbone`: `overrides` (None = unset) > its pretraining record > the seeds'."""
-    record = getattr(backbone.config, "pretraining", None) or {}
-    values = {
-        "clip_len": record.get("num_frames"),
-        "crop_size": record.get("crop_size"),
-        "frame_size": record.get("frame_size"),
-    }
-    values = {k: v for k, v in values.items() if v is not None}
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return ClipProtocol(**values)
+def default_processor(
+    backbone: VsslBackboneModel, model: str | None = None, **overrides: Any
+) -> VsslVideoProcessor:
+    """The test clips of `backbone`: `overrides` > the processor saved in the folder `model` > the one
+    its pretraining record implies > the seeds' default."""
+    if model is not None and (Path(model) / VsslVideoProcessor.config_name).is_file():
+        processor = VsslVideoProcessor.from_pretrained(model)
+    elif backbone.config.pretraining:
+        from ..methods.registry import get_method
+
+        method = get_method(backbone.config.pretraining["method"])
+        processor = method.config_class.from_checkpoint_config(backbone.config, model or "").video_processor()
+    else:
+        processor = VsslVideoProcessor()
+    return dataclasses.replace(processor, **overrides)
 
 
 @dataclass
 class Evaluation:
-    """One network on one dataset under one protocol; extracts each split's clip features once."""
+    """One network on one dataset with one processor; extracts each split's clip features once."""
 
     backbone: VsslBackboneModel
     name: str
     dataset: datasets.DatasetDict
-    protocol: ClipProtocol
+    processor: VsslVideoProcessor
     accelerator: Accelerator
     cache_dir: Path | None = None
     batch_size: int = 32
     num_workers: int = 2
+    label_column: str = "label"
+    skip_bad_videos: bool = True
+    progress: bool = True
 
     def __post_init__(self) -> None:
         missing = {"train", "test"} - set(self.dataset)
@@ -100,12 +185,21 @@ class Evaluation:
             raise ValueError(
                 f"evaluation needs 'train' and 'test' splits; the dataset lacks {sorted(missing)}"
             )
+        columns = self.dataset["train"].column_names
+        if self.label_column not in columns:
+            raise ValueError(f"the dataset has no label column '{self.label_column}'; columns: {columns}")
         self.backbone.to(self.accelerator.device)
         self._features: dict[str, ClipOutputs] = {}
+        self._skipped: dict[str, list[str]] = {}
+
+    def note_skipped(self, split: str, videos: list[str]) -> None:
+        """Record videos a caller's own pass over `split` skipped (finetune's test), for the report."""
+        if videos:
+            self._skipped[split] = list(videos)
 
     @property
     def class_names(self) -> list[str]:
-        return class_names(self.dataset["train"])
+        return class_names(self.dataset["train"], self.label_column)
 
     def features(self, split: str) -> ClipOutputs:
         """Pooled backbone features of every clip of `split` (from the disk cache when present)."""
@@ -113,13 +207,57 @@ class Evaluation:
             self._features[split] = cached_backbone_features(
                 self.backbone,
                 self.dataset[split],
-                self.protocol,
+                self.processor,
                 accelerator=self.accelerator,
                 cache_dir=self.cache_dir,
                 batch_size=self.batch_size,
                 num_workers=self.num_workers,
+                label_column=self.label_column,
+                skip_corrupt=self.skip_bad_videos,
+                progress=self.progress,
             )
         return self._features[split]
 
     def describe(self) -> dict[str, Any]:
-        return {"model": self.name, "protocol": dataclasses.asdict(self.protocol)}
+        """The report's context: model, labels, test clips and every video skipped as undecodable."""
+        skipped = {split: outputs.skipped for split, outputs in self._features.items() if outputs.skipped}
+        skipped |= self._skipped
+        return {
+            "model": self.name,
+            "label_column": self.label_column,
+            "processor": self.processor.to_dict(),
+            "skipped_videos": skipped,
+        }
+
+
+def build_evaluation(
+    data: DataArguments,
+    args: EvaluationArguments,
+    training: Any,
+    *,
+    cache: bool = True,
+    log_with: str | None = None,
+) -> Evaluation:
+    """The `Evaluation` of a command. training: the run's `TrainingArguments` (output folder, seed,
+    device, precision, workers); log_with: a tracker when the command also trains."""
+    from ..training.loop import make_accelerator
+
+    dataset = data.load()
+    backbone, name = load_backbone(args.model, args.backbone, args.backbone_config, seed=training.seed)
+    processor = default_processor(backbone, args.model, **args.processor_overrides())
+    cache_dir = None
+    if cache and not args.no_cache:
+        cache_dir = Path(args.cache_dir or Path(training.output_dir) / "feature_cache")
+    return Evaluation(
+        backbone=backbone,
+        name=name,
+        dataset=dataset,
+        processor=processor,
+        accelerator=make_accelerator(training, log_with=log_with),
+        cache_dir=cache_dir,
+        batch_size=args.eval_batch_size,
+        num_workers=training.num_workers,
+        label_column=args.label_column,
+        skip_bad_videos=args.skip_bad_videos,
+        progress=training.progress_bar,
+    )

@@ -104,11 +104,9 @@ def render_card(
     processor: VsslVideoProcessor | None = None,
 ) -> ModelCard:
     """The README.md of `vssl/<preset.name>`; `processor` is the repository's video processor (default:
-    the preset's clip size with hf-vssl's defaults), whose preprocessing the card describes."""
+    the one the preset's method config derives), whose preprocessing the card describes."""
     origin = origin or WeightsOrigin()
-    processor = processor or VsslVideoProcessor.for_clip(
-        num_frames=preset.num_frames, crop_size=preset.crop_size
-    )
+    processor = processor or preset.config.video_processor()
     config = preset.backbone_config()
     return ModelCard.from_template(
         card_data(preset, measured),
@@ -179,10 +177,16 @@ def _method_class_name(method: str) -> str | None:
 def _input_description(preset: Preset, origin: WeightsOrigin, processor: VsslVideoProcessor) -> str:
     if origin.original_input:
         return f"These converted weights expect the original network's input: {origin.original_input}."
-    resize = processor.resize_size
-    resize = f"{resize[0]} x {resize[1]}" if isinstance(resize, list) else f"a shorter side of {resize}"
+    size = processor.frame_size
+    resize = (
+        f"resized to {size[0]} x {size[1]}"
+        if isinstance(size, list)
+        else f"resized to a shorter side of {size}"
+        if size is not None
+        else "kept at their size"
+    )
     steps = (
-        f"resized to {resize}, centre-cropped to {processor.crop_size[0]} x {processor.crop_size[1]}, scaled to "
+        f"{resize}, centre-cropped to {processor.crop_size[0]} x {processor.crop_size[1]}, scaled to "
         f"[0, 1] and normalised with mean {tuple(processor.image_mean)} and std {tuple(processor.image_std)}"
     )
     if preset.modality == "flow":

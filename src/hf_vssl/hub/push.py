@@ -115,10 +115,10 @@ def stage_repository(
 
 
 def repository_processor(checkpoint: Path, preset: Preset) -> VsslVideoProcessor:
-    """The checkpoint's own video processor config, or the preset's clip size with the defaults."""
+    """The checkpoint's own video processor config, or the one the preset's method config derives."""
     if (checkpoint / VsslVideoProcessor.config_name).is_file():
         return VsslVideoProcessor.from_pretrained(checkpoint)
-    return VsslVideoProcessor.for_clip(num_frames=preset.num_frames, crop_size=preset.crop_size)
+    return preset.config.video_processor()
 
 
 def upload_repository(
@@ -174,7 +174,7 @@ def push_checkpoint(
 def push_model(
     model: Any, repo_id: str, *, max_shard_size: int | str = "50GB", **kwargs: Any
 ) -> CommitInfo | list[str]:
-    """`model.push_to_hub`: save the model (safetensors) and push it like a checkpoint folder."""
+    """Save a model object (safetensors) and push it like a checkpoint folder, as a zoo preset repository."""
     with tempfile.TemporaryDirectory(prefix="hf-vssl-save-") as tmp:
         model.save_pretrained(tmp, max_shard_size=max_shard_size)
         return push_checkpoint(tmp, repo_id, **kwargs)

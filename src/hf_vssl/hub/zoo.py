@@ -10,6 +10,7 @@ to the card renderer separately (`hf_vssl.hub.cards`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 Task = Literal["linear-probe", "finetune", "retrieval"]
@@ -92,14 +93,15 @@ SDC = Paper(
 
 @dataclass(frozen=True)
 class Preset:
-    """A named model: what `vssl/<name>` on the Hub holds.
+    """A named model: what `vssl/<name>` on the Hub holds, and the run that trains it.
 
     backbone_kwargs: fields of the backbone config (`AutoConfig.for_model(backbone_type, **kwargs)`),
         as a tuple of pairs so the preset stays hashable.
-    num_frames, crop_size: the clip (T, H = W) the recipe pretrains and evaluates on.
-    frame_size: (H, W) frames are decoded at before cropping; None keeps the method's default.
+    method_config: fields of the method config that differ from the method's defaults (clip geometry,
+        stream, concept counts, pace set...), as pairs; `build_config()` applies them and the backbone.
     convert_from: the `hf-vssl convert --from` layout of the authors' released weights, or None when
         there is no release to convert.
+    Everything a card says about the recipe, clip and stream is read from `build_config()`.
     """
 
     name: str
@@ -107,15 +109,11 @@ class Preset:
     backbone_type: str
     backbone_kwargs: tuple[tuple[str, Any], ...]
     backbone_title: str
-    modality: Literal["rgb", "flow"]
-    num_frames: int
-    crop_size: int
+    method_config: tuple[tuple[str, Any], ...]
     pretrain_dataset: str
-    recipe: str
     paper: Paper
     convert_from: str | None = None
     reported: tuple[Result, ...] = ()
-    frame_size: tuple[int, int] | None = None
 
     @property
     def repo_id(self) -> str:
@@ -128,6 +126,44 @@ class Preset:
         from .. import models  # noqa: F401  (registers the model types)
 
         return AutoConfig.for_model(self.backbone_type, **{**dict(self.backbone_kwargs), **overrides})
+
+    def build_config(self, backbone_overrides: dict[str, Any] | None = None, **overrides: Any):
+        """The method config of this preset's run: the method's defaults < `method_config` < `overrides`;
+        the backbone is the preset's with `backbone_overrides`."""
+        from ..methods.registry import get_method
+
+        backbone = {
+            "model_type": self.backbone_type,
+            **dict(self.backbone_kwargs),
+            **(backbone_overrides or {}),
+        }
+        values = {**{k: _list(v) for k, v in self.method_config}, **overrides}
+        return get_method(self.method).config_class(backbone_config=backbone, **values)
+
+    @cached_property
+    def config(self):
+        """`build_config()` of the preset as published (built once)."""
+        return self.build_config()
+
+    @property
+    def modality(self) -> str:
+        return self.config.modality
+
+    @property
+    def num_frames(self) -> int:
+        return self.config.num_frames
+
+    @property
+    def crop_size(self) -> int:
+        return self.config.crop_size
+
+    @property
+    def recipe(self) -> str:
+        return self.config.recipe_summary()
+
+
+def _list(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _results(
@@ -145,32 +181,7 @@ def _results(
     )
 
 
-VICC_RECIPE = (
-    "ViCC-{stream}-2 (seed 004, METHODS.md): stage 1 trains each stream alone by swapped prediction between "
-    "two clips (prototypes frozen for 100 epochs, queue of 1920 from epoch 150 for RGB / 200 for flow); stage 2 "
-    "alternates RGB -> flow -> RGB -> flow for 100 epochs each, the other stream frozen, both streams scored "
-    "against the trained stream's prototypes. 300 prototypes, tau 0.1, Sinkhorn eps 0.05 x 3 iterations; "
-    "SGD + LARS, lr 0.6 cosine to 0.0006, weight decay 1e-6, batch 192; UCF-101 split 1 train."
-)
 FUSED = "ViCC-R+F: late fusion of this preset with its other stream (two-stream)"
-PACE_RECIPE = (
-    "Pace prediction (seed 003, METHODS.md): 16-frame clips at paces [1, 2, 3, 4] (the baseline of seed 003 "
-    "tables 2-4; paces [1, 3, 5, 7] score best in seed 003 table 3), cross-entropy on the pace plus the "
-    "same-context contrastive term (lambda 1, 1); SGD momentum 0.9, lr 1e-3 x0.1 every 6 epochs, 18 epochs, "
-    "weight decay 5e-3."
-)
-MFO_RECIPE = (
-    "Multi-level feature optimisation (seed 001, METHODS.md): two 16-frame clips of 32 consecutive frames, "
-    "instance contrast on low / mid / high features with temporally transformed negatives, timestamp "
-    "retrieval, 1000 prototypes with a queue of 1024, graph G_ins from the second stage; Adam lr 1e-3 "
-    "(x0.1 at epoch 70), weight decay 1e-5, 100 epochs on Kinetics-400, batch 256."
-)
-SDC_RECIPE = (
-    "Static and dynamic concepts (seed 002, METHODS.md): clips, static frames and frame differences through "
-    "one shared encoder, 100 + 100 concepts with Sinkhorn swapped prediction, concept decoders, local concept "
-    "matching from epoch 5 and cross-view InfoNCE (tau 0.07); Adam lr 1e-3 (x0.1 at epochs 120, 160), "
-    "200 epochs, batch 96."
-)
 SDC_TABLE4 = (
     "seed 002 table 4 does not name the protocol; its CVRL row (92.9 / 67.9) is CVRL's finetune result"
 )
@@ -186,11 +197,11 @@ ZOO: tuple[Preset, ...] = (
         backbone_type="vssl-s3d",
         backbone_kwargs=(("gating", False),),
         backbone_title="S3D (CoCLR layout)",
-        modality="rgb",
-        num_frames=32,  # seed 004 table 3: S3D rows pretrain on 32 frames at 128 px
-        crop_size=128,
+        method_config=(
+            ("num_frames", 32),
+            ("crop_size", 128),
+        ),  # seed 004 table 3: S3D rows, 32 frames at 128 px
         pretrain_dataset="ucf101",
-        recipe=VICC_RECIPE.format(stream="RGB"),
         paper=VICC,
         convert_from="vicc",
         reported=(
@@ -206,11 +217,8 @@ ZOO: tuple[Preset, ...] = (
         backbone_type="vssl-s3d",
         backbone_kwargs=(("gating", False),),
         backbone_title="S3D (CoCLR layout)",
-        modality="flow",
-        num_frames=32,
-        crop_size=128,
+        method_config=(("stream", "flow"), ("num_frames", 32), ("crop_size", 128)),  # seed 004 table 3: Flow
         pretrain_dataset="ucf101",
-        recipe=VICC_RECIPE.format(stream="Flow"),
         paper=VICC,
         convert_from="vicc",
         reported=(
@@ -224,11 +232,11 @@ ZOO: tuple[Preset, ...] = (
         backbone_type="vssl-r2plus1d",
         backbone_kwargs=(("variant", "compact"),),
         backbone_title="R(2+1)D, VCOP's compact form (blocks [1,1,1,1])",
-        modality="rgb",
-        num_frames=16,  # seed 004 table 3: R(2+1)D rows pretrain on 16 frames at 128 px
-        crop_size=128,
+        method_config=(
+            ("num_frames", 16),
+            ("crop_size", 128),
+        ),  # seed 004 table 3: R(2+1)D rows, 16 frames at 128 px
         pretrain_dataset="ucf101",
-        recipe=VICC_RECIPE.format(stream="RGB"),
         paper=VICC,
         convert_from="vicc",
         reported=(
@@ -244,11 +252,11 @@ ZOO: tuple[Preset, ...] = (
         backbone_type="vssl-r3d",
         backbone_kwargs=(("depth", 10), ("stem", "torchvision")),
         backbone_title="R3D, VCOP's form (blocks [1,1,1,1])",
-        modality="rgb",
-        num_frames=16,
-        crop_size=128,
+        method_config=(
+            ("num_frames", 16),
+            ("crop_size", 128),
+        ),  # seed 004 table 3: R3D rows, 16 frames at 128 px
         pretrain_dataset="ucf101",
-        recipe=VICC_RECIPE.format(stream="RGB"),
         paper=VICC,
         convert_from=None,  # the ViCC release ships S3D and R(2+1)D code only
         reported=(
@@ -264,11 +272,8 @@ ZOO: tuple[Preset, ...] = (
         backbone_type="vssl-r2plus1d",
         backbone_kwargs=(("variant", "compact"),),
         backbone_title="R(2+1)D, VCOP's compact form (blocks [1,1,1,1])",
-        modality="rgb",
-        num_frames=16,
-        crop_size=112,
+        method_config=(),  # seed 003 / METHODS.md: the method defaults (16 x 112 x 112)
         pretrain_dataset="ucf101",
-        recipe=PACE_RECIPE,
         paper=PACE,
         convert_from="pace",
         reported=(
@@ -291,11 +296,8 @@ ZOO: tuple[Preset, ...] = (
         backbone_type="vssl-c3d",
         backbone_kwargs=(),
         backbone_title="C3D with BN (VCOP / Pace Prediction form)",
-        modality="rgb",
-        num_frames=16,
-        crop_size=112,
+        method_config=(),
         pretrain_dataset="ucf101",
-        recipe=PACE_RECIPE,
         paper=PACE,
         convert_from="pace",
     ),
@@ -305,14 +307,14 @@ ZOO: tuple[Preset, ...] = (
         backbone_type="vssl-s3d",
         backbone_kwargs=(("gating", True),),
         backbone_title="S3D-G (S3D with feature gating)",
-        modality="rgb",
-        num_frames=64,  # seed 004 table 3: Pace Pred S3D-G row, 64 frames at 224 px
-        crop_size=224,
+        method_config=(
+            ("num_frames", 64),  # seed 004 table 3: Pace Pred S3D-G row, 64 frames at 224 px
+            ("crop_size", 224),
+            ("frame_size", (256, 256)),  # release train.py: frames resized to 256 x 256, random 224 crop
+        ),
         pretrain_dataset="ucf101",
-        recipe=PACE_RECIPE,
         paper=PACE,
         convert_from=None,  # the release's s3d_g.py has a layout of its own, not converted here
-        frame_size=(256, 256),  # release train.py: frames resized to 256 x 256, random 224 crop
         reported=_results("seed 004 table 3 (Pace Pred row)", "ucf101", "finetune", 87.1, 52.6),
     ),
     Preset(
@@ -321,11 +323,8 @@ ZOO: tuple[Preset, ...] = (
         backbone_type="vssl-r3d",
         backbone_kwargs=(("depth", 18), ("stem", "hara")),
         backbone_title="R3D-18, Hara et al.'s form (7x7x7 stem + max-pool, seed 001 table 1)",
-        modality="rgb",
-        num_frames=16,  # seed 001 §2: 16 x 112 x 112 clips
-        crop_size=112,
+        method_config=(),  # seed 001 §2: the method defaults are the Kinetics-400 recipe (16 x 112 x 112)
         pretrain_dataset="kinetics400",
-        recipe=MFO_RECIPE,
         paper=MFO,
         convert_from="mfo",
         reported=_results(
@@ -338,11 +337,8 @@ ZOO: tuple[Preset, ...] = (
         backbone_type="vssl-s3d",
         backbone_kwargs=(("gating", False),),
         backbone_title="S3D (CoCLR layout, seed 001 table 2)",
-        modality="rgb",
-        num_frames=16,
-        crop_size=112,
+        method_config=(),
         pretrain_dataset="kinetics400",
-        recipe=MFO_RECIPE,
         paper=MFO,
         convert_from=None,  # the MFO release ships the R3D-18 model only
     ),
@@ -352,11 +348,11 @@ ZOO: tuple[Preset, ...] = (
         backbone_type="vssl-r2plus1d",
         backbone_kwargs=(("variant", "torchvision"),),
         backbone_title="R(2+1)D-18, torchvision's form (seed 002 table 4)",
-        modality="rgb",
-        num_frames=16,  # seed 002 §1: 16 x 112 x 112 clips
-        crop_size=112,
+        method_config=(
+            ("num_static_concepts", 100),
+            ("num_dynamic_concepts", 100),
+        ),  # seed 002 tables 2-3: K-400
         pretrain_dataset="kinetics400",
-        recipe=SDC_RECIPE,
         paper=SDC,
         convert_from="sdc",
         reported=(
@@ -370,11 +366,11 @@ ZOO: tuple[Preset, ...] = (
         backbone_type="vssl-r3d",
         backbone_kwargs=(("depth", 34), ("stem", "hara")),
         backbone_title="R3D-34, Hara et al.'s form (seed 002 table 4)",
-        modality="rgb",
-        num_frames=16,
-        crop_size=112,
+        method_config=(
+            ("num_static_concepts", 100),
+            ("num_dynamic_concepts", 100),
+        ),  # seed 002 tables 2-3: K-400
         pretrain_dataset="kinetics400",
-        recipe=SDC_RECIPE,
         paper=SDC,
         convert_from="sdc",
         reported=_results("seed 002 table 4", "not stated", "finetune", 89.4, 58.3, SDC_TABLE4),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -22,54 +22,156 @@ from transformers.configuration_utils import SubConfigSpec
 from transformers.utils import ModelOutput
 
 from ..data.augment import check_crop_fits
+from ..data.processor import VsslVideoProcessor
 from ..models.modeling_utils import VsslBackboneConfig, VsslPreTrainedModel, _hub_kwargs
 from ..nn.prototypes import Prototypes
+from ..optim.recipe import OptimizerRecipe
+from ..typed_fields import check_field, coerce_fields
 
 PRETRAINING_KEY = "pretraining"
 
 
 @strict
 class VsslPretrainingConfig(PreTrainedConfig):
-    """Base of the method configs. Subclasses set `model_type` ("vssl-<method>"), the default
-    backbone through `sub_configs_defaults`, and add their hyper-parameters as typed fields."""
+    """Base of the method configs: the clip, augmentation and optimisation fields every method has,
+    declared and validated once here. A method sets `model_type` ("vssl-<method>") and its default
+    backbone (`sub_configs_defaults`), overrides the defaults below with its seed's values (with a
+    comment citing the seed table or released file) and adds its own fields.
+
+    A method whose model has prototype banks (`VsslForPretraining.prototype_banks`) declares
+    `freeze_prototypes_epochs`.
+    """
 
     sub_configs_defaults: ClassVar[dict[str, SubConfigSpec]] = {
         "backbone_config": SubConfigSpec(config_class=AutoConfig, model_type="vssl-s3d"),
     }
     backbone_config: dict | PreTrainedConfig | None = None
 
+    # --- clip (what one training sample decodes) ---
+    num_frames: int = 16  # frames per clip (every seed's main setting)
+    # (H, W) frames are decoded at before cropping (the seeds' 128 x 171); None keeps the video's size
+    frame_size: list[int] | None = field(default_factory=lambda: [128, 171])
+    crop_size: int = 112  # side of the square training crop
+
+    # --- augmentation (batched, on the device) ---
+    # random resized crop: area range (None: a fixed `crop_size` crop at a random position, no resize)
+    crop_scale: list[float] | None = field(default_factory=lambda: [0.08, 1.0])
+    crop_ratio: list[float] = field(default_factory=lambda: [3 / 4, 4 / 3])  # aspect range of the crop
+    flip_p: float = 0.5
+    color_jitter: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0, 0.0])  # b, c, s, h
+    color_jitter_p: float = 0.0
+    grayscale_p: float = 0.0
+    blur_p: float = 0.0
+    blur_sigma: list[float] = field(default_factory=lambda: [0.1, 2.0])
+
+    # --- optimisation (`hf_vssl.optim.OptimizerRecipe` builds and validates it) ---
+    optimizer: str = "sgd"
+    learning_rate: float = 0.1
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    lr_schedule: str = "constant"
+    lr_milestones: list[int] = field(default_factory=list)  # epochs of the "step" schedule
+    lr_decay_factor: float = 0.1
+    final_lr: float = 0.0  # end of the "cosine" schedule
+    warmup_epochs: float = 0.0
+    lars_trust_coefficient: float = 0.001  # seed 004 / METHODS.md: LARS eta 0.001, no clipping
+    # ViCC's released src/main_single.py:321 wraps SGD in apex LARC, which adapts and decays every
+    # parameter (biases and BatchNorm included); True skips 1-D tensors as SwAV-style LARS does
+    lars_exclude_bias_and_norm: bool = False
+    epochs: int = 100
+    batch_size: int = 64  # global: all processes x accumulation steps
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        coerce_fields(self, own_field_names(type(self)))
+        super().__post_init__(**kwargs)
+
     @property
     def method(self) -> str:
         return self.model_type.removeprefix("vssl-")
 
-    # The clip fields most methods share, checked once here; a method without one of them skips it.
-    def validate_clip_geometry(self) -> None:
-        frame_size, crop = getattr(self, "frame_size", None), getattr(self, "crop_size", None)
-        if frame_size is not None and (len(frame_size) != 2 or min(frame_size) < 1):
-            raise ValueError(f"frame_size must be (H, W) of positive sizes, got {frame_size}")
-        if crop is not None and crop < 1:
-            raise ValueError(f"crop_size must be >= 1, got {crop}")
-        if crop is not None and frame_size is not None:
-            check_crop_fits(crop, frame_size)
+    @property
+    def modality(self) -> str:
+        """The input stream of the trained backbone: "rgb" (ViCC also trains "flow")."""
+        return "rgb"
+
+    @property
+    def optimizer_recipe(self) -> OptimizerRecipe:
+        return OptimizerRecipe.from_config(self)
+
+    def validate_clip(self) -> None:
+        check_field("num_frames", self.num_frames, self.num_frames >= 1, ">= 1")
+        check_field("crop_size", self.crop_size, self.crop_size >= 1, ">= 1")
+        if self.frame_size is not None:
+            ok = len(self.frame_size) == 2 and min(self.frame_size) >= 1
+            check_field("frame_size", self.frame_size, ok, "(H, W) of positive sizes, or None")
+            check_crop_fits(self.crop_size, self.frame_size)
 
     def validate_augmentation(self) -> None:
-        for name in ("flip_p", "grayscale_p", "color_jitter_p", "blur_p"):
-            if not 0 <= getattr(self, name, 0) <= 1:
-                raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
-        jitter, scale = getattr(self, "color_jitter", None), getattr(self, "crop_scale", None)
-        if jitter is not None and len(jitter) != 4:
-            raise ValueError(
-                f"color_jitter must be 4 strengths (brightness, contrast, saturation, hue), got {jitter}"
-            )
-        if scale is not None and (len(scale) != 2 or not 0 < scale[0] <= scale[1] <= 1):
-            raise ValueError(
-                f"crop_scale must be an area range (min, max) with 0 < min <= max <= 1, got {scale}"
-            )
+        for name in ("flip_p", "color_jitter_p", "grayscale_p", "blur_p"):
+            value = getattr(self, name)
+            check_field(name, value, 0 <= value <= 1, "a probability in [0, 1]")
+        jitter = self.color_jitter
+        ok = len(jitter) == 4 and min(jitter) >= 0 and jitter[3] <= 0.5
+        check_field(
+            "color_jitter", jitter, ok, "4 strengths >= 0 (brightness, contrast, saturation, hue <= 0.5)"
+        )
+        if self.crop_scale is not None:
+            scale = self.crop_scale
+            ok = len(scale) == 2 and 0 < scale[0] <= scale[1] <= 1
+            check_field("crop_scale", scale, ok, "an area range (min, max) with 0 < min <= max <= 1, or None")
+        ratio = self.crop_ratio
+        check_field(
+            "crop_ratio",
+            ratio,
+            len(ratio) == 2 and 0 < ratio[0] <= ratio[1],
+            "(min, max) with 0 < min <= max",
+        )
+        sigma = self.blur_sigma
+        check_field(
+            "blur_sigma",
+            sigma,
+            len(sigma) == 2 and 0 < sigma[0] <= sigma[1],
+            "(min, max) with 0 < min <= max",
+        )
+
+    def validate_recipe(self) -> None:
+        self.optimizer_recipe  # noqa: B018  (building the recipe validates every optimisation field)
+
+    def recipe_summary(self) -> str:
+        """The run in a few sentences for model cards, read from the fields (never written by hand)."""
+        frames = (
+            f" cropped from frames resized to {self.frame_size[0]} x {self.frame_size[1]}"
+            if self.frame_size is not None
+            else ""
+        )
+        schedule = {
+            "step": f"x{self.lr_decay_factor:g} at epochs {list(self.lr_milestones)}",
+            "cosine": f"cosine to {self.final_lr:g}",
+            "constant": "constant",
+        }[self.lr_schedule]
+        return (
+            f"{self.method_summary()} {self.num_frames} x {self.crop_size} x {self.crop_size} clips{frames}; "
+            f"{self.optimizer.upper()} lr {self.learning_rate:g} ({schedule}), weight decay {self.weight_decay:g}, "
+            f"global batch {self.batch_size}, {self.epochs} epochs."
+        )
+
+    def method_summary(self) -> str:
+        """The method's own part of `recipe_summary` (each method says what its fields set)."""
+        return f"{self.method} pretraining:"
+
+    def video_processor(self) -> VsslVideoProcessor:
+        """The test-time preprocessing of this run's clips (saved with the model; evaluation's default):
+        `num_frames`-frame clips of frames decoded at `frame_size`, centre `crop_size` crop."""
+        crop = [self.crop_size, self.crop_size]
+        if self.frame_size is None:
+            return VsslVideoProcessor(num_frames=self.num_frames, frame_size=None, crop_size=crop)
+        return VsslVideoProcessor(
+            num_frames=self.num_frames, frame_size=list(self.frame_size), crop_size=crop
+        )
 
     def pretraining_record(self) -> dict[str, Any]:
         """The method's fields as written into the backbone config of a checkpoint."""
-        generic = {f.name for f in dataclasses.fields(VsslPretrainingConfig)}
-        own = [f.name for f in dataclasses.fields(self) if f.name not in generic]
+        own = own_field_names(type(self))
         return {"method": self.method, **{name: _jsonable(getattr(self, name)) for name in own}}
 
     @classmethod
@@ -93,6 +195,13 @@ class VsslPretrainingConfig(PreTrainedConfig):
         backbone_dict = backbone_config.to_dict()
         backbone_dict[PRETRAINING_KEY] = None
         return cls(backbone_config=backbone_dict, **record)
+
+
+def own_field_names(cls: type[VsslPretrainingConfig]) -> list[str]:
+    """The fields of a method config that are not transformers' own nor the nested backbone config:
+    the shared clip / augmentation / recipe fields, then the method's."""
+    inherited = {f.name for f in dataclasses.fields(PreTrainedConfig)} | {"backbone_config"}
+    return [f.name for f in dataclasses.fields(cls) if f.name not in inherited]
 
 
 def _jsonable(value: Any) -> Any:
@@ -126,10 +235,11 @@ class VsslForPretraining(VsslPreTrainedModel):
 
     def set_epoch(self, epoch: int) -> None:
         """Called by the training loop at the start of each epoch (0-based): epoch-driven schedules.
-        Prototypes stay frozen for the config's first `freeze_prototypes_epochs` epochs."""
+        Prototypes stay frozen for the config's first `freeze_prototypes_epochs` epochs (a method
+        with prototype banks declares that field)."""
         self.epoch = epoch
         for prototypes in self.prototype_banks():
-            prototypes.frozen = epoch < getattr(self.config, "freeze_prototypes_epochs", 0)
+            prototypes.frozen = epoch < self.config.freeze_prototypes_epochs
 
     def before_optimizer_step(self) -> None:
         """Called after backward (gradients all-reduced) and before the optimizer step: drops the

@@ -7,6 +7,7 @@ only builds its stages, so every architecture reads top to bottom in its own fil
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import OrderedDict
 from collections.abc import Callable
@@ -22,6 +23,8 @@ from transformers import PreTrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import ImageClassifierOutput
 from transformers.utils import ModelOutput
+
+from ..typed_fields import coerce_fields
 
 MULTILEVEL_NAMES = ("low", "mid", "high")
 
@@ -53,6 +56,8 @@ class VsslBackboneConfig(PreTrainedConfig):
     default_multilevel_stages: ClassVar[tuple[str, str, str]] = ()
 
     def __post_init__(self, **kwargs: Any) -> None:
+        inherited = {f.name for f in dataclasses.fields(PreTrainedConfig)}
+        coerce_fields(self, [f.name for f in dataclasses.fields(self) if f.name not in inherited])
         if self.multilevel_stages is None:
             self.multilevel_stages = list(self.default_multilevel_stages)
         self.multilevel_stages = list(self.multilevel_stages)
@@ -192,15 +197,6 @@ class VsslPreTrainedModel(PreTrainedModel):
         """Weight-name prefixes that may be absent from a checkpoint (a new head); none for a backbone."""
         return ()
 
-    def push_to_hub(self, repo_id: str, **kwargs: Any):
-        """Upload as a zoo repository (safetensors, config with `auto_map` + code, video processor config,
-        the zoo preset's card): `hf_vssl.hub.push.push_model`, not transformers' bare upload."""
-        try:  # absolute and optional: the Hub's remote-code copy of this file runs without hf-vssl
-            from hf_vssl.hub.push import push_model
-        except ImportError:
-            return super().push_to_hub(repo_id, **kwargs)
-        return push_model(self, repo_id, **kwargs)
-
 
 def _hub_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     keys = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder")
@@ -229,6 +225,9 @@ class VsslBackboneModel(VsslPreTrainedModel):
     """Runs `self.stages` in order; subclasses build the stages in `__init__` then call `post_init()`."""
 
     stages: nn.ModuleDict
+    # a pretraining checkpoint's heads (or a classifier's head) are expected extras when the feature
+    # extractor loads it: no load report for them; a missing backbone weight still raises
+    _keys_to_ignore_on_load_unexpected: ClassVar[list[str]] = [r"^(?!stages\.)"]
 
     def __init__(self, config: VsslBackboneConfig) -> None:
         super().__init__(config)
@@ -307,6 +306,17 @@ class VsslForVideoClassification(VsslPreTrainedModel):
     def _newly_initialised_prefixes(cls) -> tuple[str, ...]:
         return ("classifier.", "probe_bn.")
 
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Pooled features (B, D) -> logits (B, num_labels), or with `pre_logits` the (B, D) input of
+        the linear layer (after the probe's BN / L2 and dropout). The linear probe trains this part
+        alone on cached features."""
+        if self.probe_bn is not None:
+            features = self.probe_bn(features)
+        if self.config.probe_l2_norm:
+            features = F.normalize(features, dim=1)
+        features = self.dropout(features)
+        return features if pre_logits else self.classifier(features)
+
     def train(self, mode: bool = True) -> VsslForVideoClassification:
         super().train(mode)
         if self.config.freeze_backbone:
@@ -324,12 +334,7 @@ class VsslForVideoClassification(VsslPreTrainedModel):
         """pixel_values: (B, C, T, H, W); labels: (B,) class indices."""
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.config.freeze_backbone):
             out = self.backbone(pixel_values, output_hidden_states=output_hidden_states)
-        features = out.pooler_output
-        if self.probe_bn is not None:
-            features = self.probe_bn(features)
-        if self.config.probe_l2_norm:
-            features = F.normalize(features, dim=1)
-        logits = self.classifier(self.dropout(features))
+        logits = self.forward_head(out.pooler_output)
         loss = F.cross_entropy(logits, labels) if labels is not None else None
         output = ImageClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states)
         return output if return_dict is not False else output.to_tuple()

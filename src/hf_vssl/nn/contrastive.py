@@ -66,15 +66,17 @@ def global_info_nce(
     z_b: torch.Tensor,
     temperature: float,
     extra_negatives: torch.Tensor | None = None,
+    detach_candidates: bool = False,
 ) -> torch.Tensor:
     """One-directional InfoNCE a -> b over the global batch: anchor i of this process (z_a: (B, D))
     has z_b's row i of the same process as its positive and every other process's and sample's z_b
-    row (gathered with gradient) as negatives. Symmetrise by averaging with (z_b, z_a)."""
+    row (gathered with gradient) as negatives. Symmetrise by averaging with (z_b, z_a).
+    `detach_candidates`: z_b is a constant key (no gradient), as SDC's released `contrast`."""
     if z_a.shape != z_b.shape:
         raise ValueError(
             f"z_a and z_b must have the same shape (B, D), got {tuple(z_a.shape)} and {tuple(z_b.shape)}"
         )
-    candidates = all_gather_with_grad(z_b)  # (world * B, D)
+    candidates = (all_gather_no_grad if detach_candidates else all_gather_with_grad)(z_b)  # (world * B, D)
     batch = z_a.shape[0]
     own = get_rank() * batch + torch.arange(batch, device=z_a.device)
     positives = torch.zeros(batch, candidates.shape[0], dtype=torch.bool, device=z_a.device)

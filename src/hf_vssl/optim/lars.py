@@ -1,5 +1,10 @@
 """LARS as ViCC (seed 004) and SwAV use it: SGD with momentum whose per-tensor step is scaled by
-trust * ||w|| / (||g|| + wd * ||w|| + eps) (apex's LARC, no clipping by default)."""
+trust * ||w|| / (||g|| + wd * ||w|| + eps) (apex's LARC, no clipping by default).
+
+ViCC's release wraps its SGD in `apex.parallel.LARC(trust_coefficient=0.001, clip=False)`
+(`src/main_single.py:321`, `src/main_cross.py:333`; CoCLR itself trains with Adam), which adapts and
+decays every parameter, biases and BatchNorm affine included: that is the default here.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +19,11 @@ class LARS(torch.optim.SGD):
 
     Before the SGD update each tensor's gradient becomes (g + wd * w) * trust * ||w|| /
     (||g|| + wd * ||w|| + eps), then plain SGD (without its own decay) applies lr and momentum.
-    `clip=True` caps the adaptive factor at 1 / lr (LARC's clipping mode). With
-    `exclude_bias_and_norm` (default), 1-D tensors (biases, BatchNorm affine) are neither adapted
-    nor decayed, the usual LARS practice. A param group may override `trust_coefficient`,
-    `clip` and `exclude_bias_and_norm`.
+    `clip=True` caps the adaptive factor at 1 / lr (LARC's clipping mode). By default every tensor
+    is adapted and decayed, as apex's LARC does (ViCC release); with
+    `exclude_bias_and_norm=True`, 1-D tensors (biases, BatchNorm affine) are neither adapted nor
+    decayed (the usual LARS practice of SwAV / BYOL). A param group may override
+    `trust_coefficient`, `clip` and `exclude_bias_and_norm`.
     """
 
     def __init__(
@@ -29,7 +35,7 @@ class LARS(torch.optim.SGD):
         trust_coefficient: float = 0.001,  # seed 004 / SwAV: eta = 0.001
         clip: bool = False,  # SwAV / ViCC: LARC without clipping
         eps: float = 1e-8,
-        exclude_bias_and_norm: bool = True,
+        exclude_bias_and_norm: bool = False,  # apex LARC (ViCC release) adapts every tensor
         dampening: float = 0.0,
         nesterov: bool = False,
     ) -> None:

@@ -1,11 +1,10 @@
 """Training with Accelerate: one loop for every pretext method (and for finetuning), resumable
 checkpoints, recipes read from the method configs, and the export of the final model."""
 
+from ..optim.recipe import OptimizerRecipe, build_optimizer, build_scheduler
 from .checkpointing import TrainerState
-from .data import load_video_dataset
 from .loop import TrainingArguments, TrainResult, fit, make_accelerator
 from .pretrain import PretrainOutput, build_method_config, pretrain, pretrain_cross_stream
-from .recipe import OptimizerRecipe, build_optimizer, build_scheduler
 
 __all__ = [
     "OptimizerRecipe",
@@ -17,7 +16,6 @@ __all__ = [
     "build_optimizer",
     "build_scheduler",
     "fit",
-    "load_video_dataset",
     "make_accelerator",
     "pretrain",
     "pretrain_cross_stream",

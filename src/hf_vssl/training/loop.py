@@ -24,9 +24,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
+from ..optim.recipe import OptimizerRecipe, build_optimizer, build_scheduler
 from .checkpointing import TrainerState, load_checkpoint, resolve_resume, save_checkpoint
 from .distributed import convert_sync_batchnorm
-from .recipe import OptimizerRecipe, build_optimizer, build_scheduler
 
 MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
 SWITCHES = ("auto", "on", "off")
@@ -40,25 +40,51 @@ class TrainingArguments:
     and the default layout on CPU. sync_bn: BatchNorm over the global batch when several processes
     run. max_steps: stop after this many optimizer steps (smoke tests, the demo); None = all epochs.
     save_steps: a resumable checkpoint every N optimizer steps (and always at the end).
-    resume: a checkpoint folder, or True for the newest one in `output_dir`.
+    resume: a checkpoint folder, or "latest" for the newest one in `output_dir`.
+    The CLI's options are made from these fields (`hf_vssl.cli.common.add_dataclass_arguments`).
     """
 
-    output_dir: Path
+    output_dir: Path = field(
+        metadata={"help": "where checkpoints, logs, models and results go", "metavar": "DIR"}
+    )
     gradient_accumulation_steps: int = 1
-    num_workers: int = 4
+    num_workers: int = field(default=4, metadata={"help": "decoding processes"})
     seed: int = 0
-    mixed_precision: str = "auto"
-    channels_last: str = "auto"
-    compile: bool = False
-    sync_bn: bool = True
-    find_unused_parameters: bool = False
-    max_grad_norm: float | None = None
-    max_steps: int | None = None
-    save_steps: int = 500
-    save_total_limit: int = 2
-    logging_steps: int = 10
-    resume: str | Path | bool | None = None
-    cpu: bool = False
+    mixed_precision: str = field(
+        default="auto",
+        metadata={
+            "help": "autocast dtype; auto = bf16 on CUDA GPUs that support it, float32 (no) on CPU",
+            "choices": MIXED_PRECISION,
+        },
+    )
+    channels_last: str = field(
+        default="auto",
+        metadata={"help": "channels_last_3d memory format; auto = on CUDA only", "choices": SWITCHES},
+    )
+    compile: bool = field(default=False, metadata={"help": "torch.compile the model (inductor)"})
+    sync_bn: bool = field(
+        default=True, metadata={"help": "BatchNorm over the global batch with several processes"}
+    )
+    find_unused_parameters: bool = field(
+        default=False,
+        metadata={
+            "help": "DDP option for partly frozen models (on by itself for methods whose heads start late)"
+        },
+    )
+    max_grad_norm: float | None = field(default=None, metadata={"help": "clip the gradient norm"})
+    max_steps: int | None = field(default=None, metadata={"help": "stop after this many optimizer steps"})
+    save_steps: int = field(default=500, metadata={"help": "checkpoint every N optimizer steps"})
+    save_total_limit: int = field(default=2, metadata={"help": "checkpoints kept (0 = all)"})
+    logging_steps: int = field(default=10, metadata={"help": "log every N optimizer steps"})
+    resume: str | Path | bool | None = field(
+        default=None,
+        metadata={
+            "help": "continue a run: a checkpoint folder, or the newest one in OUTPUT_DIR when no value is given",
+            "metavar": "CHECKPOINT",
+            "const": "latest",
+        },
+    )
+    cpu: bool = field(default=False, metadata={"help": "run on the CPU even when a GPU is present"})
     progress_bar: bool = True
 
     def __post_init__(self) -> None:
@@ -82,7 +108,7 @@ class TrainingArguments:
 class TrainResult:
     """global_step: optimizer steps done; history: the logged values (loss terms and metrics averaged
     over processes, lr, clips/s) of every logging step, with its "step"; epoch_summaries: one dict per
-    epoch (mean loss terms, skipped videos, seconds); stopped_early: max_steps ended the run."""
+    epoch (its 1-based "epoch", mean loss terms, skipped videos, seconds); stopped_early: max_steps ended the run."""
 
     global_step: int
     history: list[dict[str, float]] = field(default_factory=list)
@@ -201,7 +227,7 @@ def fit(
     resume_path = resolve_resume(args.resume, args.output_dir)
     if resume_path is not None:
         state = load_checkpoint(accelerator, resume_path)
-        accelerator.print(f"resumed from {resume_path}: epoch {state.epoch}, step {state.global_step}")
+        accelerator.print(f"resumed from {resume_path}: epoch {state.epoch + 1}, step {state.global_step}")
     accelerator.init_trackers("tensorboard", config=_scalar_hparams({**(hparams or {}), **vars(args)}))
 
     result = TrainResult(global_step=state.global_step)
@@ -281,7 +307,7 @@ def fit(
         summary = {k: sum(v) / len(v) for k, v in epoch_terms.items() if k != "lr"}
         summary["skipped_videos"] = int(accelerator.reduce(skipped, reduction="sum").item())
         summary["seconds"] = time.perf_counter() - epoch_start
-        summary["epoch"] = state.epoch
+        summary["epoch"] = state.epoch + 1  # 1-based, as every line the user reads
         result.epoch_summaries.append(summary)
         accelerator.log({f"epoch/{k}": v for k, v in summary.items()}, step=state.global_step)
         if accelerator.is_main_process:  # through tqdm, so the line does not break the progress bar
@@ -344,7 +370,7 @@ def _epoch_line(summary: dict[str, float], epochs: int, complete: bool) -> str:
     )
     stopped = "" if complete else " (stopped by max_steps)"
     return (
-        f"epoch {int(summary['epoch']) + 1}/{epochs}{stopped}: {terms}, {summary.get('clips_per_s', 0.0):.1f} clips/s, "
+        f"epoch {int(summary['epoch'])}/{epochs}{stopped}: {terms}, {summary.get('clips_per_s', 0.0):.1f} clips/s, "
         f"{summary['seconds']:.0f} s, skipped videos {summary['skipped_videos']}"
     )
 

@@ -10,13 +10,13 @@ from typing import Any
 
 import datasets
 from accelerate.utils import set_seed
-from transformers import AutoConfig, PreTrainedConfig
+from transformers import PreTrainedConfig
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
 from ..methods.modeling_pretraining import VsslForPretraining, VsslPretrainingConfig
 from ..methods.registry import MethodSpec, get_method
+from ..typed_fields import coerce_value, field_types
 from .loop import TrainingArguments, TrainResult, fit, make_accelerator
-from .recipe import OptimizerRecipe
 
 
 @dataclass
@@ -58,44 +58,56 @@ def build_method_config(
 ) -> VsslPretrainingConfig:
     """The method config of a run. Precedence: `overrides` > preset > the method's defaults.
 
-    preset: a zoo name (`hf-vssl zoo`), giving method, backbone, clip length, crop and frame size.
+    preset: a zoo name (`hf-vssl zoo`): its method, backbone and every method-config field it sets
+        (clip geometry, stream, concept counts...).
     backbone: a backbone type ("r3d", "s3d"...) replacing the preset's / the method's default one.
     backbone_overrides: backbone config fields (e.g. width_multiplier=0.25, depth=18).
     overrides: method config fields (recipe fields included: epochs, batch_size, learning_rate...).
+    Values may be text (`--set`, YAML): each is coerced to its field's type; an unknown field of
+    either config is an error listing the known ones.
     """
-    overrides = dict(overrides or {})
-    backbone_overrides = dict(backbone_overrides or {})
-    backbone_config: PreTrainedConfig | None = None
+    if preset is None and method is None:
+        raise ValueError("name a method (--method) or a zoo preset (--preset)")
+    zoo_entry = None
     if preset is not None:
         from ..hub.zoo import get_preset
 
         zoo_entry = get_preset(preset)
         if method is not None and method != zoo_entry.method:
             raise ValueError(f"preset '{preset}' is a '{zoo_entry.method}' model, not '{method}'")
-        method = zoo_entry.method
-        if backbone is None:
-            backbone_config = zoo_entry.backbone_config(**backbone_overrides)
-        for name in ("num_frames", "crop_size", "frame_size"):
-            value = getattr(zoo_entry, name)
-            if value is not None:
-                overrides.setdefault(name, list(value) if isinstance(value, tuple) else value)
-    if method is None:
-        raise ValueError("name a method (--method) or a zoo preset (--preset)")
-    spec = get_method(method)
+    spec = get_method(zoo_entry.method if zoo_entry else method)
+    overrides = coerce_overrides(spec.config_class, overrides or {}, "--set")
+    default_backbone = spec.config_class.sub_configs_defaults["backbone_config"]
     if backbone is not None:
-        backbone_config = AutoConfig.for_model(backbone_model_type(backbone), **backbone_overrides)
-    elif backbone_config is None and backbone_overrides:
-        default = spec.config_class().backbone_config
-        backbone_config = type(default).from_dict({**default.to_dict(), **backbone_overrides})
-    fields = {f.name for f in dataclasses.fields(spec.config_class)}
-    unknown = sorted(set(overrides) - fields)
+        model_type, backbone_values = backbone_model_type(backbone), {}
+    elif zoo_entry is not None:
+        model_type, backbone_values = zoo_entry.backbone_type, {}
+    else:  # the method's default backbone (e.g. Pace's compact R(2+1)D)
+        model_type, backbone_values = default_backbone.model_type, dict(default_backbone.init_kwargs)
+    backbone_values |= coerce_overrides(
+        CONFIG_MAPPING[model_type], backbone_overrides or {}, "--backbone-config"
+    )
+    if zoo_entry is not None and backbone is None:
+        return zoo_entry.build_config(backbone_overrides=backbone_values, **overrides)
+    return spec.config_class(backbone_config={"model_type": model_type, **backbone_values}, **overrides)
+
+
+def coerce_overrides(config_class: type, values: dict[str, Any], option: str) -> dict[str, Any]:
+    """`values` coerced to the fields of `config_class`; an unknown name is an error listing the fields."""
+    hints = field_types(config_class)
+    fields = _own_fields(config_class)
+    unknown = sorted(set(values) - fields)
     if unknown:
         raise ValueError(
-            f"unknown {spec.config_class.__name__} field(s) {unknown}; fields: {', '.join(sorted(fields - {'backbone_config'}))}"
+            f"{option}: unknown {config_class.__name__} field(s) {unknown}; fields: {', '.join(sorted(fields))}"
         )
-    if backbone_config is not None:
-        overrides["backbone_config"] = backbone_config.to_dict()
-    return spec.config_class(**overrides)
+    return {k: coerce_value(f"{option} {k}", v, hints[k], from_text=True) for k, v in values.items()}
+
+
+def _own_fields(config_class: type) -> set[str]:
+    """The fields a user may set: the config class's own, not transformers' bookkeeping."""
+    inherited = {f.name for f in dataclasses.fields(PreTrainedConfig)} | {"backbone_config", "pretraining"}
+    return {f.name for f in dataclasses.fields(config_class)} - inherited
 
 
 def build_train_dataset(spec: MethodSpec, config: VsslPretrainingConfig, split: datasets.Dataset, seed: int):
@@ -105,9 +117,10 @@ def build_train_dataset(spec: MethodSpec, config: VsslPretrainingConfig, split: 
     if spec.uses_flow(config) and "flow" not in split.column_names:
         raise ValueError(
             f"this {spec.name} configuration reads optical flow, but the dataset has no 'flow' column; "
-            "compute flow videos first (see the README) or train the RGB stream"
+            "compute flow videos first with `hf-vssl extract-flow` or train the RGB stream"
         )
-    return VideoClipDataset(split, spec.build_sampler(config), frame_size=tuple(config.frame_size), seed=seed)
+    frame_size = None if config.frame_size is None else tuple(config.frame_size)
+    return VideoClipDataset(split, spec.build_sampler(config), frame_size=frame_size, seed=seed)
 
 
 def pretrain(
@@ -133,7 +146,7 @@ def pretrain(
     if model.has_idle_parameters():
         args = dataclasses.replace(args, find_unused_parameters=True)
     accelerator = make_accelerator(args)
-    recipe = OptimizerRecipe.from_config(config)
+    recipe = config.optimizer_recipe
     hparams = {"method": spec.name, **{k: v for k, v in config.pretraining_record().items() if k != "method"}}
     result = fit(
         model,
@@ -147,7 +160,6 @@ def pretrain(
     model_dir, card_path = export_pretrained(
         model,
         args.output_dir / "model",
-        recipe=recipe,
         result=result,
         dataset_name=dataset_name,
         accelerator=accelerator,

@@ -292,6 +292,8 @@ COCLR_S3D = Architecture(
     keymap=coclr_s3d_keymap,
     marker=r"Mixed_5c\.branch0\.0\.conv\.weight",
     infer=_infer_s3d,
+    # s3dg.py:190: MaxPool_5a = MaxPool3d(kernel_size=(2, 2, 2), stride=(2, 2, 2), padding=(0, 0, 0)), floor
+    config_kwargs={"pool5_ceil_mode": False},
 )
 
 # torchvision `s3d`: positions of the named layers in `features` (max-pools at 1, 4, 7 and 13)
@@ -346,8 +348,9 @@ TORCHVISION_S3D = Architecture(
     keymap=torchvision_s3d_keymap,
     marker=r"features\.15\.branch3\.1\.0\.weight",
     infer=_infer_s3d,
-    # torchvision's S3D uses the TensorFlow BN settings (BACKBONES.md)
-    config_kwargs={"bn_eps": 1e-3, "bn_momentum": 0.001},
+    # torchvision's S3D uses the TensorFlow BN settings (BACKBONES.md) and floor pooling at MaxPool_5a
+    # (`features.13` = MaxPool3d(kernel_size=(2, 2, 2), stride=(2, 2, 2), padding=(0, 0, 0)))
+    config_kwargs={"bn_eps": 1e-3, "bn_momentum": 0.001, "pool5_ceil_mode": False},
 )
 
 

@@ -3,7 +3,7 @@
 from ..registry import MethodSpec, register_method
 from .configuration_mfo import MFOConfig
 from .modeling_mfo import MFOForPretraining
-from .views import MFOAugment, build_augment, build_sampler
+from .views import MFOAugment, build_sampler
 
 register_method(
     MethodSpec(
@@ -11,7 +11,7 @@ register_method(
         config_class=MFOConfig,
         model_class=MFOForPretraining,
         build_sampler=build_sampler,
-        build_augment=build_augment,
+        build_augment=MFOAugment,
     )
 )
 

@@ -35,11 +35,8 @@ class MFOConfig(VsslPretrainingConfig):
     # --- views (seed 001 §2; METHODS.md "Views") ---
     num_frames: int = 16  # seed 001 §2: 32 frames split into two 16-frame clips; the overview takes every 2nd
     max_stride: int = 3  # METHODS.md: frame stride drawn in [1, min(3, N / 32)] (released --rate 3)
-    frame_size: list[int] = field(default_factory=lambda: [128, 171])  # decoded (H, W) before cropping
-    crop_size: int = 112  # seed 001 §2: 112x112 clips
-    crop_scale: list[float] = field(default_factory=lambda: [0.5, 1.0])  # METHODS.md: crop area 0.5-1
-    crop_ratio: list[float] = field(default_factory=lambda: [3 / 4, 4 / 3])  # released RandomSizedCrop
-    flip_p: float = 0.5  # seed 001 §2: horizontal flipping
+    # seed 001 §2: 112x112 clips from 128x171 frames, horizontal flipping (the shared defaults)
+    crop_scale: list[float] | None = field(default_factory=lambda: [0.5, 1.0])  # METHODS.md: area 0.5-1
     grayscale_p: float = 0.5  # METHODS.md: grey p 0.5
     # METHODS.md: jitter brightness / contrast / saturation / hue 0.5 / 0.5 / 0.5 / 0.25, always applied
     color_jitter: list[float] = field(default_factory=lambda: [0.5, 0.5, 0.5, 0.25])
@@ -49,7 +46,6 @@ class MFOConfig(VsslPretrainingConfig):
     # seed 001 §2 blurs each clip (following CoCLR / MemDPC, SimCLR-style sigma 0.1-2, p 0.5);
     # the released augmentation.py has no blur: blur_p=0.0
     blur_p: float = 0.5
-    blur_sigma: list[float] = field(default_factory=lambda: [0.1, 2.0])
     # released train.py RandomSizedCrop(consistent=True) (augmentation.py): up to 10 draws (aspect uniform,
     # w / h swapped with p 0.5), then the centre square; "torchvision": log-uniform aspect, centre fallback
     crop_sampler: str = "ten_draws"
@@ -102,9 +98,16 @@ class MFOConfig(VsslPretrainingConfig):
     lr_schedule: str = "step"
     # seed 001 §2: x0.1 at epoch 70 of 100 (Kinetics-400); [200] of 300 epochs on UCF-101
     lr_milestones: list[int] = field(default_factory=lambda: [70])
-    lr_decay_factor: float = 0.1
     epochs: int = 100
     batch_size: int = 256  # seed 001 §2, global
+
+    def method_summary(self) -> str:
+        return (
+            f"MFO (seed 001): instance contrast on low / mid / high features (weights {self.level_weights}), "
+            f"temporal negatives {self.temporal_negatives} ({'on' if self.use_aug_loss else 'off'}), timestamp "
+            f"retrieval {'on' if self.use_ret_loss else 'off'}, {self.num_prototypes} prototypes with a queue of "
+            f"{self.queue_size}, graph G_ins from epoch {self.graph_start_epoch};"
+        )
 
     def validate_num_frames(self) -> None:
         if self.num_frames < 2:

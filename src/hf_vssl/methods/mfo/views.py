@@ -67,7 +67,3 @@ class MFOAugment(nn.Module):
         if self.use_overview:
             inputs["overview"] = self.augment(views["overview"], generator=generator)
         return inputs
-
-
-def build_augment(config: MFOConfig) -> MFOAugment:
-    return MFOAugment(config)

@@ -3,8 +3,9 @@
 from ..registry import MethodSpec, register_method
 from .attention import attention_maps, attention_overlay, save_attention_overlay
 from .configuration_pace import SEED_003_CONFIGURATIONS, PaceConfig
+from .evaluation import pace_accuracy
 from .modeling_pace import PaceForPretraining
-from .views import PaceAugment, build_augment, build_sampler
+from .views import PaceAugment, build_sampler
 
 register_method(
     MethodSpec(
@@ -12,7 +13,7 @@ register_method(
         config_class=PaceConfig,
         model_class=PaceForPretraining,
         build_sampler=build_sampler,
-        build_augment=build_augment,
+        build_augment=PaceAugment,
     )
 )
 
@@ -23,5 +24,6 @@ __all__ = [
     "PaceForPretraining",
     "attention_maps",
     "attention_overlay",
+    "pace_accuracy",
     "save_attention_overlay",
 ]

@@ -67,14 +67,15 @@ class PaceConfig(VsslPretrainingConfig):
     lambda_cls: float = 1.0  # METHODS.md: L = lambda_cls L_cls + lambda_ctr L_ctr, default 1, 1
     lambda_ctr: float = 1.0
     # seed 003 algorithms: exp(sim(z_i, z_j)), sim the dot product of the (here L2-normalised) pooled
-    # features, with no temperature: tau 1
+    # features, with no temperature: tau 1 (our reading; the release has no contrastive code, and its
+    # author calls it "similar to SimCLR", laura-wang/video-pace issue #4: SimCLR uses tau 0.1-0.5)
     contrastive_temperature: float = 1.0
+    # SimCLR-style projection head g (Linear F->F, ReLU, Linear F->dim) between the pooled features
+    # and the contrastive term; 0: none, the algorithms' z = f(x) (our reading, see above)
+    contrastive_projection_dim: int = 0
 
-    # --- views (METHODS.md "Original training") ---
-    num_frames: int = 16  # 16-frame clips
-    frame_size: list[int] = field(default_factory=lambda: [128, 171])  # resize 128x171
-    crop_size: int = 112  # random crop 112
-    flip_p: float = 0.5
+    # --- views (METHODS.md "Original training": 16-frame clips, resize 128x171, random crop 112) ---
+    crop_scale: list[float] | None = None  # a fixed 112 crop at a random position, no resize
     color_jitter: list[float] = field(default_factory=lambda: [0.8, 0.8, 0.8, 0.2])  # per-frame jitter
     color_jitter_p: float = 0.8
     # released datasets/ucf101.py: frames read by cv2.imread (BGR, 0-255), jittered by torchvision as if
@@ -85,13 +86,18 @@ class PaceConfig(VsslPretrainingConfig):
     # --- optimisation recipe (METHODS.md "Original training") ---
     optimizer: str = "sgd"
     learning_rate: float = 1e-3
-    momentum: float = 0.9
     weight_decay: float = 5e-3
     lr_schedule: str = "step"
     lr_milestones: list[int] = field(default_factory=lambda: [6, 12])  # x0.1 every 6 epochs
-    lr_decay_factor: float = 0.1
     epochs: int = 18
     batch_size: int = 30
+
+    def method_summary(self) -> str:
+        paces = ", ".join(str(p) for p in self.pace_fractions)
+        return (
+            f"Pace prediction (seed 003): paces [{paces}] (backward mode {self.backward_mode}), cross-entropy on "
+            f"the pace plus the '{self.contrastive}' contrastive term (lambda {self.lambda_cls:g}, {self.lambda_ctr:g});"
+        )
 
     @property
     def pace_fractions(self) -> list[Fraction]:
@@ -130,10 +136,10 @@ class PaceConfig(VsslPretrainingConfig):
             )
         if not self.contrastive_temperature > 0:
             raise ValueError(f"contrastive_temperature must be > 0, got {self.contrastive_temperature}")
-
-    def validate_num_frames(self) -> None:
-        if self.num_frames < 1:
-            raise ValueError(f"num_frames must be >= 1, got {self.num_frames}")
+        if self.contrastive_projection_dim < 0:
+            raise ValueError(
+                f"contrastive_projection_dim must be >= 0 (0: no projection head), got {self.contrastive_projection_dim}"
+            )
 
 
 __all__ = ["SEED_003_CONFIGURATIONS", "PaceConfig"]

@@ -3,7 +3,8 @@
 Clips played at a pace drawn from a pace set: the backbone's pooled features go through a linear
 pace head (L_cls, cross-entropy over the pace classes) and, optionally, a contrastive term over the
 global batch: same context (algorithm 1, the two clips of a video at different paces are positives)
-or same pace (algorithm 2, clips of equal pace label are positives).
+or same pace (algorithm 2, clips of equal pace label are positives), on the pooled features or, with
+`contrastive_projection_dim`, on a SimCLR-style projection of them.
 """
 
 from __future__ import annotations
@@ -29,7 +30,14 @@ class PaceForPretraining(VsslForPretraining):
 
     def __init__(self, config: PaceConfig) -> None:
         super().__init__(config)
-        self.pace_head = nn.Linear(config.backbone_config.hidden_size, config.num_classes)
+        dim = config.backbone_config.hidden_size
+        self.pace_head = nn.Linear(dim, config.num_classes)
+        # SimCLR's projection g (laura-wang/video-pace issue #4: "similar as the SimCLR framework")
+        self.contrastive_head: nn.Module | None = None
+        if config.contrastive != "none" and config.contrastive_projection_dim > 0:
+            self.contrastive_head = nn.Sequential(
+                nn.Linear(dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, config.contrastive_projection_dim)
+            )
         self.post_init()
 
     def forward(
@@ -57,8 +65,9 @@ class PaceForPretraining(VsslForPretraining):
                 groups = videos.repeat_interleave(views)
             else:  # same pace
                 groups = labels
+            embeddings = features if self.contrastive_head is None else self.contrastive_head(features)
             terms["ctr"] = config.lambda_ctr * group_info_nce(
-                features, groups, config.contrastive_temperature
+                embeddings, groups, config.contrastive_temperature
             )
         loss = torch.stack(list(terms.values())).sum()
         output = VsslPretrainingOutput(

@@ -46,7 +46,9 @@ class PaceAugment(nn.Module):
         brightness, contrast, saturation, hue = config.color_jitter
         self.augment = ClipAugment(
             config.crop_size,
-            crop="random",
+            crop="random" if config.crop_scale is None else "resized",
+            scale=tuple(config.crop_scale or (1.0, 1.0)),
+            ratio=tuple(config.crop_ratio),
             flip_p=config.flip_p,
             brightness=brightness,
             contrast=contrast,
@@ -69,7 +71,3 @@ class PaceAugment(nn.Module):
         clips = torch.stack([self._clip(views[f"clip{i}"], generator) for i in range(self.views)], dim=1)
         labels = torch.stack([targets[f"pace{i}"] for i in range(self.views)], dim=1)
         return {"clips": clips, "pace_labels": labels.long()}
-
-
-def build_augment(config: PaceConfig) -> PaceAugment:
-    return PaceAugment(config)

@@ -3,7 +3,7 @@
 from ..registry import MethodSpec, register_method
 from .configuration_sdc import SDCConfig
 from .modeling_sdc import SDCForPretraining
-from .views import SDCAugment, build_augment, build_sampler
+from .views import SDCAugment, build_sampler
 
 register_method(
     MethodSpec(
@@ -11,7 +11,7 @@ register_method(
         config_class=SDCConfig,
         model_class=SDCForPretraining,
         build_sampler=build_sampler,
-        build_augment=build_augment,
+        build_augment=SDCAugment,
     )
 )
 

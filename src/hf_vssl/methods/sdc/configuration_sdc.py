@@ -37,18 +37,15 @@ class SDCConfig(VsslPretrainingConfig):
     # --- views (seed 002 §1; METHODS.md "SDC") ---
     num_frames: int = 16  # seed 002 §1: 16-frame clips; v1, v2 are two consecutive ones
     max_stride: int = 3  # released dataloader: frame stride drawn in [1, min(3, N / 32)]
-    frame_size: list[int] = field(default_factory=lambda: [128, 171])  # decoded (H, W) before cropping
-    crop_size: int = 112  # seed 002 §1: 16x112x112 (METHODS.md / the released code: 128)
-    crop_scale: list[float] = field(default_factory=lambda: [0.5, 1.0])  # released RandomSizedCrop area
-    crop_ratio: list[float] = field(default_factory=lambda: [3 / 4, 4 / 3])
-    flip_p: float = 0.5  # seed 002 §1: random horizontal flip
+    # seed 002 §1: 16x112x112 clips (METHODS.md / the released code: crop 128), random horizontal
+    # flip: the shared defaults
+    crop_scale: list[float] | None = field(default_factory=lambda: [0.5, 1.0])  # released RandomSizedCrop
     grayscale_p: float = 0.5  # released train.py: RandomGray p 0.5
     # seed 002 §1: colour jitter on v and s (released: 0.5 / 0.5 / 0.5 / 0.25, always applied)
     color_jitter: list[float] = field(default_factory=lambda: [0.5, 0.5, 0.5, 0.25])
     color_jitter_p: float = 1.0
     # seed 002 §1: Gaussian blur on v and s (SimCLR-style sigma 0.1-2, p 0.5; absent from the released code)
     blur_p: float = 0.5
-    blur_sigma: list[float] = field(default_factory=lambda: [0.1, 2.0])
     # released train.py RandomSizedCrop(consistent=True) (augmentation.py): up to 10 draws (aspect uniform,
     # w / h swapped with p 0.5), then the centre square; "torchvision": log-uniform aspect, centre fallback
     crop_sampler: str = "ten_draws"
@@ -83,6 +80,9 @@ class SDCConfig(VsslPretrainingConfig):
     nce_dim: int = 128  # released model.py: 512-512-128 projection heads
     nce_temperature: float = 0.07
     nce_weight: float = 1.0
+    # released train.py `contrast(q, k)`: einsum('nc,mc->nm', q, k.detach()), no gradient through the
+    # key of each direction; False back-propagates through both sides
+    nce_detach_keys: bool = True
 
     # --- local concept matching L_loc (seed 002 eq. 8) ---
     local_start_epoch: int = 5  # seed 002 §1: no L_loc in the first 5 epochs (the released code: 10)
@@ -97,9 +97,17 @@ class SDCConfig(VsslPretrainingConfig):
     weight_decay: float = 1e-5
     lr_schedule: str = "step"
     lr_milestones: list[int] = field(default_factory=lambda: [120, 160])  # x0.1 at epochs 120 and 160
-    lr_decay_factor: float = 0.1
     epochs: int = 200
     batch_size: int = 96
+
+    def method_summary(self) -> str:
+        encoders = "separate encoders" if self.separate_encoders else "one shared encoder"
+        return (
+            f"SDC (seed 002): clips, static frames and frame differences through {encoders}, "
+            f"{self.num_static_concepts} + {self.num_dynamic_concepts} concepts with Sinkhorn swapped prediction, "
+            f"concept decoders, local concept matching from epoch {self.local_start_epoch} (top-{self.top_k}) and "
+            f"cross-view InfoNCE (tau {self.nce_temperature:g});"
+        )
 
     @property
     def num_concepts(self) -> int:

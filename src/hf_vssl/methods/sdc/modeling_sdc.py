@@ -216,17 +216,21 @@ class SDCForPretraining(VsslForPretraining):
 
     def _cross_view_nce(self, pooled: dict[str, torch.Tensor], batch: int) -> dict[str, torch.Tensor]:
         """Symmetric InfoNCE per pair, summed over pairs: I_vv (v1, v2), I_vs (v1, s2) + (v2, s1),
-        I_vd (v1, d2) + (v2, d1); the released train.py's sums."""
+        I_vd (v1, d2) + (v2, d1); the released train.py's sums, keys detached as its `contrast`
+        unless `nce_detach_keys=False`."""
         config = self.config
 
         def embed(head: str, view: str) -> tuple[torch.Tensor, torch.Tensor]:
             z = self.nce_heads[head](pooled[view])
             return z[:batch], z[batch:]
 
+        def one_way(query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+            return global_info_nce(
+                query, key, config.nce_temperature, detach_candidates=config.nce_detach_keys
+            )
+
         def symmetric(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-            return (
-                global_info_nce(a, b, config.nce_temperature) + global_info_nce(b, a, config.nce_temperature)
-            ) / 2
+            return (one_way(a, b) + one_way(b, a)) / 2
 
         v1, v2 = embed("clip", "clip")
         terms = {"nce_clip_clip": symmetric(v1, v2)}

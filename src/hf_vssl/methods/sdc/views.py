@@ -97,7 +97,3 @@ class SDCAugment(nn.Module):
         built = [self.views(views[f"diff{i}"], views[f"static{i}"], generator) for i in range(2)]
         clips, statics, differences = (torch.stack(parts, dim=1) for parts in zip(*built))
         return {"clips": clips, "static_clips": statics, "difference_clips": differences}
-
-
-def build_augment(config: SDCConfig) -> SDCAugment:
-    return SDCAugment(config)

@@ -8,7 +8,7 @@ from .modeling_vicc import (
     cross_stream_schedule,
     prototype_assignments,
 )
-from .views import ViCCAugment, ViCCSampler, build_augment, build_sampler, uses_flow
+from .views import ViCCAugment, ViCCSampler, build_sampler, uses_flow
 
 register_method(
     MethodSpec(
@@ -16,7 +16,7 @@ register_method(
         config_class=ViCCConfig,
         model_class=ViCCForPretraining,
         build_sampler=build_sampler,
-        build_augment=build_augment,
+        build_augment=ViCCAugment,
         uses_flow=uses_flow,
     )
 )

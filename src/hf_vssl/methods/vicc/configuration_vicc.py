@@ -61,20 +61,15 @@ class ViCCConfig(VsslPretrainingConfig):
     second_clip_no_grad: bool = False
     batch_shuffle: bool = False  # needs second_clip_no_grad; does something only with > 1 process
 
-    # --- views (seed 004 §2.1, released main_*.py) ---
+    # --- views (seed 004 §2.1, released main_*.py; the shared fields of VsslPretrainingConfig) ---
     num_frames: int = 32  # seed 004 table 3: 32 frames for S3D (16 for R(2+1)D and R3D)
-    frame_size: list[int] = field(default_factory=lambda: [128, 171])  # decoded (H, W) before cropping
     crop_size: int = 128  # seed 004 table 3: 128 px
-    crop_scale: list[float] = field(
-        default_factory=lambda: [0.2, 1.0]
-    )  # released RandomSizedCrop bottom_area 0.2
-    flip_p: float = 0.5  # released RandomHorizontalFlip
+    crop_scale: list[float] | None = field(default_factory=lambda: [0.2, 1.0])  # released bottom_area 0.2
     # released base_transform: ColorJitter(0.4, 0.4, 0.4, 0.1) with p 0.8, RandomGray p 0.2, blur p 0.5
     color_jitter: list[float] = field(default_factory=lambda: [0.4, 0.4, 0.4, 0.1])
     color_jitter_p: float = 0.8
     grayscale_p: float = 0.2
     blur_p: float = 0.5
-    blur_sigma: list[float] = field(default_factory=lambda: [0.1, 2.0])
     # released TransformController: with p 0.5 both views come from one clip (one strong, one weak view),
     # else each clip is strong with p 0.3; one_clip_p=0 and strong_p=1 give two fully augmented clips
     one_clip_p: float = 0.5
@@ -95,8 +90,6 @@ class ViCCConfig(VsslPretrainingConfig):
     final_lr: float = 0.0006  # per-iteration cosine decay to 6e-4
     lr_schedule: str = "cosine"
     weight_decay: float = 1e-6
-    momentum: float = 0.9
-    lars_trust_coefficient: float = 0.001
     batch_size: int = 192  # seed 004 §2.2: 48 per GPU x 4 GPUs
     # None: 300 for a single stream (seed 004 §3.2: RGB-2 = stage 1 + two 100-epoch RGB rounds = 500
     # epochs), 100 per cross-stream alternation (METHODS.md)
@@ -116,6 +109,19 @@ class ViCCConfig(VsslPretrainingConfig):
             self.queue_start_epoch = 25 if self.cross_stream else (150 if self.stream == "rgb" else 200)
         if self.epochs is None:
             self.epochs = 100 if self.cross_stream else 300
+
+    def method_summary(self) -> str:
+        stage = "cross-stream stage (the other stream frozen)" if self.cross_stream else "single-stream stage"
+        return (
+            f"ViCC (seed 004), {self.stream} stream, {stage}: swapped prediction between two clips over "
+            f"{self.num_prototypes} prototypes (tau {self.temperature:g}, Sinkhorn eps {self.sinkhorn_epsilon:g} x "
+            f"{self.sinkhorn_iterations}), prototypes frozen for {self.freeze_prototypes_epochs} epochs, a queue of "
+            f"{self.queue_size} from epoch {self.queue_start_epoch};"
+        )
+
+    @property
+    def modality(self) -> str:
+        return self.stream
 
     @property
     def other_stream(self) -> str:
@@ -157,10 +163,10 @@ class ViCCConfig(VsslPretrainingConfig):
             )
 
     def validate_positive(self) -> None:
-        for name in ("projection_dim", "num_prototypes", "sinkhorn_iterations", "num_frames", "crop_size"):
+        for name in ("projection_dim", "num_prototypes", "sinkhorn_iterations"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("temperature", "sinkhorn_epsilon", "learning_rate"):
+        for name in ("temperature", "sinkhorn_epsilon"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
 
@@ -168,8 +174,6 @@ class ViCCConfig(VsslPretrainingConfig):
         for name in ("freeze_prototypes_epochs", "queue_start_epoch", "queue_size"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
 
     def validate_batch_shuffle(self) -> None:
         if self.batch_shuffle and not self.second_clip_no_grad:
@@ -181,10 +185,6 @@ class ViCCConfig(VsslPretrainingConfig):
         for name in ("one_clip_p", "strong_p"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
-
-    def validate_blur_sigma(self) -> None:
-        if len(self.blur_sigma) != 2 or not 0 < self.blur_sigma[0] <= self.blur_sigma[1]:
-            raise ValueError(f"blur_sigma must be (min, max) with 0 < min <= max, got {self.blur_sigma}")
 
 
 __all__ = ["ViCCConfig"]

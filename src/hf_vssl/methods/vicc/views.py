@@ -103,10 +103,6 @@ class ViCCAugment(nn.Module):
         }
 
 
-def build_augment(config: ViCCConfig) -> ViCCAugment:
-    return ViCCAugment(config)
-
-
 def uses_flow(config: ViCCConfig) -> bool:
     """Flow-1 and every cross-stream round read the optical-flow video of each row."""
     return "flow" in config.streams

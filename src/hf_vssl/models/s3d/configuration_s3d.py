@@ -56,11 +56,16 @@ class S3DConfig(VsslBackboneConfig):
     # S3D-G (Xie et al. 2018 sec. 5): sigmoid feature gating on every Mixed branch; seed 004 table 3
     # lists Pace Prediction with S3D-G, CoCLR / ViCC with plain S3D
     gating: bool = False
+    # MaxPool_5a (2x2x2, stride 2) rounds a side up: seed 001 table 2 gives Mixed-5c 2x4x4 at 16x112x112
+    # (7 -> 4). CoCLR's and ViCC's `backbone/s3dg.py:190` and torchvision's `s3d.py` pool with floor
+    # (7 -> 3; the converters of those releases set False so a converted model equals its original)
+    pool5_ceil_mode: bool = True
 
     def validate_gating(self) -> None:
         # field types are not enforced at construction, and a truthy string would silently build S3D-G
-        if not isinstance(self.gating, bool):
-            raise ValueError(f"gating must be True (S3D-G) or False (S3D), got {self.gating!r}")
+        for name in ("gating", "pool5_ceil_mode"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
     def scaled_mixed_channels(self, name: str) -> tuple[int, ...]:
         """[b0, b1a, b1b, b2a, b2b, b3] of Mixed block `name`, scaled."""

@@ -8,7 +8,8 @@ Mixed_5b 832x2x4x4, Mixed_5c 1024x2x4x4.
 Every down-sampling step (Conv_1a's strides, MaxPool_2a / 3a / 4a with padding, MaxPool_5a with
 `ceil_mode`) maps a side n to ceil(n / 2), TensorFlow's "SAME": any input size works and a side of 7
 becomes 4 at MaxPool_5a, where CoCLR's floor pooling gives 3 (seed 001 table 2 has 4). Only an
-empty side is too small.
+empty side is too small. `pool5_ceil_mode=False` is CoCLR's / ViCC's / torchvision's floor pooling
+(Mixed_5b / 5c at 2x3x3 for 16x112x112), which their converted checkpoints use.
 
 Weight names under `stages.` are CoCLR's `backbone/s3dg.py` names, so a CoCLR / ViCC state dict
 converts by a prefix rename: `Conv_1a.*` -> `stages.Conv_1a.*` (ViCC: `encoder_q.0.Conv_1a.*`),
@@ -148,12 +149,13 @@ class S3DModel(VsslBackboneModel):
     def __init__(self, config: S3DConfig) -> None:
         super().__init__(config)
         channels = config.stage_channels
-        # down-sampling max-pools, padded so that a side n becomes ceil(n / 2) (see the module docstring)
+        # down-sampling max-pools, padded so that a side n becomes ceil(n / 2) (MaxPool_5a: floor when
+        # pool5_ceil_mode is False; see the module docstring)
         pools = {
             "MaxPool_2a": nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)),
             "MaxPool_3a": nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)),
             "MaxPool_4a": nn.MaxPool3d(kernel_size=3, stride=2, padding=1),
-            "MaxPool_5a": nn.MaxPool3d(kernel_size=2, stride=2, ceil_mode=True),
+            "MaxPool_5a": nn.MaxPool3d(kernel_size=2, stride=2, ceil_mode=config.pool5_ceil_mode),
         }
         stages: OrderedDict[str, nn.Module] = OrderedDict()
         in_channels = config.in_channels

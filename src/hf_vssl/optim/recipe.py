@@ -1,14 +1,14 @@
-"""The optimisation recipe of a run, read from a method config's recipe fields, and what it builds.
+"""The optimisation recipe of a run and what it builds: a torch optimizer and a per-step scheduler.
 
-Every method config carries its seed's recipe as typed fields (`optimizer`, `learning_rate`,
-`weight_decay`, `momentum`, `lr_schedule`, `lr_milestones`, `lr_decay_factor`, `final_lr`,
-`epochs`, `batch_size`); this module turns them into a torch optimizer and a per-optimizer-step
-scheduler, so a new method needs no training code of its own.
+`VsslPretrainingConfig` declares the recipe fields once (`RECIPE_FIELDS`, with each method's seed
+defaults) and validates them by building its `OptimizerRecipe`; finetune and probe build theirs from
+their own options. So a new method needs no training code of its own.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +16,9 @@ from typing import Any
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
-from ..optim import LARS, cosine_schedule, step_schedule
+from ..typed_fields import check_field
+from .lars import LARS
+from .schedules import cosine_schedule, step_schedule
 
 OPTIMIZERS = ("sgd", "lars", "adam", "adamw")
 LR_SCHEDULES = ("constant", "step", "cosine")
@@ -41,32 +43,48 @@ class OptimizerRecipe:
     final_lr: float = 0.0
     warmup_epochs: float = 0.0
     lars_trust_coefficient: float = 0.001  # seed 004 / METHODS.md: LARS eta 0.001, no clipping
+    lars_exclude_bias_and_norm: bool = False  # apex LARC (ViCC release) adapts and decays every tensor
 
     def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got '{self.optimizer}'")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got '{self.lr_schedule}'")
+        check_field("optimizer", self.optimizer, self.optimizer in OPTIMIZERS, f"one of {OPTIMIZERS}")
+        check_field(
+            "lr_schedule", self.lr_schedule, self.lr_schedule in LR_SCHEDULES, f"one of {LR_SCHEDULES}"
+        )
         for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
-        if self.weight_decay < 0 or self.final_lr < 0 or self.warmup_epochs < 0:
-            raise ValueError("weight_decay, final_lr and warmup_epochs must be >= 0")
-        if list(self.lr_milestones) != sorted(self.lr_milestones):
-            raise ValueError(f"lr_milestones must be increasing epochs, got {list(self.lr_milestones)}")
+            check_field(name, getattr(self, name), getattr(self, name) >= 1, ">= 1")
+        for name in ("learning_rate", "lars_trust_coefficient"):
+            value = getattr(self, name)
+            check_field(name, value, math.isfinite(value) and value > 0, "a finite number > 0")
+        for name in ("weight_decay", "final_lr", "warmup_epochs"):
+            value = getattr(self, name)
+            check_field(name, value, math.isfinite(value) and value >= 0, "a finite number >= 0")
+        check_field("momentum", self.momentum, 0 <= self.momentum < 1, "in [0, 1)")
+        check_field("lr_decay_factor", self.lr_decay_factor, 0 < self.lr_decay_factor <= 1, "in (0, 1]")
+        milestones = list(self.lr_milestones)
+        check_field(
+            "lr_milestones",
+            milestones,
+            milestones == sorted(set(milestones)) and all(m >= 1 for m in milestones),
+            "strictly increasing epochs >= 1",
+        )
+        check_field(
+            "warmup_epochs",
+            self.warmup_epochs,
+            self.warmup_epochs <= self.epochs,
+            f"<= epochs ({self.epochs})",
+        )
 
     @classmethod
     def from_config(cls, config: Any, **overrides: Any) -> OptimizerRecipe:
-        """Read the recipe fields a config has (others keep the defaults above); `overrides` win."""
-        values = {f.name: getattr(config, f.name) for f in dataclasses.fields(cls) if hasattr(config, f.name)}
+        """The recipe of a `VsslPretrainingConfig` (which declares every field of RECIPE_FIELDS);
+        `overrides` that are not None win."""
+        values = {name: getattr(config, name) for name in RECIPE_FIELDS}
         values.update({k: v for k, v in overrides.items() if v is not None})
-        values["lr_milestones"] = tuple(values.get("lr_milestones") or ())
+        values["lr_milestones"] = tuple(values["lr_milestones"])
         return cls(**values)
 
-    def replace(self, **changes: Any) -> OptimizerRecipe:
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+RECIPE_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(OptimizerRecipe))
 
 
 def build_optimizer(
@@ -80,7 +98,11 @@ def build_optimizer(
         return torch.optim.AdamW(params, **kwargs)
     if recipe.optimizer == "lars":
         return LARS(
-            params, momentum=recipe.momentum, trust_coefficient=recipe.lars_trust_coefficient, **kwargs
+            params,
+            momentum=recipe.momentum,
+            trust_coefficient=recipe.lars_trust_coefficient,
+            exclude_bias_and_norm=recipe.lars_exclude_bias_and_norm,
+            **kwargs,
         )
     return torch.optim.SGD(params, momentum=recipe.momentum, **kwargs)
 

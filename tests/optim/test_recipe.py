@@ -1,22 +1,24 @@
 """Optimiser and per-step schedule built from a config's recipe fields."""
 
+import dataclasses
 import itertools
-from types import SimpleNamespace
 
 import pytest
 import torch
 
+from hf_vssl.methods.sdc import SDCConfig
 from hf_vssl.optim import LARS
-from hf_vssl.training.recipe import OptimizerRecipe, build_optimizer, build_scheduler, lr_lambda
+from hf_vssl.optim.recipe import RECIPE_FIELDS, OptimizerRecipe, build_optimizer, build_scheduler, lr_lambda
 
 
-def test_recipe_reads_the_fields_a_config_has():
-    config = SimpleNamespace(
-        optimizer="adam", learning_rate=1e-3, weight_decay=1e-5, lr_schedule="step", lr_milestones=[120, 160],
-        lr_decay_factor=0.1, epochs=200, batch_size=96, unrelated_field=3,
-    )  # fmt: skip
+def test_recipe_reads_every_recipe_field_of_a_method_config():
+    config = SDCConfig(weight_decay=2e-5)
     recipe = OptimizerRecipe.from_config(config, epochs=2)
     assert recipe.epochs == 2 and recipe.batch_size == 96 and recipe.lr_milestones == (120, 160)
+    for name in RECIPE_FIELDS:
+        if name not in ("epochs", "lr_milestones"):
+            assert getattr(recipe, name) == getattr(config, name), name
+    assert config.optimizer_recipe == dataclasses.replace(recipe, epochs=200)
     assert isinstance(build_optimizer([torch.nn.Parameter(torch.zeros(2))], recipe), torch.optim.Adam)
 
 
@@ -34,6 +36,17 @@ def test_lars_recipe_builds_lars_with_the_seed_trust_coefficient():
     recipe = OptimizerRecipe(epochs=1, batch_size=1, optimizer="lars", learning_rate=0.6, weight_decay=1e-6)
     optimizer = build_optimizer([torch.nn.Parameter(torch.ones(2, 2))], recipe)
     assert isinstance(optimizer, LARS) and optimizer.param_groups[0]["trust_coefficient"] == 0.001
+
+
+def test_vicc_recipe_adapts_every_parameter_as_the_release_unless_switched():
+    """ViCC release `src/main_single.py:321`: apex LARC over every parameter (no bias/BN exclusion)."""
+    from hf_vssl.methods.vicc import ViCCConfig
+
+    params = [torch.nn.Parameter(torch.ones(2, 2))]
+    released = build_optimizer(params, OptimizerRecipe.from_config(ViCCConfig()))
+    assert isinstance(released, LARS) and released.param_groups[0]["exclude_bias_and_norm"] is False
+    switched = OptimizerRecipe.from_config(ViCCConfig(lars_exclude_bias_and_norm=True))
+    assert build_optimizer(params, switched).param_groups[0]["exclude_bias_and_norm"] is True
 
 
 def test_cosine_schedule_runs_per_step_to_the_final_lr():

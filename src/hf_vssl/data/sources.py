@@ -1,7 +1,11 @@
-"""Opening the dataset a command names: a folder in one of the known layouts, or a saved DatasetDict."""
+"""Opening the dataset a command names: a folder in one of the known layouts, or a saved DatasetDict.
+
+`DataArguments` is what every command (pretrain, probe, finetune, retrieve, cluster) takes for it.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
@@ -31,7 +35,7 @@ def load_video_dataset(
     dataset_format: one of DATASET_FORMATS; "auto" recognises UCF-101, HMDB-51 and saved DatasetDicts.
     split: the official split of UCF-101 / HMDB-51 (1, 2 or 3; the seeds use 1).
     """
-    from ..data import loaders
+    from . import loaders
 
     root = Path(path)
     if not root.is_dir():
@@ -56,6 +60,32 @@ def load_video_dataset(
     if not isinstance(splits, datasets.DatasetDict) or "train" not in splits:
         raise ValueError(f"{root} ({dataset_format}) has no 'train' split; found {list(splits)}")
     return splits
+
+
+@dataclass
+class DataArguments:
+    """The dataset of a run (`load_video_dataset`)."""
+
+    dataset: str | None = field(
+        default=None, metadata={"help": "dataset root folder (or a saved DatasetDict)", "metavar": "DIR"}
+    )
+    dataset_format: str = field(
+        default="auto",
+        metadata={
+            "help": "layout of --dataset; auto recognises UCF-101, HMDB-51 and saved DatasetDicts",
+            "choices": DATASET_FORMATS,
+        },
+    )
+    split: int = field(default=1, metadata={"help": "official split of UCF-101 / HMDB-51"})
+
+    def load(self) -> datasets.DatasetDict:
+        if not self.dataset:
+            raise ValueError("--dataset is required (on the command line or in --config)")
+        return load_video_dataset(self.dataset, self.dataset_format, self.split)
+
+    @property
+    def name(self) -> str:
+        return Path(self.dataset).name if self.dataset else ""
 
 
 def class_names(split: datasets.Dataset, label_column: str = "label") -> list[str]:
