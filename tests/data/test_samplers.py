@@ -46,7 +46,9 @@ def test_short_video_policies():
 
 def test_window_clips_split_and_overview():
     for seed in range(20):
-        clip0, clip1, overview = window_clips(200, rng(seed), clip_len=16, max_stride=3)
+        clip0, clip1, overview = window_clips(
+            200, rng(seed), clip_len=16, max_stride=3, continuous_stride=False
+        )
         window = np.concatenate([clip0, clip1])
         stride = window[1] - window[0]
         assert 1 <= stride <= 3 and np.all(np.diff(window) == stride)  # 32 consecutive samples at one stride
@@ -57,8 +59,48 @@ def test_window_clips_split_and_overview():
 
 def test_window_stride_capped_by_video_length():
     # N // 32 = 1: the stride must stay 1 whatever max_stride says (seed 001: min(3, N / 32))
-    strides = {int(np.diff(window_clips(40, rng(seed), clip_len=16)[0])[0]) for seed in range(30)}
+    strides = {
+        int(np.diff(window_clips(40, rng(seed), clip_len=16, continuous_stride=False)[0])[0])
+        for seed in range(30)
+    }
     assert strides == {1}
+
+
+def _released_sample_frame(frames: int, generator: np.random.Generator) -> np.ndarray:
+    """The released MFO/SDC `dataloader.py` `Kinetics_Data.sample_frame` (seq 16, sample 2, sr [1, 3]),
+    transcribed with a numpy Generator in place of the global np.random."""
+    max_sr = min(3, frames / 32)
+    sr = generator.uniform(1, max_sr)
+    start = generator.integers(0, int(frames - sr * 32) + 1)
+    return np.minimum(np.round(sr * np.arange(32) + start), frames - 1)
+
+
+def test_window_stride_is_continuous_as_released():
+    # released MFO/SDC dataloader.py: the stride is a real number in [1, min(3, N / 32)], frames rounded
+    assert WindowSampler().continuous_stride
+    fractional = 0
+    for frames in (33, 40, 64, 97, 150, 300):
+        for seed in range(10):
+            clip0, clip1, overview = window_clips(frames, rng(seed), clip_len=16)
+            window = np.concatenate([clip0, clip1])
+            np.testing.assert_array_equal(window, _released_sample_frame(frames, rng(seed)))
+            np.testing.assert_array_equal(overview, window[::2])
+            fractional += len(set(np.diff(window).tolist())) > 1
+    assert fractional > 0  # the integer switch would give one step per window
+
+
+def test_sdc_static_offset_shared_as_released():
+    # released SDC dataloader.py: frame_1 = images[back_idx], frame_2 = images[back_idx + seq]
+    assert WindowSampler().shared_static_offset
+
+    def offsets(sampler: WindowSampler, seed: int) -> tuple[int, int]:
+        views = sampler(200, rng(seed)).views
+        return tuple(int(np.flatnonzero(views[f"clip{i}"] == views[f"static{i}"][0])[0]) for i in range(2))
+
+    shared = WindowSampler(clip_len=8, static=True)
+    assert all(a == b for a, b in (offsets(shared, seed) for seed in range(20)))
+    per_clip = WindowSampler(clip_len=8, static=True, shared_static_offset=False)
+    assert any(a != b for a, b in (offsets(per_clip, seed) for seed in range(20)))
 
 
 def test_pace_fast_slow_and_backward():

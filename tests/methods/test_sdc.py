@@ -161,9 +161,27 @@ def test_six_views_of_seed_002(tiny_batch):
 
 def test_difference_view_of_a_static_clip_is_zero(tiny_batch):
     frozen = {name: view[:, :1].expand_as(view).clone() for name, view in tiny_batch["views"].items()}
-    inputs = _inputs(_tiny_config(), {"views": frozen})
+    # every colour op drawn per clip: a still clip has no frame differences
+    inputs = _inputs(_tiny_config(grayscale_channel_per_frame=False), {"views": frozen})
     assert inputs["difference_clips"].abs().max() == 0
     assert inputs["clips"].abs().max() > 0
+    # the released RandomGray draws the grey channel per frame: a grey still clip then has differences
+    # (the static view keeps one channel: seed 002 §1 gives it no temporal dynamics)
+    released = _inputs(_tiny_config(grayscale_p=1.0), {"views": frozen})
+    assert released["difference_clips"].abs().max() > 0
+    assert frame_difference(released["static_clips"].flatten(0, 1)).abs().max() == 0
+
+
+def test_sdc_data_switches_default_to_the_release():
+    config = SDCConfig()
+    # released train.py / augmentation.py RandomSizedCrop(consistent=True) and RandomGray.grayscale;
+    # released dataloader.py sample_frame (continuous stride, one back_idx for both clips)
+    assert config.crop_sampler == "ten_draws" and config.grayscale_channel_per_frame
+    assert config.continuous_stride and config.shared_static_offset
+    sampler = get_method("sdc").build_sampler(config)
+    assert sampler.continuous_stride and sampler.shared_static_offset
+    per_clip = get_method("sdc").build_sampler(SDCConfig(continuous_stride=False, shared_static_offset=False))
+    assert not per_clip.continuous_stride and not per_clip.shared_static_offset
 
 
 # ---------------------------------------------------------------- the model

@@ -43,6 +43,9 @@ DEMO_RECIPES: dict[str, dict[str, Any]] = {
         "lambda_ctr": 0.0,
         "color_jitter_p": 0.0,
         "start_anywhere": False,
+        # the probe reads clips through the exported processor (RGB, ImageNet mean / std), so train on them
+        # too instead of the release's raw BGR 0-255
+        "input_format": "rgb_imagenet",
     },
 }
 DEMO_EVAL_STRIDE = 3  # test clips of 8 frames every 3rd frame: the motion of ~1 s of video

@@ -1,10 +1,13 @@
 """Batched, temporally consistent clip augmentations on torch tensors (run on the accelerator).
 
-Every op takes float clips (B, C, T, H, W) on any device and per-sample random parameters (B of them), the
-same for all T frames of a clip (except the per-frame colour jitter that Pace Prediction used). Parameters are
-drawn on the generator's device (CPU by default) and moved to the clips' device, so a seeded
-`torch.Generator` gives the same augmentation on CPU and GPU. Colour ops are never applied to optical flow:
-a paired flow clip only shares the crop and flip of its RGB clip.
+Every op takes clips (B, C, T, H, W) on any device and per-sample random parameters (B of them), the same for
+all T frames of a clip unless an op says otherwise (Pace's per-frame jitter, the released per-frame grey).
+The crop reads uint8 frames (B, T, H, W, C) as decoded and converts only the pixels it keeps to float.
+
+No step waits on the host: random parameters are drawn on the clips' device with the global RNG (or on a
+given `torch.Generator`'s device, so a seeded CPU generator gives the same augmentation on CPU and GPU),
+constants are Python scalars or buffers, and every random choice is a `torch.where`, never a Python branch,
+an `.item()` or a boolean-mask index, so the modules compile with `torch.compile(fullgraph=True)`.
 """
 
 from __future__ import annotations
@@ -14,29 +17,36 @@ from collections.abc import Sequence
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # ITU-R 601 luma, as torchvision's rgb_to_grayscale
 GRAY_WEIGHTS = (0.299, 0.587, 0.114)
+CROP_SAMPLERS = ("torchvision", "single_draw", "ten_draws")
+CropSampler = Literal["torchvision", "single_draw", "ten_draws"]
+Device = torch.device | str
 
 
-def _rand(shape: Sequence[int], generator: torch.Generator | None) -> torch.Tensor:
-    """Uniform [0, 1) numbers drawn on the generator's device (CPU without one)."""
-    device = generator.device if generator is not None else "cpu"
-    return torch.rand(tuple(shape), generator=generator, device=device)
+def _draw_device(generator: torch.Generator | None, device: Device) -> Device:
+    return generator.device if generator is not None else device
+
+
+def _rand(shape: Sequence[int], generator: torch.Generator | None, device: Device = "cpu") -> torch.Tensor:
+    """Uniform [0, 1) numbers on `device` (global RNG), or on the generator's device when one is given."""
+    return torch.rand(tuple(shape), generator=generator, device=_draw_device(generator, device))
 
 
 def _uniform(
-    low: float, high: float, shape: Sequence[int], generator: torch.Generator | None
+    low: float, high: float, shape: Sequence[int], generator: torch.Generator | None, device: Device = "cpu"
 ) -> torch.Tensor:
-    return low + (high - low) * _rand(shape, generator)
+    return low + (high - low) * _rand(shape, generator, device)
 
 
-def _bernoulli(p: float, shape: Sequence[int], generator: torch.Generator | None) -> torch.Tensor:
-    return _rand(shape, generator) < p
+def _bernoulli(
+    p: float, shape: Sequence[int], generator: torch.Generator | None, device: Device = "cpu"
+) -> torch.Tensor:
+    return _rand(shape, generator, device) < p
 
 
 def _per_sample(values: torch.Tensor, clips: torch.Tensor) -> torch.Tensor:
@@ -54,6 +64,13 @@ def to_float_clips(clips: torch.Tensor) -> torch.Tensor:
     return clips.permute(0, 4, 1, 2, 3).float().div_(255.0)
 
 
+def _frame_size(clips: torch.Tensor) -> tuple[int, int]:
+    """(H, W) of uint8 frames (B, T, H, W, C) or float clips (B, C, T, H, W)."""
+    return (
+        (clips.shape[2], clips.shape[3]) if clips.dtype == torch.uint8 else (clips.shape[3], clips.shape[4])
+    )
+
+
 def sample_crop_params(
     batch: int,
     height: int,
@@ -62,35 +79,57 @@ def sample_crop_params(
     ratio: tuple[float, float] = (3 / 4, 4 / 3),
     generator: torch.Generator | None = None,
     attempts: int = 10,
+    *,
+    sampler: CropSampler = "torchvision",
+    device: Device = "cpu",
 ) -> torch.Tensor:
-    """Random-resized-crop boxes as torchvision draws them, one per clip: float (B, 4) = (top, left, h, w) px.
+    """Random-resized-crop boxes, one per clip: float (B, 4) = (top, left, h, w) px, area fraction uniform in
+    `scale`, the first of the draws that fits kept (else a centred fallback box).
 
-    Area fraction uniform in `scale`, aspect ratio log-uniform in `ratio`; the first of `attempts` draws that
-    fits is kept, else a centre crop at the closest valid ratio.
+    sampler: "torchvision" (aspect log-uniform in `ratio`, `attempts` draws, fallback a centre crop at the
+    closest valid ratio); "single_draw" (the released CoCLR/ViCC `RandomSizedCrop(consistent=False)`: aspect
+    uniform in `ratio` with w and h swapped with p 0.5, ONE draw, the whole frame (squashed) when it misses);
+    "ten_draws" (the released MFO/SDC `RandomSizedCrop(consistent=True)`: such draws up to 10 times, then the
+    short side scaled to the output and centre-cropped: the centre square).
     """
-    area = _uniform(scale[0], scale[1], (batch, attempts), generator) * (height * width)
-    log_ratio = _uniform(math.log(ratio[0]), math.log(ratio[1]), (batch, attempts), generator)
-    aspect = torch.exp(log_ratio)
-    crop_w = torch.sqrt(area * aspect).round()
-    crop_h = torch.sqrt(area / aspect).round()
+    if sampler not in CROP_SAMPLERS:
+        raise ValueError(f"crop_sampler must be one of {CROP_SAMPLERS}, got {sampler!r}")
+    draws = 1 if sampler == "single_draw" else attempts
+    area = _uniform(scale[0], scale[1], (batch, draws), generator, device) * (height * width)
+    if sampler == "torchvision":
+        aspect = torch.exp(
+            _uniform(math.log(ratio[0]), math.log(ratio[1]), (batch, draws), generator, device)
+        )
+        crop_w, crop_h = torch.sqrt(area * aspect).round(), torch.sqrt(area / aspect).round()
+    else:  # released augmentation.py: w, h = round(sqrt(A r)), round(sqrt(A / r)), r ~ U(ratio), then swapped
+        aspect = _uniform(ratio[0], ratio[1], (batch, draws), generator, device)
+        crop_w, crop_h = torch.sqrt(area * aspect).round(), torch.sqrt(area / aspect).round()
+        swap = _bernoulli(0.5, (batch, draws), generator, device)
+        crop_w, crop_h = torch.where(swap, crop_h, crop_w), torch.where(swap, crop_w, crop_h)
     fits = (crop_w >= 1) & (crop_w <= width) & (crop_h >= 1) & (crop_h <= height)
     first = fits.float().argmax(dim=1, keepdim=True)
     crop_h, crop_w = crop_h.gather(1, first).squeeze(1), crop_w.gather(1, first).squeeze(1)
 
-    # fallback (no draw fits): torchvision's centre crop with the ratio clamped to the range
-    in_ratio = width / height
-    if in_ratio < ratio[0]:
-        fallback_w, fallback_h = width, round(width / ratio[0])
-    elif in_ratio > ratio[1]:
-        fallback_w, fallback_h = round(height * ratio[1]), height
+    if sampler == "single_draw":
+        fallback_h, fallback_w = height, width
+    elif sampler == "ten_draws":  # released Scale(size) + CenterCrop(size): the centre square
+        fallback_h = fallback_w = min(height, width)
+    elif width / height < ratio[0]:  # torchvision: centre crop with the ratio clamped to the range
+        fallback_h, fallback_w = round(width / ratio[0]), width
+    elif width / height > ratio[1]:
+        fallback_h, fallback_w = height, round(height * ratio[1])
     else:
-        fallback_w, fallback_h = width, height
+        fallback_h, fallback_w = height, width
     any_fits = fits.any(dim=1)
-    crop_h = torch.where(any_fits, crop_h, torch.full_like(crop_h, fallback_h))
-    crop_w = torch.where(any_fits, crop_w, torch.full_like(crop_w, fallback_w))
-    offsets = _rand((batch, 2), generator)
-    top = torch.where(any_fits, (offsets[:, 0] * (height - crop_h + 1)).floor(), (height - crop_h) // 2)
-    left = torch.where(any_fits, (offsets[:, 1] * (width - crop_w + 1)).floor(), (width - crop_w) // 2)
+    crop_h = torch.where(any_fits, crop_h, float(fallback_h))
+    crop_w = torch.where(any_fits, crop_w, float(fallback_w))
+    offsets = _rand((batch, 2), generator, device)
+    top = torch.where(
+        any_fits, (offsets[:, 0] * (height - crop_h + 1)).floor(), float((height - fallback_h) // 2)
+    )
+    left = torch.where(
+        any_fits, (offsets[:, 1] * (width - crop_w + 1)).floor(), float((width - fallback_w) // 2)
+    )
     return torch.stack([top, left, crop_h, crop_w], dim=1)
 
 
@@ -105,22 +144,44 @@ def check_crop_fits(crop_size: int | Sequence[int], frame_size: Sequence[int]) -
         )
 
 
-def center_crop_params(batch: int, height: int, width: int, crop: tuple[int, int]) -> torch.Tensor:
+def center_crop_params(
+    batch: int, height: int, width: int, crop: tuple[int, int], device: Device = "cpu"
+) -> torch.Tensor:
     """Centre-crop boxes (B, 4) = (top, left, h, w) for evaluation (crop no larger than the frame)."""
     crop_h, crop_w = min(crop[0], height), min(crop[1], width)
-    box = torch.tensor([(height - crop_h) // 2, (width - crop_w) // 2, crop_h, crop_w], dtype=torch.float32)
-    return box.expand(batch, 4).clone()
+    box = [(height - crop_h) // 2, (width - crop_w) // 2, crop_h, crop_w]
+    return torch.tensor(box, dtype=torch.float32, device=device).expand(batch, 4).clone()
 
 
 def random_crop_params(
-    batch: int, height: int, width: int, crop: tuple[int, int], generator: torch.Generator | None = None
+    batch: int,
+    height: int,
+    width: int,
+    crop: tuple[int, int],
+    generator: torch.Generator | None = None,
+    device: Device = "cpu",
 ) -> torch.Tensor:
     """Fixed-size crops at uniformly random positions (B, 4) (C3D-style: 112x112 out of 128x171)."""
     crop_h, crop_w = min(crop[0], height), min(crop[1], width)
-    offsets = _rand((batch, 2), generator)
+    offsets = _rand((batch, 2), generator, device)
     top = (offsets[:, 0] * (height - crop_h + 1)).floor()
     left = (offsets[:, 1] * (width - crop_w + 1)).floor()
     return torch.stack([top, left, torch.full_like(top, crop_h), torch.full_like(top, crop_w)], dim=1)
+
+
+def _source_coordinates(
+    start: torch.Tensor, length: torch.Tensor, steps: int, limit: int, flip: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Bilinear taps along one axis, as `grid_sample(align_corners=False, padding_mode="border")`: the
+    centre of output pixel i of a box [start, start + length) is start + (i + 0.5) length / steps - 0.5 px,
+    clamped to the frame. Returns the lower and upper source index (B, steps) and the upper tap's weight."""
+    fraction = (torch.arange(steps, device=start.device, dtype=torch.float32) + 0.5) / steps
+    fraction = fraction.expand(start.shape[0], steps)
+    if flip is not None:
+        fraction = torch.where(flip.to(start.device)[:, None], 1 - fraction, fraction)
+    position = (start[:, None] + fraction * length[:, None] - 0.5).clamp(0, limit - 1)
+    lower = position.floor()
+    return lower.long(), (lower.long() + 1).clamp(max=limit - 1), position - lower
 
 
 def random_resized_crop(
@@ -129,41 +190,50 @@ def random_resized_crop(
     params: torch.Tensor,
     flip: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Crop box `params` (B, 4) of each clip (B, C, T, H, W), resized bilinearly to `size`, optionally mirrored
-    (`flip`: bool (B,)), in one `grid_sample` call; all frames of a clip share the box. -> (B, C, T, h, w)."""
-    batch, channels, frames, height, width = clips.shape
+    """Crop box `params` (B, 4) of each clip, resized bilinearly to `size` and optionally mirrored (`flip`:
+    bool (B,)); all frames of a clip share the box. -> float (B, C, T, h, w).
+
+    clips: uint8 frames (B, T, H, W, C) as decoded (-> values in [0, 1]), or float clips (B, C, T, H, W). The
+    resize is separable: the two source rows of every output row are gathered from the uint8 frames first and
+    only they are converted to float, then the two source columns of every output column; so the crop happens
+    in uint8, before any conversion, and the full frames are never converted.
+    """
+    is_uint8 = clips.dtype == torch.uint8
+    frames = clips if is_uint8 else clips.permute(0, 2, 3, 4, 1)  # (B, T, H, W, C)
+    batch, steps, height, width, channels = frames.shape
     out_h, out_w = (size, size) if isinstance(size, int) else size
-    params = params.to(device=clips.device, dtype=torch.float32)
-    top, left, crop_h, crop_w = params.unbind(1)
-    # output pixel centres in [0, 1] of the box, then normalised input coordinates (align_corners=False)
-    u = (torch.arange(out_w, device=clips.device, dtype=torch.float32) + 0.5) / out_w
-    v = (torch.arange(out_h, device=clips.device, dtype=torch.float32) + 0.5) / out_h
-    u = u.expand(batch, out_w)
-    if flip is not None:
-        u = torch.where(flip.to(clips.device)[:, None], 1 - u, u)
-    x = 2 * (left[:, None] + u * crop_w[:, None]) / width - 1  # (B, w)
-    y = 2 * (top[:, None] + v[None] * crop_h[:, None]) / height - 1  # (B, h)
-    grid = torch.stack(torch.broadcast_tensors(x[:, None, :], y[:, :, None]), dim=-1)  # (B, h, w, 2)
-    planes = clips.reshape(batch, channels * frames, height, width)
-    out = F.grid_sample(
-        planes, grid.to(clips.dtype), mode="bilinear", padding_mode="border", align_corners=False
-    )
-    return out.view(batch, channels, frames, out_h, out_w)
+    device, dtype = clips.device, torch.float32 if is_uint8 else clips.dtype
+    top, left, crop_h, crop_w = params.to(device=device, dtype=torch.float32).unbind(1)
+    y0, y1, wy = _source_coordinates(top, crop_h, out_h, height)
+    x0, x1, wx = _source_coordinates(left, crop_w, out_w, width, flip)
+    # rows: one index_select of whole rows (W * C values each) of the (B * T * H)-row frame matrix
+    plane = torch.arange(batch * steps, device=device).view(batch, steps, 1, 1) * height
+    rows = (plane + torch.stack([y0, y1], dim=1)[:, None]).flatten()  # (B, T, 2, h)
+    picked = frames.reshape(batch * steps * height, width * channels).index_select(0, rows).to(dtype)
+    picked = picked.view(batch, steps * 2, out_h, width * channels).unflatten(1, (steps, 2))
+    blended = torch.lerp(picked[:, :, 0], picked[:, :, 1], wy.to(dtype).view(batch, 1, out_h, 1))
+    # columns: one gather along the last dimension, the same (per-clip) column index for every row
+    columns = torch.stack([x0, x1], dim=1)[..., None] * channels + torch.arange(channels, device=device)
+    columns = columns.view(batch, 1, 2 * out_w * channels).expand(batch, steps * out_h, -1)
+    taps = blended.view(batch, steps * out_h, width * channels).gather(2, columns)
+    taps = taps.view(batch, steps * out_h, 2, out_w, channels)
+    out = torch.lerp(taps[:, :, 0], taps[:, :, 1], wx.to(dtype).view(batch, 1, out_w, 1))
+    if is_uint8:
+        out = out.mul_(1 / 255.0)
+    return out.view(batch, steps, out_h, out_w, channels).permute(0, 4, 1, 2, 3)
 
 
-def horizontal_flip(clips: torch.Tensor, flip: torch.Tensor, *, flow: bool = False) -> torch.Tensor:
-    """Mirror the clips where `flip` (bool (B,)) is set. flow=True also negates the horizontal flow component
-    of ViCC-encoded flow (channel 2, u: (u + 20) / 40 in [0, 1] -> 1 - value)."""
-    flipped = clips.flip(-1)
-    if flow:
-        flipped = torch.cat([flipped[:, :2], 1 - flipped[:, 2:3]], dim=1)
-    return torch.where(_per_sample(flip, clips), flipped, clips)
+def flip_flow_u(flow: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
+    """Negate the horizontal flow component of mirrored ViCC-encoded flow (B, 3, T, H, W) where `flip` (bool
+    (B,)) is set: channel 2 holds u as (u + 20) / 40 in [0, 1], so -u is 1 - value."""
+    u = flow[:, 2:3]
+    return torch.cat([flow[:, :2], torch.where(_per_sample(flip, flow), 1 - u, u)], dim=1)
 
 
 def _grayscale(clips: torch.Tensor) -> torch.Tensor:
-    """(B, 3, T, H, W) -> luma (B, 1, T, H, W)."""
-    weights = torch.tensor(GRAY_WEIGHTS, device=clips.device, dtype=clips.dtype).view(1, 3, 1, 1, 1)
-    return (clips * weights).sum(dim=1, keepdim=True)
+    """(B, 3, T, H, W) -> luma (B, 1, T, H, W) (weights as Python scalars: no constant tensor to move)."""
+    r, g, b = clips.unbind(1)
+    return (GRAY_WEIGHTS[0] * r + GRAY_WEIGHTS[1] * g + GRAY_WEIGHTS[2] * b).unsqueeze(1)
 
 
 def _rgb_to_hsv(clips: torch.Tensor) -> torch.Tensor:
@@ -181,10 +251,12 @@ def _rgb_to_hsv(clips: torch.Tensor) -> torch.Tensor:
 
 def _hsv_to_rgb(clips: torch.Tensor) -> torch.Tensor:
     """Channel n of RGB = V - V S clamp(min(k, 4 - k), 0, 1) with k = (n + 6 H) mod 6, n = 5, 3, 1."""
-    hue, saturation, value = clips[:, :1], clips[:, 1:2], clips[:, 2:3]
-    n = torch.tensor([5.0, 3.0, 1.0], device=clips.device, dtype=clips.dtype).view(1, 3, 1, 1, 1)
-    k = torch.remainder(n + 6.0 * hue, 6.0)
-    return value - value * saturation * torch.minimum(k, 4.0 - k).clamp(0, 1)
+    hue, saturation, value = clips.unbind(1)
+    channels = []
+    for n in (5.0, 3.0, 1.0):
+        k = torch.remainder(n + 6.0 * hue, 6.0)
+        channels.append(value - value * saturation * torch.minimum(k, 4.0 - k).clamp(0, 1))
+    return torch.stack(channels, dim=1)
 
 
 def _adjust(clips: torch.Tensor, op: int, factor: torch.Tensor) -> torch.Tensor:
@@ -220,23 +292,23 @@ def color_jitter(
     among them is drawn per clip: the linear ops drawn before it run first, then the hue, then the others;
     each op runs once per batch.
     """
-    batch, frames = clips.shape[0], clips.shape[2] if per_frame else 1
-    enabled = _bernoulli(p, (batch, frames), generator)
+    batch, frames, device = clips.shape[0], clips.shape[2] if per_frame else 1, clips.device
+    enabled = _bernoulli(p, (batch, frames), generator, device)
     if apply is not None:
         enabled &= apply.to(enabled.device).view(batch, 1)
     ranges = [(max(0.0, 1 - s), 1 + s) for s in (brightness, contrast, saturation)] + [(-hue, hue)]
     neutral = (1.0, 1.0, 1.0, 0.0)
     factors = [
-        torch.where(enabled, _uniform(low, high, (batch, frames), generator), torch.tensor(neutral[op]))
+        torch.where(enabled, _uniform(low, high, (batch, frames), generator, device), neutral[op])
         for op, (low, high) in enumerate(ranges)
     ]
-    position = _rand((batch, frames, 4), generator).argsort(dim=-1).argsort(dim=-1)  # position of each op
+    position = _rand((batch, frames, 4), generator, device).argsort(dim=-1).argsort(dim=-1)  # of each op
     before_hue = position[..., :3] < position[..., 3:]
     active = [s > 0 for s in (brightness, contrast, saturation)]
     for stage in (True, False):
         for op in range(3):
             if active[op]:
-                factor = torch.where(before_hue[..., op] == stage, factors[op], torch.tensor(neutral[op]))
+                factor = torch.where(before_hue[..., op] == stage, factors[op], neutral[op])
                 clips = _adjust(clips, op, _per_sample(factor, clips))
         if stage and hue > 0:
             clips = _adjust(clips, 3, _per_sample(factors[3], clips))
@@ -249,19 +321,27 @@ def random_grayscale(
     generator: torch.Generator | None = None,
     *,
     mode: Literal["luma", "channel"] = "luma",
+    per_frame: bool = False,
+    channel_per_frame: bool = False,
     apply: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Grey clips with probability p: "luma" (torchvision) or "channel", one random colour channel copied to
-    all three (CoCLR/ViCC's RandomGray). apply: bool (B,) that gates it per clip."""
-    batch = clips.shape[0]
-    chosen = _bernoulli(p, (batch,), generator)
+    all three (the released RandomGray of CoCLR, ViCC, MFO and SDC). per_frame: the decision is drawn per
+    frame (MFO's `RandomGray(consistent=False)`); channel_per_frame: the channel is drawn per frame (the
+    released `RandomGray.grayscale`, called per image). apply: bool (B,) that gates it per clip."""
+    batch, _, frames = clips.shape[:3]
+    device = clips.device
+    chosen = _bernoulli(p, (batch, frames if per_frame else 1), generator, device)
     if apply is not None:
-        chosen &= apply.to(chosen.device)
+        chosen &= apply.to(chosen.device).view(batch, 1)
     if mode == "luma":
         gray = _grayscale(clips)
     elif mode == "channel":
-        channel = (_rand((batch,), generator) * 3).long().clamp_(max=2).to(clips.device)
-        gray = clips.gather(1, channel.view(batch, 1, 1, 1, 1).expand(batch, 1, *clips.shape[2:]))
+        channel = (
+            (_rand((batch, frames if channel_per_frame else 1), generator, device) * 3).long().clamp_(max=2)
+        )
+        one_hot = channel.to(device)[:, None] == torch.arange(3, device=device)[None, :, None]  # (B, 3, T|1)
+        gray = (clips * one_hot.to(clips.dtype)[..., None, None]).sum(dim=1, keepdim=True)
     else:
         raise ValueError(f"grayscale mode must be 'luma' or 'channel', got {mode!r}")
     return torch.where(_per_sample(chosen, clips), gray.expand_as(clips), clips)
@@ -276,37 +356,45 @@ def gaussian_blur(
     apply: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Gaussian blur with sigma uniform in `sigma` px, with probability p, the same kernel for every frame of a
-    clip (separable depthwise convolution, reflect padding, radius ceil(3 sigma_max))."""
+    clip (separable depthwise convolution, reflect padding, radius ceil(3 sigma_max)); the kernels are built on
+    the clips' device."""
     batch, channels, frames, height, width = clips.shape
-    chosen = _bernoulli(p, (batch,), generator)
+    device = clips.device
+    chosen = _bernoulli(p, (batch,), generator, device).to(device)
     if apply is not None:
-        chosen &= apply.to(chosen.device)
-    sigmas = _uniform(sigma[0], sigma[1], (batch,), generator)
+        chosen &= apply.to(device)
+    sigmas = _uniform(sigma[0], sigma[1], (batch,), generator, device).to(device=device, dtype=clips.dtype)
     radius = max(1, min(math.ceil(3 * sigma[1]), (min(height, width) - 1) // 2))
-    offsets = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    offsets = torch.arange(-radius, radius + 1, device=device, dtype=clips.dtype)
     kernels = torch.exp(-(offsets[None] ** 2) / (2 * sigmas[:, None] ** 2))
     kernels = kernels / kernels.sum(dim=1, keepdim=True)
-    identity = (offsets == 0).float().expand(batch, -1)
-    kernels = torch.where(chosen[:, None], kernels, identity).to(device=clips.device, dtype=clips.dtype)
+    kernels = torch.where(chosen[:, None], kernels, (offsets == 0).to(clips.dtype))
     planes = clips.reshape(1, batch * channels * frames, height, width)
     weight = kernels.repeat_interleave(channels * frames, dim=0)  # (B*C*T, K)
     groups = weight.shape[0]
-    planes = F.conv2d(
-        F.pad(planes, (radius, radius, 0, 0), mode="reflect"), weight[:, None, None, :], groups=groups
+    planes = nn.functional.conv2d(
+        nn.functional.pad(planes, (radius, radius, 0, 0), mode="reflect"),
+        weight[:, None, None, :],
+        groups=groups,
     )
-    planes = F.conv2d(
-        F.pad(planes, (0, 0, radius, radius), mode="reflect"), weight[:, None, :, None], groups=groups
+    planes = nn.functional.conv2d(
+        nn.functional.pad(planes, (0, 0, radius, radius), mode="reflect"),
+        weight[:, None, :, None],
+        groups=groups,
     )
     return planes.view(batch, channels, frames, height, width)
 
 
 def normalize(
-    clips: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
+    clips: torch.Tensor,
+    mean: Sequence[float] | torch.Tensor = IMAGENET_MEAN,
+    std: Sequence[float] | torch.Tensor = IMAGENET_STD,
 ) -> torch.Tensor:
-    """(clips - mean) / std per channel of (B, C, T, H, W)."""
+    """(clips - mean) / std per channel of (B, C, T, H, W); pass tensors (a module's buffers) in a training
+    step so that no constant is copied to the device per call."""
     shape = (1, -1, 1, 1, 1)
-    mean_t = torch.tensor(mean, device=clips.device, dtype=clips.dtype).view(shape)
-    std_t = torch.tensor(std, device=clips.device, dtype=clips.dtype).view(shape)
+    mean_t = torch.as_tensor(mean, device=clips.device, dtype=clips.dtype).view(shape)
+    std_t = torch.as_tensor(std, device=clips.device, dtype=clips.dtype).view(shape)
     return (clips - mean_t) / std_t
 
 
@@ -319,12 +407,15 @@ def frame_difference(clips: torch.Tensor) -> torch.Tensor:
 class ClipAugment(nn.Module):
     """The augmentation pipeline of one view, from config values; every random choice is per clip.
 
-    crop: "resized" (random area in `scale`, aspect in `ratio`, resized to `size`), "random" (a `size` crop at
-    a random position, no resize: Pace Prediction's 112 out of 128x171) or "center" (evaluation, no flip).
-    Order: crop + horizontal flip (one resampling), colour jitter, grayscale, blur, normalise.
+    crop: "resized" (random area in `scale`, aspect in `ratio`, boxes drawn by `crop_sampler`, resized to
+    `size`), "random" (a `size` crop at a random position, no resize: Pace Prediction's 112 out of 128x171)
+    or "center" (evaluation, no flip). Order: crop + horizontal flip (one resampling, from uint8), colour
+    jitter, grayscale, blur, normalise.
     A `paired` clip (the optical flow of the same frames) gets the same crop and flip (its u component
     negated when mirrored, unless `flow_flip_negates_u=False`, which reproduces ViCC's code that mirrored
-    flow images like RGB ones) and the normalisation, never the colour ops.
+    flow images like RGB ones) and the normalisation; the colour ops only with `paired_colour`, and then with
+    its RGB clip's parameters (the released ViCC stage 2 transforms a clip's RGB and flow frames as one
+    sequence).
     """
 
     def __init__(
@@ -342,13 +433,17 @@ class ClipAugment(nn.Module):
         jitter_per_frame: bool = False,
         grayscale_p: float = 0.0,
         grayscale_mode: Literal["luma", "channel"] = "luma",
+        grayscale_per_frame: bool = False,
+        grayscale_channel_per_frame: bool = False,
         blur_sigma: tuple[float, float] = (0.1, 2.0),
         blur_p: float = 0.0,
         normalize: bool = True,
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
         crop: Literal["resized", "random", "center"] = "resized",
+        crop_sampler: CropSampler = "torchvision",
         flow_flip_negates_u: bool = True,
+        paired_colour: bool = False,
     ):
         super().__init__()
         for name, value in (
@@ -365,6 +460,8 @@ class ClipAugment(nn.Module):
             raise ValueError(f"hue must be in [0, 0.5], got {hue}")
         if crop not in ("resized", "random", "center"):
             raise ValueError(f"crop must be 'resized', 'random' or 'center', got {crop!r}")
+        if crop_sampler not in CROP_SAMPLERS:
+            raise ValueError(f"crop_sampler must be one of {CROP_SAMPLERS}, got {crop_sampler!r}")
         if grayscale_mode not in ("luma", "channel"):
             raise ValueError(f"grayscale_mode must be 'luma' or 'channel', got {grayscale_mode!r}")
         self.size = (size, size) if isinstance(size, int) else tuple(size)
@@ -372,10 +469,47 @@ class ClipAugment(nn.Module):
         self.jitter = (brightness, contrast, saturation, hue)
         self.jitter_p, self.jitter_per_frame = jitter_p, jitter_per_frame
         self.grayscale_p, self.grayscale_mode = grayscale_p, grayscale_mode
+        self.grayscale_per_frame, self.grayscale_channel_per_frame = (
+            grayscale_per_frame,
+            grayscale_channel_per_frame,
+        )
         self.blur_sigma, self.blur_p = tuple(blur_sigma), blur_p
-        self.normalize, self.mean, self.std = normalize, tuple(mean), tuple(std)
-        self.crop = crop
-        self.flow_flip_negates_u = flow_flip_negates_u
+        self.normalize = normalize
+        # buffers: they move with `.to(device)` once, instead of a host-to-device copy per step
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).clone(), persistent=False)
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).clone(), persistent=False)
+        self.crop, self.crop_sampler = crop, crop_sampler
+        self.flow_flip_negates_u, self.paired_colour = flow_flip_negates_u, paired_colour
+
+    def _colour(
+        self, clips: torch.Tensor, generator: torch.Generator | None, strong: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Colour jitter, grey and blur of float clips (B, 3, T, h, w), gated per clip by `strong`."""
+        if self.jitter_p > 0 and any(self.jitter):
+            clips = color_jitter(
+                clips,
+                *self.jitter,
+                p=self.jitter_p,
+                generator=generator,
+                per_frame=self.jitter_per_frame,
+                apply=strong,
+            )
+        if self.grayscale_p > 0:
+            clips = random_grayscale(
+                clips,
+                self.grayscale_p,
+                generator,
+                mode=self.grayscale_mode,
+                per_frame=self.grayscale_per_frame,
+                channel_per_frame=self.grayscale_channel_per_frame,
+                apply=strong,
+            )
+        if self.blur_p > 0:
+            clips = gaussian_blur(clips, self.blur_sigma, self.blur_p, generator, apply=strong)
+        return clips
+
+    def _normalize(self, clips: torch.Tensor) -> torch.Tensor:
+        return normalize(clips, self.mean, self.std) if self.normalize else clips
 
     def forward(
         self,
@@ -388,42 +522,42 @@ class ClipAugment(nn.Module):
         """clips: uint8 (B, T, H, W, C) or float (B, C, T, H, W) in [0, 1] -> float (B, C, T, h, w);
         with `paired`, returns (clips, paired). strong: bool (B,) selecting the clips that get the colour
         ops (the others only crop and flip: CoCLR/ViCC's weak view); None = all."""
-        clips = to_float_clips(clips) if clips.dtype == torch.uint8 else clips
-        batch, _, _, height, width = clips.shape
+        batch, device = clips.shape[0], clips.device
+        height, width = _frame_size(clips)
         if self.crop == "center":
-            boxes, flip = center_crop_params(batch, height, width, self.size), None
+            boxes, flip = center_crop_params(batch, height, width, self.size, device), None
         else:
             if self.crop == "random":
-                boxes = random_crop_params(batch, height, width, self.size, generator)
+                boxes = random_crop_params(batch, height, width, self.size, generator, device)
             else:
-                boxes = sample_crop_params(batch, height, width, self.scale, self.ratio, generator)
-            flip = _bernoulli(self.flip_p, (batch,), generator)
+                boxes = sample_crop_params(
+                    batch,
+                    height,
+                    width,
+                    self.scale,
+                    self.ratio,
+                    generator,
+                    sampler=self.crop_sampler,
+                    device=device,
+                )
+            flip = _bernoulli(self.flip_p, (batch,), generator, device)
         out = random_resized_crop(clips, self.size, boxes, flip)
-        if self.jitter_p > 0 and any(self.jitter):
-            out = color_jitter(
-                out,
-                *self.jitter,
-                p=self.jitter_p,
-                generator=generator,
-                per_frame=self.jitter_per_frame,
-                apply=strong,
-            )
-        if self.grayscale_p > 0:
-            out = random_grayscale(out, self.grayscale_p, generator, mode=self.grayscale_mode, apply=strong)
-        if self.blur_p > 0:
-            out = gaussian_blur(out, self.blur_sigma, self.blur_p, generator, apply=strong)
-        if self.normalize:
-            out = normalize(out, self.mean, self.std)
         if paired is None:
-            return out
-        paired = to_float_clips(paired) if paired.dtype == torch.uint8 else paired
-        scale = torch.tensor([paired.shape[-2] / height, paired.shape[-1] / width] * 2)
-        paired = random_resized_crop(paired, self.size, boxes * scale, None)
-        if flip is not None:
-            paired = horizontal_flip(paired, flip, flow=self.flow_flip_negates_u)
-        if self.normalize:
-            paired = normalize(paired, self.mean, self.std)
-        return out, paired
+            return self._normalize(self._colour(out, generator, strong))
+        paired_h, paired_w = _frame_size(paired)
+        top, left, crop_h, crop_w = boxes.to(device).unbind(1)
+        y_scale, x_scale = paired_h / height, paired_w / width
+        paired_boxes = torch.stack([top * y_scale, left * x_scale, crop_h * y_scale, crop_w * x_scale], dim=1)
+        paired = random_resized_crop(paired, self.size, paired_boxes, flip)
+        if flip is not None and self.flow_flip_negates_u:
+            paired = flip_flow_u(paired, flip)
+        if self.paired_colour:  # one sequence of 2T frames: every per-clip parameter is shared
+            frames = out.shape[2]
+            both = self._colour(torch.cat([out, paired], dim=2), generator, strong)
+            out, paired = both[:, :, :frames], both[:, :, frames:]
+        else:
+            out = self._colour(out, generator, strong)
+        return self._normalize(out), self._normalize(paired)
 
 
 class StrongWeakViews(nn.Module):
@@ -447,14 +581,14 @@ class StrongWeakViews(nn.Module):
         generator: torch.Generator | None = None,
     ) -> tuple:
         """uint8 (B, T, H, W, C) clips (and flow) -> (view0, view1), or ((view0, flow0), (view1, flow1))."""
-        batch = clip0.shape[0]
-        one_clip = _bernoulli(self.one_clip_p, (batch,), generator)
-        keep_second = _bernoulli(0.5, (batch,), generator)
-        first_strong = _bernoulli(0.5, (batch,), generator)
-        strong0 = torch.where(one_clip, first_strong, _bernoulli(self.strong_p, (batch,), generator))
-        strong1 = torch.where(one_clip, ~first_strong, _bernoulli(self.strong_p, (batch,), generator))
-        take1_for0 = (one_clip & keep_second).to(clip0.device).view(batch, 1, 1, 1, 1)
-        take0_for1 = (one_clip & ~keep_second).to(clip0.device).view(batch, 1, 1, 1, 1)
+        batch, device = clip0.shape[0], clip0.device
+        one_clip = _bernoulli(self.one_clip_p, (batch,), generator, device)
+        keep_second = _bernoulli(0.5, (batch,), generator, device)
+        first_strong = _bernoulli(0.5, (batch,), generator, device)
+        strong0 = torch.where(one_clip, first_strong, _bernoulli(self.strong_p, (batch,), generator, device))
+        strong1 = torch.where(one_clip, ~first_strong, _bernoulli(self.strong_p, (batch,), generator, device))
+        take1_for0 = (one_clip & keep_second).to(device).view(batch, 1, 1, 1, 1)
+        take0_for1 = (one_clip & ~keep_second).to(device).view(batch, 1, 1, 1, 1)
         source0, source1 = torch.where(take1_for0, clip1, clip0), torch.where(take0_for1, clip0, clip1)
         if paired0 is None or paired1 is None:
             return (

@@ -84,15 +84,24 @@ def window_clips(
     clip_len: int = 16,
     max_stride: int = 3,
     *,
+    continuous_stride: bool = True,
     short_policy: ShortPolicy = "loop",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """MFO/SDC views of one window of 2 * clip_len frames taken at a random stride in
-    [1, min(max_stride, num_frames // (2 * clip_len))] (seed 001: 32 frames, stride up to 3):
-    clip0 = its first clip_len frames, clip1 = its last clip_len, overview = every second frame of it."""
+    [1, min(max_stride, num_frames / (2 * clip_len))] (seed 001: 32 frames, stride up to 3):
+    clip0 = its first clip_len frames, clip1 = its last clip_len, overview = every second frame of it.
+
+    continuous_stride: the stride is a real number and frame i of the window is round(start + i * stride), as
+    the released MFO/SDC `dataloader.py` (`sample_frame`: sr ~ U(1, max_sr)); False: an integer stride."""
     _check_num_frames(num_frames)
     window_len = 2 * clip_len
-    stride = int(rng.integers(1, max(1, min(max_stride, num_frames // window_len)) + 1))
-    window = random_clip(num_frames, rng, window_len, stride, short_policy=short_policy)
+    if continuous_stride and num_frames >= window_len:
+        stride = rng.uniform(1, min(max_stride, num_frames / window_len))
+        start = int(rng.integers(0, int(num_frames - stride * window_len) + 1))
+        window = np.minimum(np.round(start + stride * np.arange(window_len)), num_frames - 1).astype(np.int64)
+    else:  # integer stride (a video shorter than the window is read at stride 1 by `short_policy`)
+        stride = int(rng.integers(1, max(1, min(max_stride, num_frames // window_len)) + 1))
+        window = random_clip(num_frames, rng, window_len, stride, short_policy=short_policy)
     return window[:clip_len], window[clip_len:], window[::2]
 
 
@@ -140,10 +149,12 @@ def pace_clip(
     return indices[::-1].copy() if backward else indices
 
 
-def static_clip(clip_indices: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """SDC's static view (seed 002): one random frame of the clip repeated for the clip's length."""
+def static_clip(clip_indices: np.ndarray, rng: np.random.Generator, offset: int | None = None) -> np.ndarray:
+    """SDC's static view (seed 002): one frame of the clip (at `offset`, random when None) repeated for the
+    clip's length."""
     clip_indices = np.asarray(clip_indices, dtype=np.int64)
-    return np.full_like(clip_indices, clip_indices[int(rng.integers(0, len(clip_indices)))])
+    offset = int(rng.integers(0, len(clip_indices))) if offset is None else offset
+    return np.full_like(clip_indices, clip_indices[offset])
 
 
 def difference_clip(clip_indices: np.ndarray, num_frames: int) -> np.ndarray:
@@ -223,22 +234,33 @@ class TwoClipSampler:
 @dataclass(frozen=True)
 class WindowSampler:
     """MFO/SDC: "clip0", "clip1" = two consecutive clips of one window, "overview" = every second frame of it
-    (MFO's timestamp retrieval); static=True adds SDC's "static0", "static1" (one frame of each clip repeated),
-    difference=True adds "diff0", "diff1" (each clip plus one frame, for frame differences)."""
+    (MFO's timestamp retrieval); static=True adds SDC's "static0", "static1" (one frame of each clip repeated,
+    at the same offset in both clips with `shared_static_offset`), difference=True adds "diff0", "diff1"
+    (each clip plus one frame, for frame differences)."""
 
     clip_len: int = 16  # seeds 001/002: two 16-frame clips
     max_stride: int = 3  # seed 001: stride in [1, min(3, N / 32)]
     static: bool = False
     difference: bool = False
     short_policy: ShortPolicy = "loop"
+    # released MFO/SDC dataloader.py: sr = np.random.uniform(1, min(3, N / 32)), frames round(start + i sr)
+    continuous_stride: bool = True
+    # released SDC dataloader.py: one back_idx for both clips (images[back_idx], images[back_idx + seq])
+    shared_static_offset: bool = True
 
     def __call__(self, num_frames: int, rng: np.random.Generator) -> SampledClips:
         clip0, clip1, overview = window_clips(
-            num_frames, rng, self.clip_len, self.max_stride, short_policy=self.short_policy
+            num_frames,
+            rng,
+            self.clip_len,
+            self.max_stride,
+            continuous_stride=self.continuous_stride,
+            short_policy=self.short_policy,
         )
         views = {"clip0": clip0, "clip1": clip1, "overview": overview}
         if self.static:
-            views |= {"static0": static_clip(clip0, rng), "static1": static_clip(clip1, rng)}
+            offset = int(rng.integers(0, self.clip_len)) if self.shared_static_offset else None
+            views |= {"static0": static_clip(clip0, rng, offset), "static1": static_clip(clip1, rng, offset)}
         if self.difference:
             views |= {
                 "diff0": difference_clip(clip0, num_frames),

@@ -46,6 +46,16 @@ class MFOConfig(VsslPretrainingConfig):
     # seed 001 §2 blurs each clip (following CoCLR / MemDPC, SimCLR-style sigma 0.1-2, p 0.5);
     # the released augmentation.py has no blur: blur_p=0.0
     blur_p: float = 0.5
+    # released train.py RandomSizedCrop(consistent=True) (augmentation.py): up to 10 draws (aspect uniform,
+    # w / h swapped with p 0.5), then the centre square; "torchvision": log-uniform aspect, centre fallback
+    crop_sampler: str = "ten_draws"
+    # released train.py RandomGray(consistent=False): grey drawn per frame, and (augmentation.py
+    # RandomGray.grayscale) its channel too; seed 001 §2 lists no grey among its temporally consistent ops
+    grayscale_per_frame: bool = True
+    grayscale_channel_per_frame: bool = True
+    # released dataloader.py sample_frame: stride sr ~ U(1, min(3, N / 32)), frames round(start + i sr);
+    # False: an integer stride in {1, ..., min(3, N // 32)}
+    continuous_stride: bool = True
 
     # --- heads ---
     projection_dim: int = 128  # released model.py: every projection ends in 128 channels

@@ -14,12 +14,14 @@ from .configuration_mfo import MFOConfig
 def build_sampler(config: MFOConfig) -> WindowSampler:
     """2 x num_frames consecutive frames at a random stride: "clip0" / "clip1" the two halves (the
     positives), "overview" every second frame of the window (seed 001 §2; METHODS.md)."""
-    return WindowSampler(clip_len=config.num_frames, max_stride=config.max_stride)
+    return WindowSampler(
+        clip_len=config.num_frames, max_stride=config.max_stride, continuous_stride=config.continuous_stride
+    )
 
 
 def clip_augment(config: MFOConfig) -> ClipAugment:
     """One clip's augmentation: random resized crop, flip, colour jitter, channel-split grey (the
-    released RandomGray), Gaussian blur, ImageNet normalisation."""
+    released RandomGray, per frame by default), Gaussian blur, ImageNet normalisation."""
     brightness, contrast, saturation, hue = config.color_jitter
     return ClipAugment(
         config.crop_size,
@@ -34,6 +36,9 @@ def clip_augment(config: MFOConfig) -> ClipAugment:
         jitter_per_frame=config.color_jitter_per_frame,
         grayscale_p=config.grayscale_p,
         grayscale_mode="channel",
+        grayscale_per_frame=config.grayscale_per_frame,
+        grayscale_channel_per_frame=config.grayscale_channel_per_frame,
+        crop_sampler=config.crop_sampler,
         blur_sigma=tuple(config.blur_sigma),
         blur_p=config.blur_p,
     )

@@ -78,6 +78,10 @@ class PaceConfig(VsslPretrainingConfig):
     crop_scale: list[float] | None = None  # a fixed 112 crop at a random position, no resize
     color_jitter: list[float] = field(default_factory=lambda: [0.8, 0.8, 0.8, 0.2])  # per-frame jitter
     color_jitter_p: float = 0.8
+    # released datasets/ucf101.py: frames read by cv2.imread (BGR, 0-255), jittered by torchvision as if
+    # RGB, fed without rescaling or normalisation ("bgr_255", what converted Pace weights expect);
+    # "rgb_imagenet": RGB in [0, 1] normalised with the ImageNet mean / std
+    input_format: str = "bgr_255"
 
     # --- optimisation recipe (METHODS.md "Original training") ---
     optimizer: str = "sgd"

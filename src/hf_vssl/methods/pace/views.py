@@ -26,13 +26,23 @@ def build_sampler(config: PaceConfig) -> PaceSampler:
     )
 
 
+INPUT_FORMATS = ("bgr_255", "rgb_imagenet")
+
+
 class PaceAugment(nn.Module):
     """batch {"views": {"clip0": uint8 (B, T, H, W, C), ...}, "targets": {"pace0": (B,), ...}} ->
-    {"clips": (B, V, 3, T, S, S), "pace_labels": (B, V)}; each clip gets its own crop and flip."""
+    {"clips": (B, V, 3, T, S, S), "pace_labels": (B, V)}; each clip gets its own crop and flip.
+
+    input_format "bgr_255" (the release) reverses the channels before the augmentation, so the colour
+    jitter runs on BGR frames as if they were RGB, and scales the result to 0-255 without normalisation;
+    "rgb_imagenet" gives RGB normalised with the ImageNet statistics."""
 
     def __init__(self, config: PaceConfig) -> None:
         super().__init__()
+        if config.input_format not in INPUT_FORMATS:
+            raise ValueError(f"input_format must be one of {INPUT_FORMATS}, got {config.input_format!r}")
         self.views = config.clips_per_video
+        self.bgr_255 = config.input_format == "bgr_255"
         brightness, contrast, saturation, hue = config.color_jitter
         self.augment = ClipAugment(
             config.crop_size,
@@ -46,9 +56,18 @@ class PaceAugment(nn.Module):
             hue=hue,
             jitter_p=config.color_jitter_p,
             jitter_per_frame=True,
+            normalize=not self.bgr_255,
         )
 
-    def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        clips = torch.stack([self.augment(batch["views"][f"clip{i}"]) for i in range(self.views)], dim=1)
-        labels = torch.stack([batch["targets"][f"pace{i}"] for i in range(self.views)], dim=1)
+    def _clip(self, frames: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        if not self.bgr_255:
+            return self.augment(frames, generator=generator)
+        return self.augment(frames.flip(-1), generator=generator).mul_(255.0)  # released: cv2 BGR, 0-255
+
+    def forward(
+        self, batch: dict[str, Any], generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        views, targets = batch["views"], batch["targets"]
+        clips = torch.stack([self._clip(views[f"clip{i}"], generator) for i in range(self.views)], dim=1)
+        labels = torch.stack([targets[f"pace{i}"] for i in range(self.views)], dim=1)
         return {"clips": clips, "pace_labels": labels.long()}

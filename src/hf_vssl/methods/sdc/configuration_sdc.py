@@ -46,6 +46,18 @@ class SDCConfig(VsslPretrainingConfig):
     color_jitter_p: float = 1.0
     # seed 002 §1: Gaussian blur on v and s (SimCLR-style sigma 0.1-2, p 0.5; absent from the released code)
     blur_p: float = 0.5
+    # released train.py RandomSizedCrop(consistent=True) (its augmentation.py is not shipped; MFO's, by the
+    # same authors): up to 10 draws (aspect uniform, w / h swapped with p 0.5), then the centre square;
+    # "torchvision": log-uniform aspect, centre fallback
+    crop_sampler: str = "ten_draws"
+    # released RandomGray(consistent=True) (MFO's augmentation.py RandomGray.grayscale): the grey channel
+    # drawn per frame of the clip v (and so of d); the static view s keeps one channel, as seed 002 §1
+    # says it has no temporal dynamics (the release: per frame there too)
+    grayscale_channel_per_frame: bool = True
+    # released dataloader.py sample_frame: stride sr ~ U(1, min(3, N / 32)), frames round(start + i sr)
+    continuous_stride: bool = True
+    # released dataloader.py: one back_idx for both clips' static frames; False: one offset per clip
+    shared_static_offset: bool = True
 
     # --- encoders and heads ---
     separate_encoders: bool = False  # seed 002 table 5: one shared encoder beats three separate ones

@@ -14,6 +14,8 @@ import torch
 from torch import nn
 
 from ...data.augment import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
     color_jitter,
     frame_difference,
     gaussian_blur,
@@ -21,7 +23,6 @@ from ...data.augment import (
     random_grayscale,
     random_resized_crop,
     sample_crop_params,
-    to_float_clips,
 )
 from ...data.samplers import WindowSampler
 from .configuration_sdc import SDCConfig
@@ -31,7 +32,12 @@ def build_sampler(config: SDCConfig) -> WindowSampler:
     """Two consecutive clips of num_frames at a random stride, each with one more frame ("diff0",
     "diff1") for its frame differences, and its static frame ("static0", "static1")."""
     return WindowSampler(
-        clip_len=config.num_frames, max_stride=config.max_stride, static=True, difference=True
+        clip_len=config.num_frames,
+        max_stride=config.max_stride,
+        static=True,
+        difference=True,
+        continuous_stride=config.continuous_stride,
+        shared_static_offset=config.shared_static_offset,
     )
 
 
@@ -42,14 +48,21 @@ class SDCAugment(nn.Module):
     def __init__(self, config: SDCConfig) -> None:
         super().__init__()
         self.config = config
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD), persistent=False)
 
-    def _colour(self, clips: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        """Colour jitter, grey, blur (one draw per clip, all frames alike), then normalisation."""
+    def _colour(
+        self, clips: torch.Tensor, generator: torch.Generator | None, channel_per_frame: bool
+    ) -> torch.Tensor:
+        """Colour jitter, grey, blur (one draw per clip, all frames alike but the grey channel with
+        `channel_per_frame`), then normalisation."""
         config = self.config
         clips = color_jitter(clips, *config.color_jitter, p=config.color_jitter_p, generator=generator)
-        clips = random_grayscale(clips, config.grayscale_p, generator, mode="channel")
+        clips = random_grayscale(
+            clips, config.grayscale_p, generator, mode="channel", channel_per_frame=channel_per_frame
+        )
         clips = gaussian_blur(clips, tuple(config.blur_sigma), config.blur_p, generator)
-        return normalize(clips)
+        return normalize(clips, self.mean, self.std)
 
     def views(
         self, window: torch.Tensor, static: torch.Tensor, generator: torch.Generator | None = None
@@ -57,15 +70,26 @@ class SDCAugment(nn.Module):
         """window: uint8 (B, T + 1, H, W, C), a clip and the next frame; static: uint8 (B, T, H, W, C), one
         frame repeated. Returns the clip, static and difference views, each float (B, 3, T, S, S)."""
         config = self.config
-        window, still = to_float_clips(window), to_float_clips(static[:, :1])
-        batch, _, steps, height, width = window.shape
+        batch, steps, height, width, _ = window.shape
+        device = window.device
         boxes = sample_crop_params(
-            batch, height, width, tuple(config.crop_scale), tuple(config.crop_ratio), generator
+            batch,
+            height,
+            width,
+            tuple(config.crop_scale),
+            tuple(config.crop_ratio),
+            generator,
+            sampler=config.crop_sampler,
+            device=device,
         )
-        device = generator.device if generator is not None else "cpu"
-        flip = torch.rand(batch, generator=generator, device=device) < config.flip_p
-        window = self._colour(random_resized_crop(window, config.crop_size, boxes, flip), generator)
-        still = self._colour(random_resized_crop(still, config.crop_size, boxes, flip), generator)
+        draw_device = generator.device if generator is not None else device
+        flip = torch.rand(batch, generator=generator, device=draw_device) < config.flip_p
+        window = random_resized_crop(window, config.crop_size, boxes, flip)
+        window = self._colour(window, generator, config.grayscale_channel_per_frame)
+        # seed 002 §1: the static view has no temporal dynamics, so its grey channel is one per clip
+        still = self._colour(
+            random_resized_crop(static[:, :1], config.crop_size, boxes, flip), generator, False
+        )
         return window[:, :, :-1], still.expand(-1, -1, steps - 1, -1, -1), frame_difference(window)
 
     def forward(self, batch: dict, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:

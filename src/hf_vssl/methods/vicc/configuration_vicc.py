@@ -74,6 +74,15 @@ class ViCCConfig(VsslPretrainingConfig):
     # else each clip is strong with p 0.3; one_clip_p=0 and strong_p=1 give two fully augmented clips
     one_clip_p: float = 0.5
     strong_p: float = 0.3
+    # released main_single.py / main_cross.py: RandomSizedCrop(consistent=False, seq_len): ONE draw (aspect
+    # uniform, w / h swapped with p 0.5), the whole frame squashed when it misses; "torchvision": 10 draws
+    crop_sampler: str = "single_draw"
+    # released utils/augmentation.py RandomGray.grayscale: np.random.choice(3) per frame; False: per clip
+    grayscale_channel_per_frame: bool = True
+    # released main_single.py / main_cross.py: flow frames get the same base transform as RGB (jitter, grey,
+    # blur), and in stage 2 a clip's RGB and flow frames are one sequence sharing every parameter
+    # (lmdb_dataset.py UCF101_2STREAM_LMDB_2CLIP); False: flow gets crop and flip only
+    flow_colour_augment: bool = True
 
     # --- optimisation recipe (seed 004 §2.1) ---
     optimizer: str = "lars"  # SGD momentum 0.9 wrapped in LARS (trust 0.001, no clipping)

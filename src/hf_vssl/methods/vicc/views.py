@@ -41,11 +41,12 @@ def build_sampler(config: ViCCConfig) -> ViCCSampler:
 class ViCCAugment(nn.Module):
     """batch["views"] uint8 (B, T, H, W, C) -> {"rgb": (B, 2, 3, T, S, S), "flow": (B, 2, C_flow, T, S, S)}.
 
-    RGB views get crop, flip and the colour ops (strong / weak as the released code, see
-    `StrongWeakViews`); a paired flow clip shares its RGB clip's crop and flip and never gets colour
-    ops. Flow is mirrored like an image (the released code; u is not negated), in every stage, so the
-    frozen flow stream of stage 2 sees the flips it was trained on. flow_channels=2 drops the
-    constant channel of the (128, v, u) encoding after normalisation.
+    Views get crop, flip and the colour ops (strong / weak as the released code, see `StrongWeakViews`).
+    A paired flow clip shares its RGB clip's crop and flip and, with `flow_colour_augment` (the released
+    code), its colour ops with the same parameters; flow alone (Flow-1) gets the full policy too. Flow is
+    mirrored like an image (the released code; u is not negated), in every stage, so the frozen flow
+    stream of stage 2 sees the flips it was trained on. flow_channels=2 drops the constant channel of the
+    (128, v, u) encoding after normalisation.
     """
 
     def __init__(self, config: ViCCConfig) -> None:
@@ -56,24 +57,29 @@ class ViCCAugment(nn.Module):
         geometry: dict[str, Any] = {
             "scale": tuple(config.crop_scale),
             "flip_p": config.flip_p,
+            "crop_sampler": config.crop_sampler,
             "flow_flip_negates_u": False,
+        }
+        colour: dict[str, Any] = {
+            "brightness": brightness,
+            "contrast": contrast,
+            "saturation": saturation,
+            "hue": hue,
+            "jitter_p": config.color_jitter_p,
+            "grayscale_p": config.grayscale_p,
+            "grayscale_mode": "channel",  # released RandomGray: one random channel copied to all three
+            "grayscale_channel_per_frame": config.grayscale_channel_per_frame,
+            "blur_sigma": tuple(config.blur_sigma),
+            "blur_p": config.blur_p,
         }
         if "rgb" in self.streams:
             augment = ClipAugment(
-                config.crop_size,
-                brightness=brightness,
-                contrast=contrast,
-                saturation=saturation,
-                hue=hue,
-                jitter_p=config.color_jitter_p,
-                grayscale_p=config.grayscale_p,
-                grayscale_mode="channel",  # released RandomGray: one random channel copied to all three
-                blur_sigma=tuple(config.blur_sigma),
-                blur_p=config.blur_p,
-                **geometry,
+                config.crop_size, **colour, **geometry, paired_colour=config.flow_colour_augment
             )
-        else:  # Flow-1: flow is the only stream, crop and flip only
-            augment = ClipAugment(config.crop_size, **geometry)
+        else:  # Flow-1: flow is the only stream
+            augment = ClipAugment(
+                config.crop_size, **(colour if config.flow_colour_augment else {}), **geometry
+            )
         self.views = StrongWeakViews(augment, one_clip_p=config.one_clip_p, strong_p=config.strong_p)
 
     def _flow(self, clips: torch.Tensor) -> torch.Tensor:
