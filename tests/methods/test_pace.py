@@ -23,6 +23,7 @@ from hf_vssl.methods.pace import (
     attention_overlay,
     save_attention_overlay,
 )
+from hf_vssl.methods.pace.views import PaceAugment
 from hf_vssl.methods.registry import get_method
 
 BACKBONE = {"model_type": "vssl-r2plus1d", "width_multiplier": 0.125}
@@ -310,3 +311,17 @@ def test_repeated_videos_draw_their_own_clips(tiny_ucf_root):
     first, repeat = data[0], data[len(train)]
     assert first["index"] == repeat["index"] == 0  # the same video ...
     assert not torch.equal(first["views"]["clip0"], repeat["views"]["clip0"])  # ... another clip
+
+
+@pytest.mark.parametrize("input_format", ["bgr_255", "rgb_imagenet"])
+def test_the_saved_processor_feeds_evaluation_what_pace_trained_on(input_format):
+    """The release feeds raw 0-255 BGR (video-pace train.py, cv2 frames): the processor saved with a
+    Pace model must give the test clips in the same format, not ImageNet-normalised RGB."""
+    config = PaceConfig(
+        crop_size=32, frame_size=[32, 40], color_jitter_p=0.0, flip_p=0.0, input_format=input_format
+    )
+    clips = torch.randint(0, 256, (2, 4, 32, 32, 3), dtype=torch.uint8)  # frames the crop size: no crop
+    trained_on = PaceAugment(config)._clip(clips, None)
+    torch.testing.assert_close(
+        config.video_processor().preprocess_clips(clips), trained_on, atol=1e-3, rtol=0
+    )

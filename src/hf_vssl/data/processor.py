@@ -42,6 +42,9 @@ class VsslVideoProcessor:
         kept), or None for the video's own size (data prepared at the training size).
     crop_size: (h, w) (or int) of the centre crop.
     ten_crop: ViCC's variant: the four corner crops and the centre, and their mirror images.
+    channel_order, do_rescale, do_normalize: what the network was trained on: "rgb" or "bgr" frames,
+        scaled to [0, 1] (do_rescale) or kept in 0-255, then ImageNet-normalised or not (Pace's
+        release feeds raw 0-255 BGR: channel_order="bgr", do_rescale=False, do_normalize=False).
     """
 
     config_name: ClassVar[str] = "video_preprocessor_config.json"
@@ -54,6 +57,8 @@ class VsslVideoProcessor:
     frame_size: list[int] | int | None = field(default_factory=lambda: [128, 171])  # seeds 001/003: 128x171
     crop_size: list[int] | int = field(default_factory=lambda: [112, 112])  # seeds 001-003: centre 112
     ten_crop: bool = False
+    channel_order: Literal["rgb", "bgr"] = "rgb"
+    do_rescale: bool = True
     do_normalize: bool = True
     image_mean: list[float] = field(default_factory=lambda: list(IMAGENET_MEAN))
     image_std: list[float] = field(default_factory=lambda: list(IMAGENET_STD))
@@ -63,6 +68,10 @@ class VsslVideoProcessor:
         for name in ("num_frames", "frame_stride", "num_clips", "window_stride"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"VsslVideoProcessor.{name} must be >= 1, got {getattr(self, name)}")
+        if self.channel_order not in ("rgb", "bgr"):
+            raise ValueError(
+                f"VsslVideoProcessor.channel_order must be 'rgb' or 'bgr', got {self.channel_order!r}"
+            )
         if self.sampling not in ("uniform", "dense"):
             raise ValueError(
                 f"VsslVideoProcessor.sampling must be 'uniform' or 'dense', got {self.sampling!r}"
@@ -162,7 +171,10 @@ class VsslVideoProcessor:
                  (_corner(c, height, width, crop_h, crop_w) for c in corners)]  # fmt: skip
         if self.ten_crop:
             crops += [c.flip(-2) for c in crops]  # mirror: W of (N, T, H, W, C)
-        out = to_float_clips(torch.stack(crops, dim=1).flatten(0, 1))  # crop in uint8, then convert
+        crops = torch.stack(crops, dim=1).flatten(0, 1)  # crop in uint8, then convert
+        out = to_float_clips(crops.flip(-1) if self.channel_order == "bgr" else crops)
+        if not self.do_rescale:
+            out = out.mul_(255.0)
         return normalize(out, self.image_mean, self.image_std) if self.do_normalize else out
 
     def __call__(self, videos: VideoInput | Sequence[VideoInput]) -> dict[str, torch.Tensor]:

@@ -6,6 +6,7 @@ rows are in `SEED_003_CONFIGURATIONS`.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import field
 from fractions import Fraction
 from typing import Any, ClassVar
@@ -14,6 +15,7 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig
 from transformers.configuration_utils import SubConfigSpec
 
+from ...data.processor import VsslVideoProcessor
 from ...data.samplers import END_POLICIES
 from ..modeling_pretraining import VsslPretrainingConfig
 
@@ -102,6 +104,14 @@ class PaceConfig(VsslPretrainingConfig):
             f"Pace prediction (seed 003): paces [{paces}] (backward mode {self.backward_mode}), cross-entropy on "
             f"the pace plus the '{self.contrastive}' contrastive term (lambda {self.lambda_cls:g}, {self.lambda_ctr:g});"
         )
+
+    def video_processor(self) -> VsslVideoProcessor:
+        """The shared test clips, fed in this config's `input_format` (the release's raw 0-255 BGR by
+        default), so evaluation gives the network what it trained on."""
+        processor = super().video_processor()
+        if self.input_format == "bgr_255":
+            return dataclasses.replace(processor, channel_order="bgr", do_rescale=False, do_normalize=False)
+        return processor
 
     @property
     def pace_fractions(self) -> list[Fraction]:
