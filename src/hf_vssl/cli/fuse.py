@@ -17,7 +17,7 @@ Writes OUTPUT_DIR/fusion.json and fusion.md with each stream alone and fused."""
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "fuse", help="two-stream late fusion of two evaluations", description=DESCRIPTION
+        "fuse", help="two-stream late fusion of two evaluations (ViCC's R+F rows)", description=DESCRIPTION
     )
     parser.add_argument("first", metavar="RGB_DIR", help="output folder of probe / finetune / retrieve")
     parser.add_argument(

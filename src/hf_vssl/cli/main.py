@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "zoo": ("zoo", "list the model zoo presets, or write their model cards"),
     "push": (
         "push",
-        "upload a checkpoint folder to the Hub as a zoo preset (safetensors, config, processor, card)",
+        "upload a checkpoint folder to the Hub (safetensors, config, remote code, processor, card)",
     ),
     "convert": ("convert", "convert an original release's checkpoint file into an hf_vssl checkpoint folder"),
     "pretrain": ("pretrain", "self-supervised pretraining (one Accelerate loop for every method)"),
