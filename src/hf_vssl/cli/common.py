@@ -275,6 +275,16 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="CHECKPOINT",
         help="continue a run: a checkpoint folder, or the newest one in OUTPUT_DIR when no value is given",
     )
+    group.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start over in an OUTPUT_DIR that holds a run (deletes its checkpoints and model)",
+    )
+    group.add_argument(
+        "--skip-nonfinite-steps",
+        action="store_true",
+        help="skip (and count) optimizer steps with a NaN/inf loss or gradient instead of stopping",
+    )
     group.add_argument("--no-progress-bar", action="store_true")
 
 
@@ -298,6 +308,8 @@ def training_arguments(args: argparse.Namespace, output_dir: Path | None = None)
         save_total_limit=args.save_total_limit,
         logging_steps=args.logging_steps,
         resume=args.resume,
+        overwrite=args.overwrite,
+        skip_nonfinite_steps=args.skip_nonfinite_steps,
         cpu=args.cpu,
         progress_bar=not args.no_progress_bar,
     )

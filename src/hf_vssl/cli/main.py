@@ -27,13 +27,18 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 # errors that mean "the user asked for something that cannot work": one line, exit code 2
 # (a config field that fails validation raises huggingface_hub's StrictDataclassError, not a ValueError)
-USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, KeyError, StrictDataclassError)
+USER_ERRORS = (
+    ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, KeyError, StrictDataclassError
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hf-vssl",
         description="Self-supervised video representation learning on the Hugging Face stack.",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error (anywhere on the line)"
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
@@ -42,13 +47,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; an error is one line on stderr (exit 2 for a bad input, 1 otherwise) and its
+    traceback only with --debug."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args([a for a in argv if a != "--debug"])
     try:
         result = args.func(args)
-    except USER_ERRORS as err:
-        print(f"hf-vssl {args.command}: error: {one_line_message(err)}", file=sys.stderr)
-        return 2
+    except Exception as err:
+        if debug:
+            raise
+        hint = "" if isinstance(err, USER_ERRORS) else " (--debug shows the traceback)"
+        print(f"hf-vssl {args.command}: error: {one_line_message(err)}{hint}", file=sys.stderr)
+        return 2 if isinstance(err, USER_ERRORS) else 1
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"hf-vssl {args.command}: interrupted", file=sys.stderr)
+        return 130
     return int(result or 0)
 
 

@@ -10,6 +10,7 @@ from accelerate import Accelerator
 
 from ..data.processor import VsslVideoProcessor
 from ..methods.modeling_pretraining import VsslForPretraining, VsslPretrainingConfig
+from ..models.modeling_utils import check_finite_weights
 from .loop import TrainResult
 from .recipe import OptimizerRecipe
 
@@ -85,6 +86,7 @@ def export_pretrained(
     and the card; the main process writes, the others wait."""
     model_dir = Path(model_dir)
     card_path = model_dir / CARD_NAME
+    check_finite_weights(accelerator.unwrap_model(model), f"the model to export to {model_dir}")
     if accelerator.is_main_process:
         model = accelerator.unwrap_model(model)
         model.save_pretrained(model_dir)

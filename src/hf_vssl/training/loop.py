@@ -10,23 +10,26 @@ advance on real optimizer steps only, so gradient accumulation changes nothing e
 from __future__ import annotations
 
 import math
+import signal
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from accelerate import Accelerator, DistributedDataParallelKwargs
-from accelerate.utils import set_seed
+from accelerate.utils import broadcast_object_list, set_seed
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
-from .checkpointing import TrainerState, load_checkpoint, resolve_resume, save_checkpoint
-from .distributed import convert_sync_batchnorm
+from .checkpointing import TrainerState, load_checkpoint, save_checkpoint
+from .distributed import check_process_count, convert_sync_batchnorm
+from .interrupts import InterruptGuard, TrainingInterrupted, resume_command
 from .recipe import OptimizerRecipe, build_optimizer, build_scheduler
+from .run_dir import RunInfo, prepare_output_dir
 
 MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
 SWITCHES = ("auto", "on", "off")
@@ -41,6 +44,10 @@ class TrainingArguments:
     run. max_steps: stop after this many optimizer steps (smoke tests, the demo); None = all epochs.
     save_steps: a resumable checkpoint every N optimizer steps (and always at the end).
     resume: a checkpoint folder, or True for the newest one in `output_dir`.
+    overwrite: start over in an `output_dir` that holds a run (its checkpoints and model are deleted);
+    without it (or `resume`) such a folder is refused.
+    skip_nonfinite_steps: a step with a non-finite loss term or gradient norm is skipped (counted)
+    instead of stopping the run; it synchronises the host with the device once per step.
     """
 
     output_dir: Path
@@ -58,6 +65,8 @@ class TrainingArguments:
     save_total_limit: int = 2
     logging_steps: int = 10
     resume: str | Path | bool | None = None
+    overwrite: bool = False
+    skip_nonfinite_steps: bool = False
     cpu: bool = False
     progress_bar: bool = True
 
@@ -82,13 +91,20 @@ class TrainingArguments:
 class TrainResult:
     """global_step: optimizer steps done; history: the logged values (loss terms and metrics averaged
     over processes, lr, clips/s) of every logging step, with its "step"; epoch_summaries: one dict per
-    epoch (mean loss terms, skipped videos, seconds); stopped_early: max_steps ended the run."""
+    epoch (mean loss terms, skipped videos and steps, seconds); stopped_early: max_steps ended the run;
+    skipped_steps: optimizer steps skipped for a non-finite value (`skip_nonfinite_steps`)."""
 
     global_step: int
     history: list[dict[str, float]] = field(default_factory=list)
     epoch_summaries: list[dict[str, float]] = field(default_factory=list)
     last_checkpoint: Path | None = None
     stopped_early: bool = False
+    skipped_steps: int = 0
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss term or the gradient norm became NaN or infinite; nothing of the run past its last
+    checkpoint is saved."""
 
 
 class EpochShuffleSampler(Sampler[int]):
@@ -119,7 +135,7 @@ def make_accelerator(args: TrainingArguments, log_with: str | None = "tensorboar
         precision = "bf16" if on_cuda and torch.cuda.is_bf16_supported() else "no"
     # without any accelerator, cpu=True is what makes several launched processes one gloo group
     cpu = args.cpu or not torch.accelerator.is_available()
-    return Accelerator(
+    accelerator = Accelerator(
         cpu=cpu,
         mixed_precision=precision,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
@@ -128,6 +144,8 @@ def make_accelerator(args: TrainingArguments, log_with: str | None = "tensorboar
         dynamo_backend="inductor" if args.compile else "no",
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=args.find_unused_parameters)],
     )
+    check_process_count(accelerator.num_processes)
+    return accelerator
 
 
 def per_process_batch_size(global_batch: int, accelerator: Accelerator) -> int:
@@ -158,8 +176,28 @@ def fit(
     called at every epoch start so per-sample randomness depends on (seed, epoch, index).
     augment(batch on device) -> kwargs of `model.forward`; it runs on the device, batched.
     param_groups: optimizer parameter groups (default: every trainable parameter, one group).
+    `args.output_dir` must not hold another run (`run_dir.prepare_output_dir`). A non-finite loss
+    term raises `TrainingDiverged`; SIGINT / SIGTERM save a checkpoint and raise `TrainingInterrupted`.
     """
+    with InterruptGuard() as interrupts:
+        return _fit(
+            model, train_dataset, augment, recipe, args, accelerator, param_groups, hparams, interrupts
+        )
+
+
+def _fit(
+    model: nn.Module,
+    train_dataset: Dataset,
+    augment: Callable[[dict[str, Any]], dict[str, Any]],
+    recipe: OptimizerRecipe,
+    args: TrainingArguments,
+    accelerator: Accelerator | None,
+    param_groups: list[dict[str, Any]] | None,
+    hparams: dict[str, Any] | None,
+    interrupts: InterruptGuard,
+) -> TrainResult:
     accelerator = accelerator or make_accelerator(args)
+    run = _prepare_run(accelerator, model, recipe, args)
     set_seed(args.seed, device_specific=True)  # augmentations differ across processes, identically per run
     micro_batch = per_process_batch_size(recipe.batch_size, accelerator)
     sampler = EpochShuffleSampler(len(train_dataset), seed=args.seed)
@@ -196,15 +234,27 @@ def fit(
     if isinstance(augment, nn.Module):
         augment.to(accelerator.device)
     hooks = accelerator.unwrap_model(model)
+    accelerator.print(_setup_line(accelerator, micro_batch, use_channels_last))
 
     state = TrainerState()
-    resume_path = resolve_resume(args.resume, args.output_dir)
-    if resume_path is not None:
-        state = load_checkpoint(accelerator, resume_path)
-        accelerator.print(f"resumed from {resume_path}: epoch {state.epoch}, step {state.global_step}")
+    result = TrainResult(global_step=0)
+    if run.resume_from is not None:
+        state = load_checkpoint(accelerator, run.resume_from)
+        result.last_checkpoint = run.resume_from
+        accelerator.print(f"resumed from {run.resume_from}: epoch {state.epoch}, step {state.global_step}")
+    saved_step = state.global_step if run.resume_from is not None else None
+
+    def save() -> None:
+        nonlocal saved_step
+        _stop_if_diverged(window, accelerator, result)  # a checkpoint is always a good one
+        result.last_checkpoint = save_checkpoint(
+            accelerator, args.output_dir, state, args.save_total_limit, run
+        )
+        saved_step = state.global_step
+
     accelerator.init_trackers("tensorboard", config=_scalar_hparams({**(hparams or {}), **vars(args)}))
 
-    result = TrainResult(global_step=state.global_step)
+    result.global_step = state.global_step
     total_steps = recipe.epochs * steps_per_epoch if args.max_steps is None else args.max_steps
     progress = tqdm(
         total=total_steps,
@@ -229,6 +279,7 @@ def fit(
         )
         epoch_terms: dict[str, list[float]] = defaultdict(list)
         skipped = torch.zeros((), dtype=torch.long, device=accelerator.device)
+        skipped_steps = 0
         epoch_start = time.perf_counter()
         progress.set_description(f"epoch {state.epoch + 1}/{recipe.epochs}")
         for batch in epoch_loader:
@@ -238,25 +289,31 @@ def fit(
                     inputs = {k: _channels_last(v) for k, v in inputs.items()}
                 out = model(**inputs)
                 accelerator.backward(out.loss)
+                window.add(out, micro_batch * accelerator.num_processes)
                 if accelerator.sync_gradients:
                     if hasattr(hooks, "before_optimizer_step"):
                         hooks.before_optimizer_step()
-                    if args.max_grad_norm:
-                        accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                    if args.max_grad_norm or args.skip_nonfinite_steps:
+                        norm = accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm or math.inf)
+                        window.add_step_value("grad_norm", norm)
                     step_lr = scheduler.get_last_lr()[0]  # the lr this step uses
-                    optimizer.step()
+                    skip = args.skip_nonfinite_steps and window.step_is_nonfinite(accelerator)
+                    if not skip or accelerator.scaler is not None:  # fp16's GradScaler skips it itself
+                        optimizer.step()
                     scheduler.step()
-                    if hasattr(hooks, "after_optimizer_step"):
+                    if not skip and hasattr(hooks, "after_optimizer_step"):
                         hooks.after_optimizer_step()
+                    window.end_step(state.global_step + 1, skipped=skip)
+                    skipped_steps += skip
                 optimizer.zero_grad(set_to_none=True)
             state.batches_in_epoch += 1
             skipped += batch.get("num_skipped", torch.zeros(())).sum().to(skipped.device)
-            window.add(out, micro_batch * accelerator.num_processes)
             if not accelerator.sync_gradients:
                 continue
             state.global_step += 1
             progress.update(1)
             if state.global_step % args.logging_steps == 0:
+                _stop_if_diverged(window, accelerator, result)
                 logs = window.reduce(accelerator)
                 logs["lr"] = step_lr
                 result.history.append({"step": state.global_step, **logs})
@@ -269,17 +326,29 @@ def fit(
                 for key, value in logs.items():
                     epoch_terms[key].append(value)
             if state.global_step % args.save_steps == 0:
-                result.last_checkpoint = save_checkpoint(
-                    accelerator, args.output_dir, state, args.save_total_limit
-                )
+                save()
             if args.max_steps is not None and state.global_step >= args.max_steps:
                 result.stopped_early = True
                 break
+            signum = interrupts.requested()
+            if signum:
+                if saved_step != state.global_step:
+                    save()
+                progress.close()
+                accelerator.print(
+                    f"interrupted by {signal.Signals(signum).name} at step {state.global_step}: checkpoint "
+                    f"{result.last_checkpoint}; continue with:\n  "
+                    f"{resume_command(num_processes=accelerator.num_processes)}"
+                )
+                raise TrainingInterrupted(signum, result.last_checkpoint)
         if window.count:  # the tail of the epoch that no logging step covered
+            _stop_if_diverged(window, accelerator, result)
             for key, value in window.reduce(accelerator).items():
                 epoch_terms[key].append(value)
         summary = {k: sum(v) / len(v) for k, v in epoch_terms.items() if k != "lr"}
         summary["skipped_videos"] = int(accelerator.reduce(skipped, reduction="sum").item())
+        summary["skipped_steps"] = skipped_steps
+        result.skipped_steps += skipped_steps
         summary["seconds"] = time.perf_counter() - epoch_start
         summary["epoch"] = state.epoch
         result.epoch_summaries.append(summary)
@@ -293,7 +362,8 @@ def fit(
             state.batches_in_epoch = 0
     progress.close()
     result.global_step = state.global_step
-    result.last_checkpoint = save_checkpoint(accelerator, args.output_dir, state, args.save_total_limit)
+    if saved_step != state.global_step:
+        save()
     # not `end_training()`: it destroys the process group, which evaluation after training still needs
     for tracker in accelerator.trackers:
         tracker.finish()
@@ -302,32 +372,122 @@ def fit(
 
 
 class _Window:
-    """Running sums of the loss terms and metrics between two logging steps."""
+    """Running sums of the loss terms and metrics between two logging steps, on the device.
+
+    The values of an optimizer step wait in `pending` until `end_step` adds them (or drops them when
+    the step was skipped). `first_nonfinite` records on the device, per value, the first step at
+    which it was NaN or infinite, so divergence is caught without a host synchronisation per step:
+    `nonfinite` reads it where the loop synchronises anyway (logging steps, checkpoints).
+    """
 
     def __init__(self) -> None:
+        self.first_nonfinite: dict[str, torch.Tensor] = {}
+        self.pending: list[tuple[str, torch.Tensor]] = []
+        self._reset()
+
+    def _reset(self) -> None:
         self.sums: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = defaultdict(int)
         self.count = 0
         self.clips = 0
         self.start = time.perf_counter()
 
     def add(self, out: Any, clips: int) -> None:
-        values = {"loss": out.loss.detach()}
+        """The loss, loss terms and metrics of one micro-batch."""
+        self.add_step_value("loss", out.loss)
         for group in ("loss_terms", "metrics"):
-            values.update({k: v.detach() for k, v in (getattr(out, group, None) or {}).items()})
-        for key, value in values.items():
-            value = value.float().mean()
-            self.sums[key] = self.sums[key] + value if key in self.sums else value
+            for key, value in (getattr(out, group, None) or {}).items():
+                self.add_step_value(key, value)
         self.count += 1
         self.clips += clips
+
+    def add_step_value(self, key: str, value: torch.Tensor) -> None:
+        self.pending.append((key, value.detach().float().mean()))
+
+    def step_is_nonfinite(self, accelerator: Accelerator) -> bool:
+        """Whether any process has a non-finite value in this step (one synchronisation)."""
+        bad = ~torch.isfinite(torch.stack([value for _, value in self.pending])).all()
+        return bool(accelerator.reduce(bad.float(), reduction="sum").item() > 0)
+
+    def end_step(self, step: int, skipped: bool) -> None:
+        for key, value in [] if skipped else self.pending:
+            self.sums[key] = self.sums[key] + value if key in self.sums else value
+            self.counts[key] += 1
+            first = self.first_nonfinite.get(key, torch.full_like(value, -1, dtype=torch.long))
+            self.first_nonfinite[key] = torch.where(~torch.isfinite(value) & (first < 0), step, first)
+        self.pending = []
+
+    def nonfinite(self, accelerator: Accelerator) -> tuple[int, list[str]] | None:
+        """(first step, the values non-finite at it) over all processes, or None."""
+        if not self.first_nonfinite:
+            return None
+        keys = sorted(self.first_nonfinite)
+        steps = accelerator.gather(torch.stack([self.first_nonfinite[k] for k in keys])[None])
+        steps = torch.where(steps < 0, torch.iinfo(steps.dtype).max, steps).min(0).values.tolist()
+        first = min(steps)
+        if first == torch.iinfo(torch.long).max:
+            return None
+        return first, [key for key, step in zip(keys, steps) if step == first]
 
     def reduce(self, accelerator: Accelerator) -> dict[str, float]:
         """Means over the window and all processes, plus global clips/s; resets the window."""
         keys = sorted(self.sums)
-        stacked = accelerator.reduce(torch.stack([self.sums[k] for k in keys]) / self.count, reduction="mean")
-        logs = dict(zip(keys, stacked.tolist()))
+        means = torch.stack([self.sums[k] / self.counts[k] for k in keys])
+        logs = dict(zip(keys, accelerator.reduce(means, reduction="mean").tolist()))
         logs["clips_per_s"] = self.clips / max(time.perf_counter() - self.start, 1e-9)
-        self.__init__()
+        self._reset()
         return logs
+
+
+def _stop_if_diverged(window: _Window, accelerator: Accelerator, result: TrainResult) -> None:
+    found = window.nonfinite(accelerator)
+    if found is not None:
+        step, names = found
+        raise TrainingDiverged(
+            f"training diverged: non-finite {', '.join(names)} at step {step}; last good checkpoint: "
+            f"{result.last_checkpoint or 'none written yet'}. Lower the learning rate (or set "
+            "max_grad_norm) and resume from it, or skip such steps with --skip-nonfinite-steps"
+        )
+
+
+def run_record(model: nn.Module, recipe: OptimizerRecipe, args: TrainingArguments) -> dict[str, Any]:
+    """What a resumed run must share with the checkpoint: model class and config (method, backbone,
+    method fields), recipe and seed."""
+    config = getattr(model, "config", None)
+    config_dict = config.to_diff_dict() if config is not None else {}
+    config_dict.pop("transformers_version", None)
+    return {"model": type(model).__name__, "config": config_dict, "recipe": asdict(recipe), "seed": args.seed}
+
+
+def _prepare_run(
+    accelerator: Accelerator, model: nn.Module, recipe: OptimizerRecipe, args: TrainingArguments
+) -> RunInfo:
+    """`prepare_output_dir` on the main process; its answer (or its error) on every process."""
+    outcome: list[RunInfo | Exception | None] = [None]
+    if accelerator.is_main_process:
+        try:
+            outcome[0] = prepare_output_dir(
+                args.output_dir, resume=args.resume, overwrite=args.overwrite,
+                run_record=run_record(model, recipe, args),
+            )  # fmt: skip
+        except (ValueError, FileExistsError, FileNotFoundError) as err:
+            outcome[0] = err
+    if accelerator.num_processes > 1:
+        broadcast_object_list(outcome)
+    if isinstance(outcome[0], Exception):
+        raise outcome[0]
+    return outcome[0]
+
+
+def _setup_line(accelerator: Accelerator, micro_batch: int, channels_last: bool) -> str:
+    """What the run really is: processes, device, precision and batch of each process."""
+    backend = f", {accelerator.state.backend}" if accelerator.num_processes > 1 else ""
+    return (
+        f"run: {accelerator.num_processes} process(es){backend}, device {accelerator.device.type}, "
+        f"precision {accelerator.mixed_precision}, per-process batch {micro_batch} x "
+        f"{accelerator.gradient_accumulation_steps} accumulation step(s), "
+        f"channels_last_3d {'on' if channels_last else 'off'}"
+    )
 
 
 def _channels_last(value: Any) -> Any:
@@ -340,12 +500,13 @@ def _epoch_line(summary: dict[str, float], epochs: int, complete: bool) -> str:
     terms = ", ".join(
         f"{k} {v:.4f}"
         for k, v in summary.items()
-        if k not in ("epoch", "seconds", "skipped_videos", "clips_per_s")
+        if k not in ("epoch", "seconds", "skipped_videos", "skipped_steps", "clips_per_s")
     )
     stopped = "" if complete else " (stopped by max_steps)"
     return (
         f"epoch {int(summary['epoch']) + 1}/{epochs}{stopped}: {terms}, {summary.get('clips_per_s', 0.0):.1f} clips/s, "
-        f"{summary['seconds']:.0f} s, skipped videos {summary['skipped_videos']}"
+        f"{summary['seconds']:.0f} s, skipped videos {summary['skipped_videos']}, "
+        f"skipped non-finite steps {summary['skipped_steps']}"
     )
 
 
