@@ -319,7 +319,7 @@ def _fit(
                 result.history.append({"step": state.global_step, **logs})
                 accelerator.log({f"train/{k}": v for k, v in logs.items()}, step=state.global_step)
                 progress.set_postfix(
-                    loss=f"{logs['loss']:.4f}",
+                    loss=f"{logs.get('loss', math.nan):.4f}",
                     clips_per_s=f"{logs['clips_per_s']:.1f}",
                     lr=f"{logs['lr']:.2e}",
                 )
@@ -431,9 +431,9 @@ class _Window:
 
     def reduce(self, accelerator: Accelerator) -> dict[str, float]:
         """Means over the window and all processes, plus global clips/s; resets the window."""
-        keys = sorted(self.sums)
-        means = torch.stack([self.sums[k] / self.counts[k] for k in keys])
-        logs = dict(zip(keys, accelerator.reduce(means, reduction="mean").tolist()))
+        keys = sorted(self.sums)  # none when every step of the window was skipped
+        means = torch.stack([self.sums[k] / self.counts[k] for k in keys]) if keys else torch.zeros(0)
+        logs = dict(zip(keys, accelerator.reduce(means.to(accelerator.device), reduction="mean").tolist()))
         logs["clips_per_s"] = self.clips / max(time.perf_counter() - self.start, 1e-9)
         self._reset()
         return logs
@@ -443,10 +443,11 @@ def _stop_if_diverged(window: _Window, accelerator: Accelerator, result: TrainRe
     found = window.nonfinite(accelerator)
     if found is not None:
         step, names = found
+        restart = "resume from it" if result.last_checkpoint else "start again"
         raise TrainingDiverged(
             f"training diverged: non-finite {', '.join(names)} at step {step}; last good checkpoint: "
             f"{result.last_checkpoint or 'none written yet'}. Lower the learning rate (or set "
-            "max_grad_norm) and resume from it, or skip such steps with --skip-nonfinite-steps"
+            f"max_grad_norm) and {restart}, or skip such steps with --skip-nonfinite-steps"
         )
 
 
@@ -501,7 +502,7 @@ def _epoch_line(summary: dict[str, float], epochs: int, complete: bool) -> str:
         f"{k} {v:.4f}"
         for k, v in summary.items()
         if k not in ("epoch", "seconds", "skipped_videos", "skipped_steps", "clips_per_s")
-    )
+    ) or "no step with finite values"
     stopped = "" if complete else " (stopped by max_steps)"
     return (
         f"epoch {int(summary['epoch']) + 1}/{epochs}{stopped}: {terms}, {summary.get('clips_per_s', 0.0):.1f} clips/s, "

@@ -26,6 +26,7 @@ from .checkpointing import (
 
 # the exports of `pretrain` (model/) and `finetune` (finetuned/): a folder with one holds a finished run
 MODEL_DIRS = ("model", "finetuned")
+MAX_LISTED = 8  # differences named in a --resume error
 
 
 @dataclass(frozen=True)
@@ -103,8 +104,10 @@ def _check_same_run(
         return current["run_id"] if current else uuid.uuid4().hex
     differences = record_differences(saved["record"], record)
     if differences:
+        shown = "; ".join(differences[:MAX_LISTED])
+        more = f" (and {len(differences) - MAX_LISTED} more)" if len(differences) > MAX_LISTED else ""
         raise ValueError(
-            f"--resume: {checkpoint} is of another run; checkpoint -> now: {'; '.join(differences)}. "
+            f"--resume: {checkpoint} is of another run; checkpoint -> now: {shown}{more}. "
             "Resume with the run's own options, or start a new run (--overwrite or another --output-dir)"
         )
     if current is not None and current["run_id"] != saved["run_id"] and run_contents(output_dir):
