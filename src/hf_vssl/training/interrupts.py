@@ -32,9 +32,9 @@ class InterruptGuard:
     """Catch SIGINT / SIGTERM while installed: the first one is only recorded (the loop polls
     `requested()`); a second one ends the process at once, as without the guard.
 
-    DataLoader workers forked while the guard is installed inherit its handler and ignore the signal,
-    so one sent to the whole process group (Ctrl-C, a scheduler) does not kill them under the loop's
-    feet; they end with the loop.
+    A process forked while the guard is installed ignores the signal (the training DataLoader's
+    workers also do so by `ignore_interrupts`): one sent to the whole process group (Ctrl-C, a
+    scheduler) must not kill them under the loop's feet.
     """
 
     def __init__(self) -> None:
@@ -74,6 +74,14 @@ class InterruptGuard:
         flag = torch.tensor([self.signum], dtype=torch.int32)
         dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=self._group)
         return int(flag.item())
+
+
+def ignore_interrupts(worker_id: int) -> None:
+    """`worker_init_fn` of the training DataLoader: its workers leave SIGINT / SIGTERM to the loop
+    (torch's own SIGTERM handler would kill a worker mid-epoch, and the loop with it); they end when
+    the loop does."""
+    for signum in SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def resume_command(argv: list[str] | None = None, num_processes: int = 1) -> str:

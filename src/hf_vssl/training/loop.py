@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from .checkpointing import TrainerState, load_checkpoint, save_checkpoint
 from .distributed import check_process_count, convert_sync_batchnorm
-from .interrupts import InterruptGuard, TrainingInterrupted, resume_command
+from .interrupts import InterruptGuard, TrainingInterrupted, ignore_interrupts, resume_command
 from .recipe import OptimizerRecipe, build_optimizer, build_scheduler
 from .run_dir import RunInfo, prepare_output_dir
 
@@ -211,6 +211,7 @@ def _fit(
         # a private generator: creating the iterator must not consume the global RNG, or a resumed
         # run's augmentations would drift from the uninterrupted run's
         generator=torch.Generator().manual_seed(args.seed),
+        worker_init_fn=ignore_interrupts,
     )
     global_batches = len(train_dataset) // (micro_batch * accelerator.num_processes)
     if global_batches == 0:
@@ -498,11 +499,14 @@ def _channels_last(value: Any) -> Any:
 
 
 def _epoch_line(summary: dict[str, float], epochs: int, complete: bool) -> str:
-    terms = ", ".join(
-        f"{k} {v:.4f}"
-        for k, v in summary.items()
-        if k not in ("epoch", "seconds", "skipped_videos", "skipped_steps", "clips_per_s")
-    ) or "no step with finite values"
+    terms = (
+        ", ".join(
+            f"{k} {v:.4f}"
+            for k, v in summary.items()
+            if k not in ("epoch", "seconds", "skipped_videos", "skipped_steps", "clips_per_s")
+        )
+        or "no step with finite values"
+    )
     stopped = "" if complete else " (stopped by max_steps)"
     return (
         f"epoch {int(summary['epoch']) + 1}/{epochs}{stopped}: {terms}, {summary.get('clips_per_s', 0.0):.1f} clips/s, "
