@@ -256,6 +256,8 @@ def _fit(
     accelerator.init_trackers("tensorboard", config=_scalar_hparams({**(hparams or {}), **vars(args)}))
 
     result.global_step = state.global_step
+    # a resumed run that had reached max_steps only exports
+    result.stopped_early = args.max_steps is not None and state.global_step >= args.max_steps
     total_steps = recipe.epochs * steps_per_epoch if args.max_steps is None else args.max_steps
     progress = tqdm(
         total=total_steps,
