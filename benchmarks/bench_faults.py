@@ -18,6 +18,7 @@ import argparse
 import hashlib
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -108,7 +109,7 @@ def kill_and_resume(root: Path, output_dir: Path, kills: int, rng: random.Random
         in_write = index % 2 == 1
         if in_write:  # a random moment of a checkpoint write
             started = started and run.wait_for(lambda: writing_checkpoint(output_dir))
-            delay = rng.uniform(0.0, 0.2)
+            delay = rng.uniform(0.0, 0.03)  # a tiny checkpoint takes ~0.1 s to write here
         else:
             delay = rng.uniform(0.0, 6.0)
         time.sleep(delay)
@@ -166,6 +167,9 @@ def bad_inputs(root: Path, work: Path, finished: Path) -> list[dict]:
             root, work / "typo", "--backbone-config", "widht_multiplier=0.1", *one_step
         ),
     }  # fmt: skip
+    for argv in cases.values():  # every case but the finished run's starts from an empty folder
+        if "--output-dir" in argv and Path(argv[argv.index("--output-dir") + 1]) != finished:
+            shutil.rmtree(argv[argv.index("--output-dir") + 1], ignore_errors=True)
     before = sha256(model)
     runs = {name: Run(argv) for name, argv in cases.items()}
     rows = []
