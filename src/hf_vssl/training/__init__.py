@@ -3,9 +3,11 @@ checkpoints, recipes read from the method configs, and the export of the final m
 
 from .checkpointing import TrainerState
 from .data import load_video_dataset
-from .loop import TrainingArguments, TrainResult, fit, make_accelerator
+from .interrupts import TrainingInterrupted
+from .loop import TrainingArguments, TrainingDiverged, TrainResult, fit, make_accelerator
 from .pretrain import PretrainOutput, build_method_config, pretrain, pretrain_cross_stream
 from .recipe import OptimizerRecipe, build_optimizer, build_scheduler
+from .run_dir import prepare_output_dir
 
 __all__ = [
     "OptimizerRecipe",
@@ -13,12 +15,15 @@ __all__ = [
     "TrainResult",
     "TrainerState",
     "TrainingArguments",
+    "TrainingDiverged",
+    "TrainingInterrupted",
     "build_method_config",
     "build_optimizer",
     "build_scheduler",
     "fit",
     "load_video_dataset",
     "make_accelerator",
+    "prepare_output_dir",
     "pretrain",
     "pretrain_cross_stream",
 ]

@@ -377,20 +377,21 @@ def _fit(
 class _Window:
     """Running sums of the loss terms and metrics between two logging steps, on the device.
 
-    The values of an optimizer step wait in `pending` until `end_step` adds them (or drops them when
-    the step was skipped). `first_nonfinite` records on the device, per value, the first step at
-    which it was NaN or infinite, so divergence is caught without a host synchronisation per step:
-    `nonfinite` reads it where the loop synchronises anyway (logging steps, checkpoints).
+    The values of an optimizer step wait in `pending` until `end_step` adds them, stacked into one
+    tensor per tuple of value names (or drops them when the step was skipped). `first_nonfinite`
+    records on the device, per value, the first step at which it was NaN or infinite: divergence is
+    caught with a few small kernels per step and no host synchronisation, read by `nonfinite` where
+    the loop synchronises anyway (logging steps, checkpoints).
     """
 
     def __init__(self) -> None:
-        self.first_nonfinite: dict[str, torch.Tensor] = {}
+        self.first_nonfinite: dict[tuple[str, ...], torch.Tensor] = {}
         self.pending: list[tuple[str, torch.Tensor]] = []
         self._reset()
 
     def _reset(self) -> None:
-        self.sums: dict[str, torch.Tensor] = {}
-        self.counts: dict[str, int] = defaultdict(int)
+        self.sums: dict[tuple[str, ...], torch.Tensor] = {}
+        self.counts: dict[tuple[str, ...], int] = defaultdict(int)
         self.count = 0
         self.clips = 0
         self.start = time.perf_counter()
@@ -405,7 +406,8 @@ class _Window:
         self.clips += clips
 
     def add_step_value(self, key: str, value: torch.Tensor) -> None:
-        self.pending.append((key, value.detach().float().mean()))
+        value = value.detach()
+        self.pending.append((key, (value.mean() if value.ndim else value).float()))
 
     def step_is_nonfinite(self, accelerator: Accelerator) -> bool:
         """Whether any process has a non-finite value in this step (one synchronisation)."""
@@ -413,30 +415,39 @@ class _Window:
         return bool(accelerator.reduce(bad.float(), reduction="sum").item() > 0)
 
     def end_step(self, step: int, skipped: bool) -> None:
-        for key, value in [] if skipped else self.pending:
-            self.sums[key] = self.sums[key] + value if key in self.sums else value
-            self.counts[key] += 1
-            first = self.first_nonfinite.get(key, torch.full_like(value, -1, dtype=torch.long))
-            self.first_nonfinite[key] = torch.where(~torch.isfinite(value) & (first < 0), step, first)
+        if self.pending and not skipped:
+            names = tuple(key for key, _ in self.pending)
+            values = torch.stack([value for _, value in self.pending])
+            self.sums[names] = self.sums[names] + values if names in self.sums else values
+            self.counts[names] += 1
+            first = self.first_nonfinite.get(names, torch.full_like(values, -1, dtype=torch.long))
+            self.first_nonfinite[names] = torch.where(torch.isfinite(values) | (first >= 0), first, step)
         self.pending = []
 
     def nonfinite(self, accelerator: Accelerator) -> tuple[int, list[str]] | None:
         """(first step, the values non-finite at it) over all processes, or None."""
         if not self.first_nonfinite:
             return None
-        keys = sorted(self.first_nonfinite)
-        steps = accelerator.gather(torch.stack([self.first_nonfinite[k] for k in keys])[None])
+        names = [name for group in self.first_nonfinite for name in group]
+        steps = accelerator.gather(torch.cat(list(self.first_nonfinite.values()))[None])
         steps = torch.where(steps < 0, torch.iinfo(steps.dtype).max, steps).min(0).values.tolist()
         first = min(steps)
         if first == torch.iinfo(torch.long).max:
             return None
-        return first, [key for key, step in zip(keys, steps) if step == first]
+        return first, sorted({name for name, step in zip(names, steps) if step == first})
 
     def reduce(self, accelerator: Accelerator) -> dict[str, float]:
         """Means over the window and all processes, plus global clips/s; resets the window."""
-        keys = sorted(self.sums)  # none when every step of the window was skipped
-        means = torch.stack([self.sums[k] / self.counts[k] for k in keys]) if keys else torch.zeros(0)
-        logs = dict(zip(keys, accelerator.reduce(means.to(accelerator.device), reduction="mean").tolist()))
+        keys = sorted({name for group in self.sums for name in group})  # none if every step was skipped
+        index = {name: i for i, name in enumerate(keys)}
+        sums = torch.zeros(len(keys), device=accelerator.device)
+        counts = [0] * len(keys)
+        for group, values in self.sums.items():
+            sums.index_add_(0, torch.tensor([index[name] for name in group], device=sums.device), values)
+            for name in group:
+                counts[index[name]] += self.counts[group]
+        means = sums / torch.tensor(counts, dtype=sums.dtype, device=sums.device)
+        logs = dict(zip(keys, accelerator.reduce(means, reduction="mean").tolist()))
         logs["clips_per_s"] = self.clips / max(time.perf_counter() - self.start, 1e-9)
         self._reset()
         return logs
