@@ -123,10 +123,10 @@ def kill_and_resume(root: Path, output_dir: Path, kills: int, rng: random.Random
             else ("a checkpoint write in progress" if writing else "training"),
             "newest complete checkpoint after": f"step {newest_step(output_dir)}",
         })  # fmt: skip
-    final = Run(pretrain_argv(root, output_dir, "--resume"))
-    code = final.finish()
+    before = newest_step(output_dir)
+    code = Run(pretrain_argv(root, output_dir, "--resume")).finish()
     rows.append({
-        "kill": "final resume to the end", "resumed from": f"step {newest_step(output_dir)}",
+        "kill": "final resume to the end", "resumed from": f"step {before}",
         "state at kill": f"exit {code}", "newest complete checkpoint after": f"step {newest_step(output_dir)}",
     })  # fmt: skip
     return rows
