@@ -95,6 +95,10 @@ def newest_step(output_dir: Path) -> int | None:
     return int(checkpoints[-1].name.split("-")[-1]) if checkpoints else None
 
 
+def describe_step(step: int | None) -> str:
+    return "start (no checkpoint)" if step is None else f"step {step}"
+
+
 def writing_checkpoint(output_dir: Path) -> bool:
     return any((output_dir / "checkpoints").glob(f"*{PARTIAL_SUFFIX}"))
 
@@ -118,16 +122,16 @@ def kill_and_resume(root: Path, output_dir: Path, kills: int, rng: random.Random
         run.kill()
         rows.append({
             "kill": f"{index + 1}: {'in a checkpoint write' if in_write else 'random time'} +{delay:.2f} s",
-            "resumed from": f"step {before}" if before is not None else "start",
+            "resumed from": describe_step(before),
             "state at kill": "finished before the kill" if finished_first or not started
             else ("a checkpoint write in progress" if writing else "training"),
-            "newest complete checkpoint after": f"step {newest_step(output_dir)}",
+            "newest complete checkpoint after": describe_step(newest_step(output_dir)),
         })  # fmt: skip
     before = newest_step(output_dir)
     code = Run(pretrain_argv(root, output_dir, "--resume")).finish()
     rows.append({
-        "kill": "final resume to the end", "resumed from": f"step {before}",
-        "state at kill": f"exit {code}", "newest complete checkpoint after": f"step {newest_step(output_dir)}",
+        "kill": "final resume to the end", "resumed from": describe_step(before),
+        "state at kill": f"exit {code}", "newest complete checkpoint after": describe_step(newest_step(output_dir)),
     })  # fmt: skip
     return rows
 
