@@ -65,6 +65,7 @@ def test_two_process_mfo_trains_through_its_stage_switch(tiny_ucf_root, tmp_path
     network = ["--backbone-config", "width_multiplier=0.125", "--backbone-config", "depth=10"]
     data = ["--dataset", str(tiny_ucf_root), "--num-workers", "0", "--output-dir", str(run_dir)]
     done = _launch_two(PRETRAIN_EXAMPLE, *method, *recipe, *clip, *network, *data, "--no-progress-bar")
+    assert "run: 2 process(es), gloo, device cpu, precision no, per-process batch 4" in done.stdout
     epoch_lines = [line for line in done.stdout.splitlines() if line.startswith("epoch ")]
     assert [line.split(":")[0] for line in epoch_lines] == ["epoch 1/2", "epoch 2/2"], done.stdout
     assert "low_graph" not in epoch_lines[0] and "low_graph" in epoch_lines[1]  # the stage switch happened

@@ -143,6 +143,7 @@ def run_demo(
         seed=seed,
         logging_steps=5,
         save_steps=10_000,
+        overwrite=True,  # the demo rebuilds everything it shows: a re-run replaces its own pretraining
     )
     trained = pretrain(config, dataset, training, dataset_name=f"synthetic-{dataset_preset}")
     print(f"[demo] pretrained {method} for {epochs} epochs ({time.perf_counter() - stamp:.0f} s)")

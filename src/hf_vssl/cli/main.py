@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 USER_ERRORS = (
     ValueError,
     FileNotFoundError,
+    FileExistsError,
     NotADirectoryError,
     KeyError,
     StrictDataclassError,
@@ -60,6 +61,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         description="Self-supervised video representation learning on the Hugging Face stack.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error (anywhere on the line)"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     if command in COMMANDS:
         importlib.import_module(f"hf_vssl.cli.{COMMANDS[command][0]}").add_parser(subparsers)
@@ -70,15 +74,25 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
     command = next((arg for arg in argv if not arg.startswith("-")), None)  # the only options come before it
     args = build_parser(command).parse_args(argv)
     importlib.import_module("hf_vssl.models")  # the Auto classes know our model types (hf_vssl/__init__.py)
     try:
         result = args.func(args)
-    except USER_ERRORS as err:
-        print(f"hf-vssl {args.command}: error: {one_line_message(err)}", file=sys.stderr)
-        return 2
+    except Exception as err:
+        if debug:
+            raise
+        hint = "" if isinstance(err, USER_ERRORS) else " (--debug shows the traceback)"
+        print(f"hf-vssl {args.command}: error: {one_line_message(err)}{hint}", file=sys.stderr)
+        return 2 if isinstance(err, USER_ERRORS) else 1
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"hf-vssl {args.command}: interrupted", file=sys.stderr)
+        return 130
     return int(result or 0)
 
 

@@ -274,7 +274,14 @@ class VsslForPretraining(VsslPreTrainedModel):
                 f"{pretrained_model_name_or_path} is a {type(source).__name__}, this model's backbone is a "
                 f"{type(self.backbone).__name__}"
             )
-        self.backbone.load_state_dict(source.state_dict())
+        theirs, ours = source.state_dict(), self.backbone.state_dict()
+        if {k: v.shape for k, v in theirs.items()} != {k: v.shape for k, v in ours.items()}:
+            raise ValueError(
+                f"--init-backbone-from {pretrained_model_name_or_path}: its backbone does not fit this model's "
+                f"({_backbone_difference(source, self.backbone)}); build the model with the checkpoint's "
+                "backbone config (--backbone-config) or start from another checkpoint"
+            )
+        self.backbone.load_state_dict(theirs)
 
     def checkpoint_config(self) -> VsslBackboneConfig:
         """The backbone config with this method's record: what `config.json` holds."""
@@ -299,3 +306,22 @@ class VsslForPretraining(VsslPreTrainedModel):
                 backbone_config, pretrained_model_name_or_path
             )
         return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+
+
+def _backbone_difference(there: VsslPreTrainedModel, here: VsslPreTrainedModel) -> str:
+    """The config fields and the first tensor shape in which two backbones of one class differ."""
+    bookkeeping = {"pretraining", "architectures", "transformers_version", "_name_or_path", "dtype"}
+    theirs, ours = there.config.to_dict(), here.config.to_dict()
+    fields = [
+        f"{k} {theirs.get(k)} there, {ours.get(k)} here"
+        for k in sorted(ours.keys() - bookkeeping)
+        if theirs.get(k) != ours.get(k)
+    ]
+    there_shapes = {k: tuple(v.shape) for k, v in there.state_dict().items()}
+    here_shapes = {k: tuple(v.shape) for k, v in here.state_dict().items()}
+    first = next(
+        f"{k}: {there_shapes.get(k, 'absent')} there, {here_shapes.get(k, 'absent')} here"
+        for k in [*here_shapes, *there_shapes]
+        if there_shapes.get(k) != here_shapes.get(k)
+    )
+    return "; ".join([*fields, first])

@@ -244,6 +244,19 @@ def _hub_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: kwargs[k] for k in keys if k in kwargs}
 
 
+def check_finite_weights(module: nn.Module, name: str) -> None:
+    """Refuse a model with NaN or infinite weights or statistics (a diverged run): saving,
+    publishing or evaluating it would only spread meaningless numbers."""
+    tensors = [*module.named_parameters(), *module.named_buffers()]
+    bad = [key for key, tensor in tensors if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+    if bad:
+        shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise ValueError(
+            f"{name} has non-finite values in {len(bad)} tensor(s) ({shown}): the training diverged; "
+            "retrain (lower learning rate) or use an earlier checkpoint"
+        )
+
+
 def residual_layers(
     config: VsslBackboneConfig, block: Callable[..., nn.Module], in_channels: int
 ) -> OrderedDict[str, nn.Sequential]:

@@ -3,8 +3,10 @@ checkpoints, recipes read from the method configs, and the export of the final m
 
 from ..optim.recipe import OptimizerRecipe, build_optimizer, build_scheduler
 from .checkpointing import TrainerState
-from .loop import TrainingArguments, TrainResult, fit, make_accelerator
+from .interrupts import TrainingInterrupted
+from .loop import TrainingArguments, TrainingDiverged, TrainResult, fit, make_accelerator
 from .pretrain import PretrainOutput, build_method_config, pretrain, pretrain_cross_stream
+from .run_dir import prepare_output_dir
 
 __all__ = [
     "OptimizerRecipe",
@@ -12,11 +14,14 @@ __all__ = [
     "TrainResult",
     "TrainerState",
     "TrainingArguments",
+    "TrainingDiverged",
+    "TrainingInterrupted",
     "build_method_config",
     "build_optimizer",
     "build_scheduler",
     "fit",
     "make_accelerator",
+    "prepare_output_dir",
     "pretrain",
     "pretrain_cross_stream",
 ]

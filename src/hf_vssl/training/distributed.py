@@ -9,6 +9,9 @@ statistics as in torch's CUDA kernel.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+
 import torch
 from torch import nn
 
@@ -71,3 +74,20 @@ def convert_sync_batchnorm(module: nn.Module, device: torch.device) -> nn.Module
     for name, child in module.named_children():
         module.add_module(name, convert_sync_batchnorm(child, device))
     return module
+
+
+def check_process_count(num_processes: int, environ: Mapping[str, str] = os.environ) -> None:
+    """Refuse to train in one process when `accelerate launch --num_processes N` asked for more.
+
+    Without GPUs (or with `--cpu`) and without `--multi_gpu`, accelerate's simple launcher starts a
+    single process; it still exports MASTER_PORT for the N processes it was asked for, but no
+    WORLD_SIZE. `--multi_gpu` goes through torchrun, which starts N processes (a gloo group on CPU).
+    """
+    launched_by_accelerate = "ACCELERATE_MIXED_PRECISION" in environ
+    asked_several = "MASTER_PORT" in environ and "WORLD_SIZE" not in environ
+    if num_processes == 1 and launched_by_accelerate and asked_several:
+        raise ValueError(
+            "accelerate launch asked for several processes but started one (its --cpu / no-GPU launcher "
+            "runs a single process): launch with `accelerate launch --multi_gpu --num_processes N` "
+            "and without --cpu; on a CPU-only machine the processes then form a gloo group"
+        )

@@ -8,6 +8,7 @@ from pathlib import Path
 from accelerate import Accelerator
 
 from ..methods.modeling_pretraining import VsslForPretraining
+from ..models.modeling_utils import check_finite_weights
 from .loop import TrainResult
 
 CARD_NAME = "README.md"
@@ -65,6 +66,7 @@ def export_pretrained(
     and the card; the main process writes, the others wait."""
     model_dir = Path(model_dir)
     card_path = model_dir / CARD_NAME
+    check_finite_weights(accelerator.unwrap_model(model), f"the model to export to {model_dir}")
     if accelerator.is_main_process:
         model = accelerator.unwrap_model(model)
         model.save_pretrained(model_dir)

@@ -11,23 +11,26 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
-from accelerate.utils import ProjectConfiguration, set_seed
+from accelerate.utils import ProjectConfiguration, broadcast_object_list, set_seed
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
 from ..optim.recipe import OptimizerRecipe, build_optimizer, build_scheduler
-from .checkpointing import TrainerState, load_checkpoint, resolve_resume, save_checkpoint
-from .distributed import convert_sync_batchnorm
+from .checkpointing import TrainerState, load_checkpoint, save_checkpoint
+from .distributed import check_process_count, convert_sync_batchnorm
+from .interrupts import InterruptGuard, TrainingInterrupted, ignore_interrupts, resume_command
+from .run_dir import RunInfo, prepare_output_dir
 
 MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
 SWITCHES = ("auto", "on", "off")
@@ -48,6 +51,10 @@ class TrainingArguments:
     save_steps: a resumable checkpoint every N optimizer steps (and always at the end).
     resume: a checkpoint folder, or "latest" for the newest one in `output_dir`.
     The CLI's options are made from these fields (`hf_vssl.cli.common.add_dataclass_arguments`).
+    overwrite: start over in an `output_dir` that holds a run (its checkpoints and model are deleted);
+    without it (or `resume`) such a folder is refused.
+    skip_nonfinite_steps: a step with a non-finite loss term or gradient norm is skipped (counted)
+    instead of stopping the run; it synchronises the host with the device once per step.
     """
 
     output_dir: Path = field(
@@ -98,6 +105,16 @@ class TrainingArguments:
             "const": "latest",
         },
     )
+    overwrite: bool = field(
+        default=False,
+        metadata={"help": "start over in an OUTPUT_DIR that holds a run (deletes its checkpoints and model)"},
+    )
+    skip_nonfinite_steps: bool = field(
+        default=False,
+        metadata={
+            "help": "skip (and count) optimizer steps with a NaN/inf loss or gradient instead of stopping"
+        },
+    )
     cpu: bool = field(default=False, metadata={"help": "run on the CPU even when a GPU is present"})
     progress_bar: bool = True
     report_to: str = field(
@@ -133,13 +150,21 @@ class TrainingArguments:
 class TrainResult:
     """global_step: optimizer steps done; history: the logged values (loss terms and metrics averaged
     over processes, lr, clips/s) of every logging step, with its "step"; epoch_summaries: one dict per
-    epoch (its 1-based "epoch", mean loss terms, skipped videos, seconds); stopped_early: max_steps ended the run."""
+    epoch (its 1-based "epoch", mean loss terms, skipped videos and steps, seconds); stopped_early:
+    max_steps ended the run; skipped_steps: optimizer steps skipped for a non-finite value
+    (`skip_nonfinite_steps`)."""
 
     global_step: int
     history: list[dict[str, float]] = field(default_factory=list)
     epoch_summaries: list[dict[str, float]] = field(default_factory=list)
     last_checkpoint: Path | None = None
     stopped_early: bool = False
+    skipped_steps: int = 0
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss term or the gradient norm became NaN or infinite; nothing of the run past its last
+    checkpoint is saved."""
 
 
 class EpochShuffleSampler(Sampler[int]):
@@ -181,7 +206,7 @@ def make_accelerator(args: TrainingArguments, trackers: bool = True) -> Accelera
             f"mixed_precision '{requested}' on the CPU: PyTorch 2.13's CPU autocast gives wrong 3D-convolution "
             "weight gradients (NaN/1e37 on T=2 maps); use --mixed-precision no"
         )
-    return Accelerator(
+    accelerator = Accelerator(
         cpu=cpu,
         mixed_precision=precision,
         # with pinned batches (see fit), the host-to-device copy overlaps the previous step's compute
@@ -194,6 +219,8 @@ def make_accelerator(args: TrainingArguments, trackers: bool = True) -> Accelera
         dynamo_backend=dynamo,
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=args.find_unused_parameters)],
     )
+    check_process_count(accelerator.num_processes)
+    return accelerator
 
 
 def default_num_workers() -> int:
@@ -231,8 +258,28 @@ def fit(
     called at every epoch start so per-sample randomness depends on (seed, epoch, index).
     augment(batch on device) -> kwargs of `model.forward`; it runs on the device, batched.
     param_groups: optimizer parameter groups (default: every trainable parameter, one group).
+    `args.output_dir` must not hold another run (`run_dir.prepare_output_dir`). A non-finite loss
+    term raises `TrainingDiverged`; SIGINT / SIGTERM save a checkpoint and raise `TrainingInterrupted`.
     """
+    with InterruptGuard() as interrupts:
+        return _fit(
+            model, train_dataset, augment, recipe, args, accelerator, param_groups, hparams, interrupts
+        )
+
+
+def _fit(
+    model: nn.Module,
+    train_dataset: Dataset,
+    augment: Callable[[dict[str, Any]], dict[str, Any]],
+    recipe: OptimizerRecipe,
+    args: TrainingArguments,
+    accelerator: Accelerator | None,
+    param_groups: list[dict[str, Any]] | None,
+    hparams: dict[str, Any] | None,
+    interrupts: InterruptGuard,
+) -> TrainResult:
     accelerator = accelerator or make_accelerator(args)
+    run = _prepare_run(accelerator, model, recipe, args)
     set_seed(args.seed, device_specific=True)  # augmentations differ across processes, identically per run
     micro_batch = per_process_batch_size(recipe.batch_size, accelerator)
     sampler = EpochShuffleSampler(len(train_dataset), seed=args.seed)
@@ -249,6 +296,7 @@ def fit(
         # a private generator: creating the iterator must not consume the global RNG, or a resumed
         # run's augmentations would drift from the uninterrupted run's
         generator=torch.Generator().manual_seed(args.seed),
+        worker_init_fn=ignore_interrupts,
     )
     global_batches = len(train_dataset) // (micro_batch * accelerator.num_processes)
     if global_batches == 0:
@@ -272,17 +320,33 @@ def fit(
     if isinstance(augment, nn.Module):
         augment.to(accelerator.device)
     hooks = accelerator.unwrap_model(model)
+    accelerator.print(_setup_line(accelerator, micro_batch, use_channels_last))
 
     state = TrainerState()
-    resume_path = resolve_resume(args.resume, args.output_dir)
-    if resume_path is not None:
-        state = load_checkpoint(accelerator, resume_path)
-        accelerator.print(f"resumed from {resume_path}: epoch {state.epoch + 1}, step {state.global_step}")
+    result = TrainResult(global_step=0)
+    if run.resume_from is not None:
+        state = load_checkpoint(accelerator, run.resume_from)
+        result.last_checkpoint = run.resume_from
+        accelerator.print(
+            f"resumed from {run.resume_from}: epoch {state.epoch + 1}, step {state.global_step}"
+        )
+    saved_step = state.global_step if run.resume_from is not None else None
+
+    def save() -> None:
+        nonlocal saved_step
+        _stop_if_diverged(window, accelerator, result)  # a checkpoint is always a good one
+        result.last_checkpoint = save_checkpoint(
+            accelerator, args.output_dir, state, args.save_total_limit, run
+        )
+        saved_step = state.global_step
+
     accelerator.init_trackers(
         Path(args.output_dir).resolve().name, config=_scalar_hparams({**(hparams or {}), **vars(args)})
     )
 
-    result = TrainResult(global_step=state.global_step)
+    result.global_step = state.global_step
+    # a resumed run that had reached max_steps only exports
+    result.stopped_early = args.max_steps is not None and state.global_step >= args.max_steps
     total_steps = recipe.epochs * steps_per_epoch if args.max_steps is None else args.max_steps
     progress = tqdm(
         total=total_steps,
@@ -307,6 +371,7 @@ def fit(
         )
         epoch_terms: dict[str, list[float]] = defaultdict(list)
         skipped = torch.zeros((), dtype=torch.long, device=accelerator.device)
+        skipped_steps = 0
         epoch_start = time.perf_counter()
         progress.set_description(f"epoch {state.epoch + 1}/{recipe.epochs}")
         for batch in _timed(epoch_loader, window):
@@ -316,31 +381,37 @@ def fit(
                     inputs = {k: _channels_last(v) for k, v in inputs.items()}
                 out = model(**inputs)
                 accelerator.backward(out.loss)
+                window.add(out, micro_batch * accelerator.num_processes)
                 if accelerator.sync_gradients:
                     if hasattr(hooks, "before_optimizer_step"):
                         hooks.before_optimizer_step()
-                    if args.max_grad_norm:
-                        accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                    if args.max_grad_norm or args.skip_nonfinite_steps:
+                        norm = accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm or math.inf)
+                        window.add_step_value("grad_norm", norm)
                     step_lr = scheduler.get_last_lr()[0]  # the lr this step uses
-                    optimizer.step()
+                    skip = args.skip_nonfinite_steps and window.step_is_nonfinite(accelerator)
+                    if not skip or accelerator.scaler is not None:  # fp16's GradScaler skips it itself
+                        optimizer.step()
                     scheduler.step()
-                    if hasattr(hooks, "after_optimizer_step"):
+                    if not skip and hasattr(hooks, "after_optimizer_step"):
                         hooks.after_optimizer_step()
+                    window.end_step(state.global_step + 1, skipped=skip)
+                    skipped_steps += skip
                 optimizer.zero_grad(set_to_none=True)
             state.batches_in_epoch += 1
             skipped += batch.get("num_skipped", torch.zeros(())).sum().to(skipped.device)
-            window.add(out, micro_batch * accelerator.num_processes)
             if not accelerator.sync_gradients:
                 continue
             state.global_step += 1
             progress.update(1)
             if state.global_step % args.logging_steps == 0:
+                _stop_if_diverged(window, accelerator, result)
                 logs = window.reduce(accelerator)
                 logs["lr"] = step_lr
                 result.history.append({"step": state.global_step, **logs})
                 accelerator.log({f"train/{k}": v for k, v in logs.items()}, step=state.global_step)
                 progress.set_postfix(
-                    loss=f"{logs['loss']:.4f}",
+                    loss=f"{logs.get('loss', math.nan):.4f}",
                     clips_per_s=f"{logs['clips_per_s']:.1f}",
                     data_wait=f"{logs['data_wait']:.0%}",
                     lr=f"{logs['lr']:.2e}",
@@ -348,17 +419,29 @@ def fit(
                 for key, value in logs.items():
                     epoch_terms[key].append(value)
             if state.global_step % args.save_steps == 0:
-                result.last_checkpoint = save_checkpoint(
-                    accelerator, args.output_dir, state, args.save_total_limit
-                )
+                save()
             if args.max_steps is not None and state.global_step >= args.max_steps:
                 result.stopped_early = True
                 break
+            signum = interrupts.requested()
+            if signum:
+                if saved_step != state.global_step:
+                    save()
+                progress.close()
+                accelerator.print(
+                    f"interrupted by {signal.Signals(signum).name} at step {state.global_step}: checkpoint "
+                    f"{result.last_checkpoint}; continue with:\n  "
+                    f"{resume_command(num_processes=accelerator.num_processes)}"
+                )
+                raise TrainingInterrupted(signum, result.last_checkpoint)
         if window.count:  # the tail of the epoch that no logging step covered
+            _stop_if_diverged(window, accelerator, result)
             for key, value in window.reduce(accelerator).items():
                 epoch_terms[key].append(value)
         summary = {k: sum(v) / len(v) for k, v in epoch_terms.items() if k != "lr"}
         summary["skipped_videos"] = int(accelerator.reduce(skipped, reduction="sum").item())
+        summary["skipped_steps"] = skipped_steps
+        result.skipped_steps += skipped_steps
         summary["seconds"] = time.perf_counter() - epoch_start
         summary["epoch"] = state.epoch + 1  # 1-based, as every line the user reads
         result.epoch_summaries.append(summary)
@@ -372,7 +455,8 @@ def fit(
             state.batches_in_epoch = 0
     progress.close()
     result.global_step = state.global_step
-    result.last_checkpoint = save_checkpoint(accelerator, args.output_dir, state, args.save_total_limit)
+    if saved_step != state.global_step:
+        save()
     # not `end_training()`: it destroys the process group, which evaluation after training still needs
     for tracker in accelerator.trackers:
         tracker.finish()
@@ -381,38 +465,140 @@ def fit(
 
 
 class _Window:
-    """Running sums of the loss terms and metrics between two logging steps, and the seconds spent
-    waiting for the data loader in that time (`_timed`)."""
+    """Running sums of the loss terms and metrics between two logging steps, on the device.
+
+    The values of an optimizer step wait in `pending` until `end_step` adds them, stacked into one
+    tensor per tuple of value names (or drops them when the step was skipped). `first_nonfinite`
+    records on the device, per value, the first step at which it was NaN or infinite: divergence is
+    caught with a few small kernels per step and no host synchronisation, read by `nonfinite` where
+    the loop synchronises anyway (logging steps, checkpoints). `data_wait`: the seconds spent waiting
+    for the data loader in the window (`_timed`).
+    """
 
     def __init__(self) -> None:
-        self.sums: dict[str, torch.Tensor] = {}
+        self.first_nonfinite: dict[tuple[str, ...], torch.Tensor] = {}
+        self.pending: list[tuple[str, torch.Tensor]] = []
+        self._reset()
+
+    def _reset(self) -> None:
+        self.sums: dict[tuple[str, ...], torch.Tensor] = {}
+        self.counts: dict[tuple[str, ...], int] = defaultdict(int)
         self.count = 0
         self.clips = 0
         self.data_wait = 0.0
         self.start = time.perf_counter()
 
     def add(self, out: Any, clips: int) -> None:
-        values = {"loss": out.loss.detach()}
+        """The loss, loss terms and metrics of one micro-batch."""
+        self.add_step_value("loss", out.loss)
         for group in ("loss_terms", "metrics"):
-            values.update({k: v.detach() for k, v in (getattr(out, group, None) or {}).items()})
-        for key, value in values.items():
-            value = value.float().mean()
-            self.sums[key] = self.sums[key] + value if key in self.sums else value
+            for key, value in (getattr(out, group, None) or {}).items():
+                self.add_step_value(key, value)
         self.count += 1
         self.clips += clips
+
+    def add_step_value(self, key: str, value: torch.Tensor) -> None:
+        value = value.detach()
+        self.pending.append((key, (value.mean() if value.ndim else value).float()))
+
+    def step_is_nonfinite(self, accelerator: Accelerator) -> bool:
+        """Whether any process has a non-finite value in this step (one synchronisation)."""
+        bad = ~torch.isfinite(torch.stack([value for _, value in self.pending])).all()
+        return bool(accelerator.reduce(bad.float(), reduction="sum").item() > 0)
+
+    def end_step(self, step: int, skipped: bool) -> None:
+        if self.pending and not skipped:
+            names = tuple(key for key, _ in self.pending)
+            values = torch.stack([value for _, value in self.pending])
+            self.sums[names] = self.sums[names] + values if names in self.sums else values
+            self.counts[names] += 1
+            first = self.first_nonfinite.get(names, torch.full_like(values, -1, dtype=torch.long))
+            self.first_nonfinite[names] = torch.where(torch.isfinite(values) | (first >= 0), first, step)
+        self.pending = []
+
+    def nonfinite(self, accelerator: Accelerator) -> tuple[int, list[str]] | None:
+        """(first step, the values non-finite at it) over all processes, or None."""
+        if not self.first_nonfinite:
+            return None
+        names = [name for group in self.first_nonfinite for name in group]
+        steps = accelerator.gather(torch.cat(list(self.first_nonfinite.values()))[None])
+        steps = torch.where(steps < 0, torch.iinfo(steps.dtype).max, steps).min(0).values.tolist()
+        first = min(steps)
+        if first == torch.iinfo(torch.long).max:
+            return None
+        return first, sorted({name for name, step in zip(names, steps) if step == first})
 
     def reduce(self, accelerator: Accelerator) -> dict[str, float]:
         """Means over the window and all processes, plus global clips/s and this process's data_wait
         (the fraction of the time spent waiting for batches: near 1 = the input pipeline is the
         bottleneck); resets the window."""
-        keys = sorted(self.sums)
-        stacked = accelerator.reduce(torch.stack([self.sums[k] for k in keys]) / self.count, reduction="mean")
-        logs = dict(zip(keys, stacked.tolist()))
+        keys = sorted({name for group in self.sums for name in group})  # none if every step was skipped
+        index = {name: i for i, name in enumerate(keys)}
+        sums = torch.zeros(len(keys), device=accelerator.device)
+        counts = [0] * len(keys)
+        for group, values in self.sums.items():
+            sums.index_add_(0, torch.tensor([index[name] for name in group], device=sums.device), values)
+            for name in group:
+                counts[index[name]] += self.counts[group]
+        means = sums / torch.tensor(counts, dtype=sums.dtype, device=sums.device)
+        logs = dict(zip(keys, accelerator.reduce(means, reduction="mean").tolist()))
         elapsed = max(time.perf_counter() - self.start, 1e-9)
         logs["clips_per_s"] = self.clips / elapsed
         logs["data_wait"] = min(self.data_wait / elapsed, 1.0)
-        self.__init__()
+        self._reset()
         return logs
+
+
+def _stop_if_diverged(window: _Window, accelerator: Accelerator, result: TrainResult) -> None:
+    found = window.nonfinite(accelerator)
+    if found is not None:
+        step, names = found
+        restart = "resume from it" if result.last_checkpoint else "start again"
+        raise TrainingDiverged(
+            f"training diverged: non-finite {', '.join(names)} at step {step}; last good checkpoint: "
+            f"{result.last_checkpoint or 'none written yet'}. Lower the learning rate (or set "
+            f"max_grad_norm) and {restart}, or skip such steps with --skip-nonfinite-steps"
+        )
+
+
+def run_record(model: nn.Module, recipe: OptimizerRecipe, args: TrainingArguments) -> dict[str, Any]:
+    """What a resumed run must share with the checkpoint: model class and config (method, backbone,
+    method fields), recipe and seed."""
+    config = getattr(model, "config", None)
+    config_dict = config.to_diff_dict() if config is not None else {}
+    config_dict.pop("transformers_version", None)
+    return {"model": type(model).__name__, "config": config_dict, "recipe": asdict(recipe), "seed": args.seed}
+
+
+def _prepare_run(
+    accelerator: Accelerator, model: nn.Module, recipe: OptimizerRecipe, args: TrainingArguments
+) -> RunInfo:
+    """`prepare_output_dir` on the main process; its answer (or its error) on every process."""
+    outcome: list[RunInfo | Exception | None] = [None]
+    if accelerator.is_main_process:
+        try:
+            outcome[0] = prepare_output_dir(
+                args.output_dir, resume=args.resume, overwrite=args.overwrite,
+                run_record=run_record(model, recipe, args),
+            )  # fmt: skip
+        except (ValueError, FileExistsError, FileNotFoundError) as err:
+            outcome[0] = err
+    if accelerator.num_processes > 1:
+        broadcast_object_list(outcome)
+    if isinstance(outcome[0], Exception):
+        raise outcome[0]
+    return outcome[0]
+
+
+def _setup_line(accelerator: Accelerator, micro_batch: int, channels_last: bool) -> str:
+    """What the run really is: processes, device, precision and batch of each process."""
+    backend = f", {accelerator.state.backend}" if accelerator.num_processes > 1 else ""
+    return (
+        f"run: {accelerator.num_processes} process(es){backend}, device {accelerator.device.type}, "
+        f"precision {accelerator.mixed_precision}, per-process batch {micro_batch} x "
+        f"{accelerator.gradient_accumulation_steps} accumulation step(s), "
+        f"channels_last_3d {'on' if channels_last else 'off'}"
+    )
 
 
 def _timed(batches: Iterable[Any], window: _Window) -> Iterator[Any]:
@@ -435,16 +621,20 @@ def _channels_last(value: Any) -> Any:
 
 
 def _epoch_line(summary: dict[str, float], epochs: int, complete: bool) -> str:
-    terms = ", ".join(
-        f"{k} {v:.4f}"
-        for k, v in summary.items()
-        if k not in ("epoch", "seconds", "skipped_videos", "clips_per_s", "data_wait")
+    terms = (
+        ", ".join(
+            f"{k} {v:.4f}"
+            for k, v in summary.items()
+            if k not in ("epoch", "seconds", "skipped_videos", "skipped_steps", "clips_per_s", "data_wait")
+        )
+        or "no step with finite values"
     )
     stopped = "" if complete else " (stopped by max_steps)"
     return (
         f"epoch {int(summary['epoch'])}/{epochs}{stopped}: {terms}, {summary.get('clips_per_s', 0.0):.1f} clips/s, "
         f"data wait {summary.get('data_wait', 0.0):.0%}, "
-        f"{summary['seconds']:.0f} s, skipped videos {summary['skipped_videos']}"
+        f"{summary['seconds']:.0f} s, skipped videos {summary['skipped_videos']}, "
+        f"skipped non-finite steps {summary['skipped_steps']}"
     )
 
 

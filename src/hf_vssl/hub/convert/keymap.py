@@ -103,16 +103,23 @@ def load_checkpoint_file(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint file {path} does not exist")
+    if path.stat().st_size == 0:
+        raise ValueError(f"checkpoint file {path} is empty (0 bytes): an interrupted download or copy?")
+    not_a_checkpoint = ValueError(
+        f"{path} is not a PyTorch checkpoint (torch.load cannot read it): pass the release's .pth / .pth.tar file"
+    )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        if "Unsupported global" not in str(err):  # not a pickle at all (text, random bytes)
+            raise not_a_checkpoint from None
         raise ValueError(
             f"refusing to load {path}: its pickle holds objects other than tensors and plain containers, and "
             f"unpickling them could run arbitrary code (torch.load weights_only=True said: {err}). Re-save the "
             "bare state dict (`torch.save(model.state_dict(), ...)`) in the environment that wrote it."
         ) from None
-    except RuntimeError as err:
-        raise ValueError(f"{path} is not a readable PyTorch checkpoint: {err}") from None
+    except (RuntimeError, EOFError, KeyError, IndexError, ValueError):  # what torch raises on garbage
+        raise not_a_checkpoint from None
     state_dict = _unwrap(payload, path)
     if all(key.startswith("module.") for key in state_dict):
         state_dict = {key.removeprefix("module."): tensor for key, tensor in state_dict.items()}
