@@ -1,8 +1,9 @@
 """hf-vssl: self-supervised video representation learning on the Hugging Face stack.
 
 `import hf_vssl` registers every backbone with `AutoConfig`, `AutoModel`,
-`AutoModelForVideoClassification` and `AutoBackbone`. The names below load on first use (PEP 562,
-as transformers does), so `import hf_vssl` costs the backbones only; `hf_vssl.get_method` and the
+`AutoModelForVideoClassification` and `AutoBackbone`, and its pipelines with transformers' `pipeline()`
+("video-classification", "video-feature-extraction": `hf_vssl.pipelines`). The names below load on
+first use (PEP 562, as transformers does), so `import hf_vssl` costs the backbones and pipelines only; `hf_vssl.get_method` and the
 method classes register every pretext method with the method registry.
 
 The `hf-vssl` command defers even the registration to the command it runs (`cli/main.py`): importing
@@ -60,7 +61,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("R3DBackbone", "R3DConfig", "R3DForVideoClassification", "R3DModel"), "models.r3d"),
     **dict.fromkeys(("S3DBackbone", "S3DConfig", "S3DForVideoClassification", "S3DModel"), "models.s3d"),
 }
-_SUBPACKAGES = ("data", "hub", "methods", "models", "nn", "optim")
+_SUBPACKAGES = ("data", "hub", "methods", "models", "nn", "optim", "pipelines")
 
 __all__ = sorted([*_EXPORTS, *_SUBPACKAGES, "__version__"])
 
@@ -80,3 +81,6 @@ def __dir__() -> list[str]:
 # not in the `hf-vssl` console script, whose cli/main.py registers before it runs a command
 if Path((getattr(sys, "argv", None) or [""])[0]).stem != "hf-vssl":
     from . import models  # noqa: F401  (registers the backbones with the Auto classes)
+    from .pipelines import register as _register_pipelines
+
+    _register_pipelines()

@@ -1,8 +1,11 @@
 """`VsslVideoProcessor`: inference preprocessing saved beside a model as JSON.
 
-transformers' `BaseVideoProcessor` needs torchvision, which this project cannot use, so this is a small
-stand-alone class with the same habits: `save_pretrained(dir)` writes `video_preprocessor_config.json`,
-`from_pretrained(dir or repo id)` reads it, and calling it on videos returns `pixel_values`.
+transformers' `BaseVideoProcessor` needs torchvision, which this project cannot require, so this is a
+small stand-alone class with the same habits: `save_pretrained(dir)` writes
+`video_preprocessor_config.json`, `from_pretrained(dir or repo id)` reads it, and calling it on videos
+(with `return_tensors`, `num_frames`, `do_sample_frames`) returns a `BatchFeature` of `pixel_values`.
+Where torchvision is installed, `VsslTorchvisionVideoProcessor` (a `BaseVideoProcessor` running this
+class) is what `AutoVideoProcessor.from_pretrained` returns for the same file (`hf_vssl.pipelines`).
 Pipeline (the seeds' test protocol): sample clips (10 uniform, or dense windows), resize every frame to
 `frame_size` while decoding, centre crop `crop_size` (or ten crops), scale to [0, 1], normalise ->
 (num_clips * crops, C, T, h, w).
@@ -24,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from transformers import BatchFeature
+from transformers.utils import is_torchvision_available
 
 from .augment import IMAGENET_MEAN, IMAGENET_STD, check_crop_fits, normalize, to_float_clips
 from .decoding import decode_frames, probe_video, short_side_size
@@ -226,3 +230,25 @@ def _corner(corner: str, height: int, width: int, crop_h: int, crop_w: int) -> t
     top = {"centre": (height - crop_h) // 2, "top_left": 0, "top_right": 0}.get(corner, height - crop_h)
     left = {"centre": (width - crop_w) // 2, "top_left": 0, "bottom_left": 0}.get(corner, width - crop_w)
     return top, left
+
+
+if is_torchvision_available():  # transformers' BaseVideoProcessor cannot be built without torchvision
+    from transformers.video_processing_utils import BaseVideoProcessor
+
+    class VsslTorchvisionVideoProcessor(BaseVideoProcessor):
+        """`AutoVideoProcessor.from_pretrained(dir)` of an hf_vssl folder: transformers' video-processor
+        type around a `VsslVideoProcessor` (`self.processor`), so both give the same clips and write
+        the same `video_preprocessor_config.json`."""
+
+        model_input_names = ["pixel_values"]
+
+        def __init__(self, **kwargs: Any) -> None:
+            names = {f.name for f in fields(VsslVideoProcessor)}
+            self.processor = VsslVideoProcessor(**{k: kwargs.pop(k) for k in list(kwargs) if k in names})
+            super().__init__(**kwargs)
+
+        def preprocess(self, videos: VideoInput | Sequence[VideoInput], **kwargs: Any) -> BatchFeature:
+            return self.processor(videos, **kwargs)
+
+        def to_dict(self) -> dict[str, Any]:
+            return self.processor.to_dict()
