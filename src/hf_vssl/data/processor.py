@@ -240,7 +240,7 @@ if is_torchvision_available():  # transformers' BaseVideoProcessor cannot be bui
         type around a `VsslVideoProcessor` (`self.processor`), so both give the same clips and write
         the same `video_preprocessor_config.json`."""
 
-        model_input_names = ["pixel_values"]
+        model_input_names: ClassVar[list[str]] = ["pixel_values"]
 
         def __init__(self, **kwargs: Any) -> None:
             names = {f.name for f in fields(VsslVideoProcessor)}
