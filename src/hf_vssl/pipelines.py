@@ -1,6 +1,7 @@
 """hf_vssl models in transformers' pipelines and `AutoVideoProcessor`, with or without torchvision.
 
-`import hf_vssl` runs `register()`, after which the usual calls work on a folder holding a model and
+`import hf_vssl` registers these classes with transformers by name (this module, which imports the
+data layer, loads with the first pipeline), after which the usual calls work on a folder holding a model and
 its `video_preprocessor_config.json` (what pretrain, finetune and probe write):
 
     pipeline("video-classification", model=dir)("clip.mp4")      # [{"label", "score"}, ...]
@@ -20,11 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoModel, AutoVideoProcessor
+from transformers import AutoVideoProcessor
 from transformers.modeling_outputs import ImageClassifierOutput
-from transformers.pipelines import PIPELINE_REGISTRY, Pipeline
+from transformers.pipelines import Pipeline
 from transformers.pipelines.video_classification import VideoClassificationPipeline
-from transformers.utils import is_torchvision_available
 
 from .data import processor as processor_module
 from .data.processor import VsslVideoProcessor
@@ -34,7 +34,6 @@ from .models.r2plus1d import R2Plus1DConfig
 from .models.r3d import R3DConfig
 from .models.s3d import S3DConfig
 
-VIDEO_FEATURE_TASK = "video-feature-extraction"
 _CLIP_SCORES = {"softmax": lambda x: x.softmax(-1), "sigmoid": torch.sigmoid, "none": lambda x: x}
 
 
@@ -111,7 +110,9 @@ class VsslVideoFeatureExtractionPipeline(Pipeline):
     def __init__(self, *args: Any, video_processor: Any = None, **kwargs: Any) -> None:
         model = kwargs["model"] if "model" in kwargs else args[0]
         if not isinstance(model, VsslBackboneModel):
-            raise ValueError(f"{VIDEO_FEATURE_TASK} needs an hf-vssl backbone, got {type(model).__name__}")
+            raise ValueError(
+                f"video-feature-extraction needs an hf-vssl backbone, got {type(model).__name__}"
+            )
         super().__init__(*args, video_processor=model_video_processor(model, video_processor), **kwargs)
 
     def _sanitize_parameters(
@@ -148,21 +149,10 @@ def _video_inputs(
     return {"pixel_values": pixel_values[None].to(pipe.dtype)}
 
 
-def register() -> None:
-    """Serve "video-classification" with `VsslVideoClassificationPipeline`, add
-    "video-feature-extraction", and, where torchvision is installed, make `AutoVideoProcessor` load
-    hf_vssl processor files (the `pyav` entry maps the saved class name to the torchvision class)."""
-    tasks = PIPELINE_REGISTRY.supported_tasks
-    # set in place: `register_pipeline` would warn about replacing the task on every import
-    tasks["video-classification"] = tasks["video-classification"] | {"impl": VsslVideoClassificationPipeline}
-    if VIDEO_FEATURE_TASK not in tasks:
-        PIPELINE_REGISTRY.register_pipeline(
-            VIDEO_FEATURE_TASK,
-            pipeline_class=VsslVideoFeatureExtractionPipeline,
-            pt_model=AutoModel,
-            type="video",
-        )
-    if is_torchvision_available():
-        backends = {"torchvision": processor_module.VsslTorchvisionVideoProcessor, "pyav": VsslVideoProcessor}
-        for config_class in (C3DConfig, R2Plus1DConfig, R3DConfig, S3DConfig):
-            AutoVideoProcessor.register(config_class, video_processor_classes=backends, exist_ok=True)
+def register_auto_video_processor() -> None:
+    """Where torchvision is installed: `AutoVideoProcessor.from_pretrained(dir)` of an hf_vssl folder
+    gives `VsslTorchvisionVideoProcessor`. The saved file names its class `VsslVideoProcessor`;
+    transformers maps that name to the requested backend's class through the registered dict."""
+    backends = {"torchvision": processor_module.VsslTorchvisionVideoProcessor, "pyav": VsslVideoProcessor}
+    for config_class in (C3DConfig, R2Plus1DConfig, R3DConfig, S3DConfig):
+        AutoVideoProcessor.register(config_class, video_processor_classes=backends, exist_ok=True)
