@@ -56,6 +56,13 @@ def test_video_classification_averages_the_softmax_over_the_processor_clips(tiny
     assert [r["label"] for r in results] == sorted(by_label, key=by_label.get, reverse=True)
     torch.testing.assert_close(scores, torch.tensor([by_label[r["label"]] for r in results]))
     assert len(classify(video)) == 5  # transformers' default top_k
+    # the pipeline's num_frames reaches the processor: 8-frame clips
+    with torch.no_grad():
+        longer = model(
+            VsslVideoProcessor.from_pretrained(classifier_dir)(video, num_frames=8)["pixel_values"]
+        )
+    top = classify(video, num_frames=8, top_k=1)[0]
+    assert top["score"] == pytest.approx(longer.logits.softmax(-1).mean(0).max().item(), abs=1e-5)
 
 
 def test_video_classification_needs_the_processor_file(classifier_dir, tmp_path):

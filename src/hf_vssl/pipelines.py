@@ -1,8 +1,8 @@
 """hf_vssl models in transformers' pipelines and `AutoVideoProcessor`, with or without torchvision.
 
 `import hf_vssl` registers these classes with transformers by name (this module, which imports the
-data layer, loads with the first pipeline), after which the usual calls work on a folder holding a model and
-its `video_preprocessor_config.json` (what pretrain, finetune and probe write):
+data layer, loads with the first pipeline), after which the usual calls work on a folder holding a
+model and its `video_preprocessor_config.json` (what pretrain, finetune and probe write):
 
     pipeline("video-classification", model=dir)("clip.mp4")      # [{"label", "score"}, ...]
     pipeline("video-feature-extraction", model=dir)("clip.mp4")  # the pooled video feature
