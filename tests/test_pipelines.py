@@ -4,6 +4,7 @@ classifier and its processor), on a real mp4 decoded by PyAV."""
 from __future__ import annotations
 
 import importlib.util
+import logging
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from transformers import VideoMAEConfig, VideoMAEForVideoClassification, VideoMA
 from transformers.pipelines.video_classification import VideoClassificationPipeline
 
 from hf_vssl import R3DConfig, R3DForVideoClassification, VsslVideoProcessor
+from hf_vssl.evaluation.runner import default_processor
 from hf_vssl.pipelines import VsslVideoClassificationPipeline, VsslVideoFeatureExtractionPipeline
 
 HAS_TORCHVISION = importlib.util.find_spec("torchvision") is not None
@@ -65,11 +67,14 @@ def test_video_classification_averages_the_softmax_over_the_processor_clips(tiny
     assert top["score"] == pytest.approx(longer.logits.softmax(-1).mean(0).max().item(), abs=1e-5)
 
 
-def test_video_classification_needs_the_processor_file(classifier_dir, tmp_path):
+def test_a_folder_without_processor_gets_evaluations_default_clips(classifier_dir, tmp_path, caplog):
     for name in ("config.json", "model.safetensors"):
         (tmp_path / name).write_bytes((classifier_dir / name).read_bytes())
-    with pytest.raises(ValueError, match=r"video_preprocessor_config\.json"):
-        pipeline("video-classification", model=str(tmp_path))
+    with caplog.at_level(logging.WARNING, logger="hf_vssl.pipelines"):
+        classify = pipeline("video-classification", model=str(tmp_path))
+    assert classify.video_processor == default_processor(classify.model.backbone, str(tmp_path))
+    assert classify.video_processor == VsslVideoProcessor()  # no pretraining record: the seeds' protocol
+    assert "video_preprocessor_config.json" in caplog.text
 
 
 def test_video_feature_extraction_gives_the_pooled_feature_averaged_over_clips(tiny_ucf_root, classifier_dir):

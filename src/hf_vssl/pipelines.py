@@ -16,6 +16,7 @@ and averages over all its clips, and runs transformers' code unchanged for every
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -34,25 +35,34 @@ from .models.r2plus1d import R2Plus1DConfig
 from .models.r3d import R3DConfig
 from .models.s3d import S3DConfig
 
+logger = logging.getLogger(__name__)
 _CLIP_SCORES = {"softmax": lambda x: x.softmax(-1), "sigmoid": torch.sigmoid, "none": lambda x: x}
 
 
 def model_video_processor(model: VsslPreTrainedModel, given: Any = None) -> VsslVideoProcessor:
     """The clips an hf_vssl pipeline feeds `model`: `given` (a `VsslVideoProcessor`, or the
-    torchvision-backed one `AutoVideoProcessor` loads), else the processor saved beside the model."""
+    torchvision-backed one `AutoVideoProcessor` loads), else the processor saved with the model (a
+    folder or Hub repo), else evaluation's default for a folder without one (`default_processor`:
+    the clips its pretraining record implies, else the seeds' protocol), with a warning."""
     if isinstance(given, VsslVideoProcessor):
         return given
     if given is not None and isinstance(getattr(given, "processor", None), VsslVideoProcessor):
         return given.processor
     source = model.name_or_path
-    if not source or (
-        Path(source).is_dir() and not (Path(source) / VsslVideoProcessor.config_name).is_file()
-    ):
-        raise ValueError(
-            f"{source or 'this model'} has no {VsslVideoProcessor.config_name}: save one beside the model "
-            "(VsslVideoProcessor(...).save_pretrained(dir)) or pass video_processor=VsslVideoProcessor(...)"
-        )
-    return VsslVideoProcessor.from_pretrained(source)
+    if source and (not Path(source).is_dir() or (Path(source) / VsslVideoProcessor.config_name).is_file()):
+        return VsslVideoProcessor.from_pretrained(source)
+    from .evaluation.runner import default_processor
+
+    backbone = model.backbone if isinstance(model, VsslForVideoClassification) else model
+    processor = default_processor(backbone, source or None)
+    logger.warning(
+        "%s has no %s: using evaluation's default clips %s; save the model's processor beside it "
+        "(processor.save_pretrained(dir)) or pass video_processor=",
+        source or "the model",
+        VsslVideoProcessor.config_name,
+        processor,
+    )
+    return processor
 
 
 class VsslVideoClassificationPipeline(VideoClassificationPipeline):
