@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from transformers import BatchFeature
 
 from hf_vssl.data.augment import IMAGENET_MEAN, IMAGENET_STD
 from hf_vssl.data.decoding import decode_frames, probe_video
@@ -61,3 +62,37 @@ def test_clips_from_a_path_are_cropped_normalised_frames(tiny_ucf_root):
     batched = processor([video, all_frames])["pixel_values"]
     assert batched.shape == (2, 3, 3, 4, 32, 32)
     torch.testing.assert_close(batched[1], pixel_values)
+
+
+def test_call_takes_transformers_video_processor_arguments(tiny_ucf_root):
+    video = next(tiny_ucf_root.glob("MoveRight/*.mp4"))
+    processor = small_processor()
+    out = processor(video)
+    assert isinstance(out, BatchFeature)
+    # num_frames: this call's clip length, the same clips as a processor built with it
+    shorter = processor(video, num_frames=2)["pixel_values"]
+    assert shorter.shape == (3, 3, 2, 32, 32)
+    torch.testing.assert_close(shorter, small_processor(num_frames=2)(video)["pixel_values"])
+    # do_sample_frames=False: the input is the clip (all frames of a file, an array, or clips)
+    frames = decode_frames(video, np.arange(probe_video(video).num_frames), size=(36, 45))
+    whole = processor(video, do_sample_frames=False)["pixel_values"]
+    assert whole.shape == (1, 3, len(frames), 32, 32)
+    torch.testing.assert_close(processor(frames, do_sample_frames=False)["pixel_values"], whole)
+    clips = processor(np.stack([frames[:4], frames[4:8]]), do_sample_frames=False)["pixel_values"]
+    torch.testing.assert_close(clips, whole[0, :, :8].reshape(3, 2, 4, 32, 32).transpose(0, 1))
+    with pytest.raises(ValueError, match="do_sample_frames"):
+        processor(video, num_frames=2, do_sample_frames=False)
+    with pytest.raises(ValueError, match="return_tensors"):
+        processor(video, return_tensors="np")
+
+
+def test_return_tensors_none_keeps_videos_with_different_clip_counts(tiny_ucf_root):
+    videos = sorted(tiny_ucf_root.glob("*/*.mp4"), key=lambda v: probe_video(v).num_frames)
+    short, long = videos[0], videos[-1]
+    processor = small_processor(sampling="dense", window_stride=4)
+    counts = [len(processor(v)["pixel_values"]) for v in (short, long)]
+    assert counts[0] != counts[1]
+    with pytest.raises(ValueError, match="return_tensors=None"):
+        processor([short, long])
+    listed = processor([short, long], return_tensors=None)["pixel_values"]
+    assert [len(p) for p in listed] == counts

@@ -1,8 +1,11 @@
 """`VsslVideoProcessor`: inference preprocessing saved beside a model as JSON.
 
-transformers' `BaseVideoProcessor` needs torchvision, which this project cannot use, so this is a small
-stand-alone class with the same habits: `save_pretrained(dir)` writes `video_preprocessor_config.json`,
-`from_pretrained(dir or repo id)` reads it, and calling it on videos returns `pixel_values`.
+transformers' `BaseVideoProcessor` needs torchvision, which this project cannot require, so this is a
+small stand-alone class with the same habits: `save_pretrained(dir)` writes
+`video_preprocessor_config.json`, `from_pretrained(dir or repo id)` reads it, and calling it on videos
+(with `return_tensors`, `num_frames`, `do_sample_frames`) returns a `BatchFeature` of `pixel_values`.
+Where torchvision is installed, `VsslTorchvisionVideoProcessor` (a `BaseVideoProcessor` running this
+class) is what `AutoVideoProcessor.from_pretrained` returns for the same file (`hf_vssl.pipelines`).
 Pipeline (the seeds' test protocol): sample clips (10 uniform, or dense windows), resize every frame to
 `frame_size` while decoding, centre crop `crop_size` (or ten crops), scale to [0, 1], normalise ->
 (num_clips * crops, C, T, h, w).
@@ -16,13 +19,15 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from transformers import BatchFeature
+from transformers.utils import is_torchvision_available
 
 from .augment import IMAGENET_MEAN, IMAGENET_STD, check_crop_fits, normalize, to_float_clips
 from .decoding import decode_frames, probe_video, short_side_size
@@ -141,25 +146,37 @@ class VsslVideoProcessor:
             return short_side_size(height, width, self.frame_size)
         return tuple(self.frame_size)
 
-    def _decoded_clips(self, video: VideoInput) -> torch.Tensor:
-        """uint8 (num_clips, T, H, W, 3) of one video (a file path, or decoded frames (T, H, W, 3))."""
+    def _decoded_clips(self, video: VideoInput, sample: bool = True) -> torch.Tensor:
+        """uint8 (num_clips, T, H, W, 3) of one video: a file path, or decoded frames (T, H, W, 3).
+        Without `sample` the input is the clip already: all the frames of the file or array, or
+        clips (num_clips, T, H, W, 3)."""
         if isinstance(video, (str, os.PathLike)):
             info = probe_video(video)
-            indices = self.clip_indices(info.num_frames)
+            indices = self.clip_indices(info.num_frames) if sample else np.arange(info.num_frames)[None]
             size = self.decode_size(info.height, info.width)
             frames = decode_frames(video, indices.reshape(-1), size=None if self.frame_size is None else size)
             return torch.from_numpy(frames.reshape(*indices.shape, *frames.shape[1:]))
         frames = torch.as_tensor(video)
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != torch.uint8:
-            raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {tuple(frames.shape)}")
-        indices = torch.from_numpy(self.clip_indices(frames.shape[0]))
-        size = self.decode_size(frames.shape[1], frames.shape[2])
-        if tuple(frames.shape[1:3]) != size:  # antialiased, close to the decoder's area resize
-            resized = F.interpolate(
-                frames.permute(0, 3, 1, 2).float(), size=size, mode="bilinear", antialias=True
+        clip_input = not sample and frames.ndim == 5
+        if frames.ndim != 4 + clip_input or frames.shape[-1] != 3 or frames.dtype != torch.uint8:
+            raise ValueError(
+                f"frames must be uint8 (T, H, W, 3) (or clips (N, T, H, W, 3) with do_sample_frames=False), "
+                f"got {frames.dtype} {tuple(frames.shape)}"
             )
-            frames = resized.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
-        return frames[indices]
+        if clip_input:
+            clips = frames
+        elif sample:
+            clips = frames[torch.from_numpy(self.clip_indices(frames.shape[0]))]
+        else:
+            clips = frames[None]
+        size = self.decode_size(*clips.shape[2:4])
+        if tuple(clips.shape[2:4]) != size:  # antialiased, close to the decoder's area resize
+            resized = F.interpolate(
+                clips.flatten(0, 1).permute(0, 3, 1, 2).float(), size=size, mode="bilinear", antialias=True
+            )
+            resized = resized.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+            clips = resized.reshape(*clips.shape[:2], *resized.shape[1:])
+        return clips
 
     def preprocess_clips(self, clips: torch.Tensor) -> torch.Tensor:
         """uint8 (N, T, H, W, C) -> normalised float (N * crops_per_clip, C, T, h, w), the crops of a
@@ -177,18 +194,44 @@ class VsslVideoProcessor:
             out = out.mul_(255.0)
         return normalize(out, self.image_mean, self.image_std) if self.do_normalize else out
 
-    def __call__(self, videos: VideoInput | Sequence[VideoInput]) -> dict[str, torch.Tensor]:
-        """One video or a list -> {"pixel_values": (num_clips, C, T, h, w) or (B, num_clips, C, T, h, w)}.
-        Videos of a list must give the same clip count (always true for "uniform" sampling)."""
+    def __call__(
+        self,
+        videos: VideoInput | Sequence[VideoInput],
+        return_tensors: str | None = "pt",
+        num_frames: int | None = None,
+        do_sample_frames: bool = True,
+    ) -> BatchFeature:
+        """One video or a list -> BatchFeature {"pixel_values": (num_clips, C, T, h, w), or for a list
+        (B, num_clips, C, T, h, w)}, with transformers' video-processor arguments:
+
+        return_tensors: "pt" stacks a list's videos (they must give the same clip count, always true
+            for "uniform" sampling); None keeps a list of per-video tensors (any clip counts).
+        num_frames: the clip length for this call instead of `self.num_frames`.
+        do_sample_frames: False when the input already is the clip(s) (see `_decoded_clips`): no
+            temporal sampling, only resize, crop and normalisation.
+        """
+        if return_tensors not in ("pt", None):
+            raise ValueError(f"return_tensors must be 'pt' or None, got {return_tensors!r}")
+        if num_frames is not None and not do_sample_frames:
+            raise ValueError("num_frames sets the sampled clip length: it needs do_sample_frames=True")
+        processor = self if num_frames is None else replace(self, num_frames=num_frames)
         single = isinstance(videos, (str, os.PathLike, np.ndarray, torch.Tensor))
         batch = [videos] if single else list(videos)
-        pixel_values = [self.preprocess_clips(self._decoded_clips(video)) for video in batch]
+        pixel_values = [
+            processor.preprocess_clips(processor._decoded_clips(video, sample=do_sample_frames))
+            for video in batch
+        ]
+        if single:
+            return BatchFeature({"pixel_values": pixel_values[0]})
+        if return_tensors is None:
+            return BatchFeature({"pixel_values": pixel_values})
         counts = {len(p) for p in pixel_values}
         if len(counts) > 1:
             raise ValueError(
-                f"videos gave different clip counts {sorted(counts)}; process them one at a time"
+                f"videos gave different clip counts {sorted(counts)}; pass return_tensors=None for a list "
+                "of per-video tensors, or process them one at a time"
             )
-        return {"pixel_values": pixel_values[0] if single else torch.stack(pixel_values)}
+        return BatchFeature({"pixel_values": torch.stack(pixel_values)})
 
 
 _TEN_CROP_CORNERS = ("centre", "top_left", "top_right", "bottom_left", "bottom_right")
@@ -199,3 +242,25 @@ def _corner(corner: str, height: int, width: int, crop_h: int, crop_w: int) -> t
     top = {"centre": (height - crop_h) // 2, "top_left": 0, "top_right": 0}.get(corner, height - crop_h)
     left = {"centre": (width - crop_w) // 2, "top_left": 0, "bottom_left": 0}.get(corner, width - crop_w)
     return top, left
+
+
+if is_torchvision_available():  # transformers' BaseVideoProcessor cannot be built without torchvision
+    from transformers.video_processing_utils import BaseVideoProcessor
+
+    class VsslTorchvisionVideoProcessor(BaseVideoProcessor):
+        """`AutoVideoProcessor.from_pretrained(dir)` of an hf_vssl folder: transformers' video-processor
+        type around a `VsslVideoProcessor` (`self.processor`), so both give the same clips and write
+        the same `video_preprocessor_config.json`."""
+
+        model_input_names: ClassVar[list[str]] = ["pixel_values"]
+
+        def __init__(self, **kwargs: Any) -> None:
+            names = {f.name for f in fields(VsslVideoProcessor)}
+            self.processor = VsslVideoProcessor(**{k: kwargs.pop(k) for k in list(kwargs) if k in names})
+            super().__init__(**kwargs)
+
+        def preprocess(self, videos: VideoInput | Sequence[VideoInput], **kwargs: Any) -> BatchFeature:
+            return self.processor(videos, **kwargs)
+
+        def to_dict(self) -> dict[str, Any]:
+            return self.processor.to_dict()
