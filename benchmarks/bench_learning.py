@@ -43,7 +43,7 @@ BACKBONE = ["--backbone", "c3d", "--backbone-config", "width_multiplier=0.125"]
 # the demo's clip (cli/demo.py DEMO_CLIP): 8 frames, 64 px crops of 72x96 frames, so a CPU trains in minutes
 CLIP = ["--set", "num_frames=8", "--set", "crop_size=64", "--set", "frame_size=[72,96]"]
 # test clips of the same shape, every 3rd frame (cli/demo.py DEMO_EVAL_STRIDE: ~1 s of motion)
-PROTOCOL = ["--clip-len", "8", "--crop-size", "64", "--frame-size", "72", "96", "--stride", "3"]
+PROTOCOL = ["--num-frames", "8", "--crop-size", "64", "--frame-size", "72", "96", "--frame-stride", "3"]
 # axis -> label column of the two-label synthetic set (`label` is the motion class, as UCF-101's folders)
 AXES = {"appearance": "appearance_label", "motion": "label"}
 # metric -> (command, the report it writes in its --output-dir, the value in it)
@@ -199,7 +199,7 @@ class Bench:
             label = [] if column == "label" else ["--label-column", column]
             # features cached per label column: the cache key does not include it
             common = [*network, *dataset, *PROTOCOL, *label, "--cache-dir", str(out / axis / "features")]
-            common += ["--seed", str(seed), "--num-workers", "1", "--no-card", *self.device]
+            common += ["--seed", str(seed), "--num-workers", "1", *self.device]
             scores[axis] = {}
             for metric, (command, report, key) in METRICS.items():
                 folder = out / axis / command

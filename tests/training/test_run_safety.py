@@ -8,8 +8,8 @@ import shutil
 
 import pytest
 import torch
-from hf_vssl.training.recipe import OptimizerRecipe
 
+from hf_vssl.optim.recipe import OptimizerRecipe
 from hf_vssl.training.checkpointing import list_checkpoints, read_run_file
 from hf_vssl.training.loop import TrainingArguments, TrainingDiverged, fit
 from hf_vssl.training.pretrain import build_method_config, build_train_dataset
