@@ -99,7 +99,7 @@ def end_to_end(
     )  # fmt: skip
     recipe = dataclasses.replace(recipe, epochs=max(1, -(-steps * args.batch_size // len(train))))
     result = fit(
-        model, train, augment, recipe, training, accelerator=make_accelerator(training, log_with=None)
+        model, train, augment, recipe, training, accelerator=make_accelerator(training, trackers=False)
     )
     timed = [row for row in result.history if row["step"] > args.warmup]
     rate = sum(row["clips_per_s"] for row in timed) / len(timed)

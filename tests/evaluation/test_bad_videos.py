@@ -39,7 +39,7 @@ def backbone():
 
 def test_an_undecodable_test_video_is_skipped_counted_and_named(broken, backbone, tmp_path):
     dataset, bad = broken
-    accelerator = make_accelerator(TrainingArguments(output_dir=tmp_path), log_with=None)
+    accelerator = make_accelerator(TrainingArguments(output_dir=tmp_path), trackers=False)
     outputs = cached_backbone_features(
         backbone, dataset["test"], PROCESSOR, accelerator=accelerator, cache_dir=tmp_path, num_workers=0,
         batch_size=3,  # batches cut across videos
@@ -59,7 +59,7 @@ def test_an_undecodable_test_video_is_skipped_counted_and_named(broken, backbone
 
 def test_batches_across_videos_give_the_per_video_results(tiny_ucf_root, backbone, tmp_path):
     dataset = load_video_dataset(tiny_ucf_root)
-    accelerator = make_accelerator(TrainingArguments(output_dir=tmp_path), log_with=None)
+    accelerator = make_accelerator(TrainingArguments(output_dir=tmp_path), trackers=False)
     one = cached_backbone_features(
         backbone,
         dataset["test"],

@@ -88,7 +88,7 @@ def test_released_probe_trains_only_the_head_on_augmented_clips(backbone, tiny_u
     recipe = dataclasses.replace(RELEASED_PROBE, batch_size=8)  # the tiny set has fewer than 128 videos
     metrics, classifier, result, logits = released_linear_probe(
         backbone, dataset, class_names(dataset["train"]), processor, ProbeArguments(epochs=1), training,
-        accelerator=make_accelerator(training, log_with=None), recipe=recipe,
+        accelerator=make_accelerator(training, trackers=False), recipe=recipe,
     )  # fmt: skip
     assert result.global_step == 2 and set(metrics) == {"top1", "top5"}
     assert logits.num_videos == len(dataset["test"])

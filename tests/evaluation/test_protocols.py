@@ -93,7 +93,7 @@ def test_processor_cuts_and_crops():
 
 def test_feature_extraction_on_real_videos_is_cached(backbone, tiny_ucf_root, tmp_path):
     dataset = load_video_dataset(tiny_ucf_root)
-    accelerator = make_accelerator(TrainingArguments(output_dir=tmp_path), log_with=None)
+    accelerator = make_accelerator(TrainingArguments(output_dir=tmp_path), trackers=False)
     processor = VsslVideoProcessor(num_frames=4, crop_size=32, frame_size=[40, 50], num_clips=2)
     first = cached_backbone_features(
         backbone, dataset["test"], processor, accelerator=accelerator, cache_dir=tmp_path, num_workers=0

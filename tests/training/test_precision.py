@@ -55,9 +55,9 @@ def test_cpu_mixed_precision_is_refused_with_the_fix(precision, tmp_path):
     """PyTorch 2.13's CPU autocast gives wrong 3D-conv weight gradients (REVIEW.md): a CPU run stops at once."""
     args = TrainingArguments(output_dir=tmp_path, mixed_precision=precision, cpu=True)
     with pytest.raises(ValueError, match=f"'{precision}' on the CPU.*--mixed-precision no"):
-        make_accelerator(args, log_with=None)
+        make_accelerator(args, trackers=False)
     assert (
-        make_accelerator(TrainingArguments(output_dir=tmp_path, cpu=True), log_with=None).mixed_precision
+        make_accelerator(TrainingArguments(output_dir=tmp_path, cpu=True), trackers=False).mixed_precision
         == "no"
     )
 
