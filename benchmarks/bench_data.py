@@ -39,9 +39,9 @@ from hf_vssl.methods.vicc.views import ViCCAugment
 
 # (name, sampler, decoded frame size, crop size of the GPU augmentation)
 CLIPS = (
-    ("16x112x112", SingleClipSampler(clip_len=16), (128, 171), 112),  # Pace / MFO / SDC clips
-    ("32x128x128", SingleClipSampler(clip_len=32), (128, 171), 128),  # ViCC's S3D clips
-    ("2 x 32x128x128", TwoClipSampler(clip_len=32), (128, 171), 128),  # ViCC: two clips per sample
+    ("16x112x112", SingleClipSampler(num_frames=16), (128, 171), 112),  # Pace / MFO / SDC clips
+    ("32x128x128", SingleClipSampler(num_frames=32), (128, 171), 128),  # ViCC's S3D clips
+    ("2 x 32x128x128", TwoClipSampler(num_frames=32), (128, 171), 128),  # ViCC: two clips per sample
 )
 UCF_LIKE = SyntheticPreset(
     classes=PRESETS["small"].classes,
@@ -88,7 +88,11 @@ def build_videos(folder: Path, count: int) -> dict[str, list[str]]:
 
 def rows_for(paths: list[str]) -> datasets.Dataset:
     return datasets.Dataset.from_dict(
-        {"video": paths, "label": [0] * len(paths), "num_frames": [probe_video(p).num_frames for p in paths]}
+        {
+            "video": paths,
+            "label": [0] * len(paths),
+            "video_frames": [probe_video(p).video_frames for p in paths],
+        }
     )
 
 
@@ -119,7 +123,7 @@ def prepared_copies(paths: list[str], folder: Path, codec: VideoCodec) -> list[s
 def pace_frames_per_sample(paths: list[str], samples: int, skip_unneeded: bool) -> tuple[float, float, float]:
     """(frames decoded, distinct frames used, samples per CPU-second) of Pace's default sampler (2 clips)."""
     sampler = get_method("pace").build_sampler(PaceConfig())
-    counts = [probe_video(path).num_frames for path in paths]
+    counts = [probe_video(path).video_frames for path in paths]
     stats, used = {}, 0
     start = time.process_time()
     for index in range(samples):
@@ -138,11 +142,11 @@ def pace_frames_per_sample(paths: list[str], samples: int, skip_unneeded: bool) 
 
 
 def augment_clips_per_second(
-    clip_len: int, frame_size, crop: int, device: torch.device, batch: int = 16
+    num_frames: int, frame_size, crop: int, device: torch.device, batch: int = 16
 ) -> float:
     """ViCC's strong policy on a batch of uint8 clips already on the device."""
-    clips = torch.randint(0, 256, (batch, clip_len, *frame_size, 3), dtype=torch.uint8, device=device)
-    config = ViCCConfig(num_frames=clip_len, frame_size=list(frame_size), crop_size=crop)
+    clips = torch.randint(0, 256, (batch, num_frames, *frame_size, 3), dtype=torch.uint8, device=device)
+    config = ViCCConfig(num_frames=num_frames, frame_size=list(frame_size), crop_size=crop)
     augment = ViCCAugment(config).views.augment  # strong=None: every clip gets the colour ops
     generator = torch.Generator(device="cpu").manual_seed(0)
     augment(clips, generator=generator)
@@ -216,7 +220,7 @@ def main() -> None:
 
 def prepared_rows(folder: Path, videos: dict[str, list[str]], samples: int) -> None:
     """The `hf-vssl prepare` tables (16-frame clips, one decoder thread, CPU-seconds of this process)."""
-    clip = SingleClipSampler(clip_len=16)
+    clip = SingleClipSampler(num_frames=16)
     tiny = make_synthetic_ucf(folder / "synthetic_tiny", "tiny")  # the bundled synthetic set, 64x80
     synthetic = [str(min(d.glob("*.mp4"))) for d in sorted(tiny.iterdir()) if any(d.glob("*.mp4"))]
     print(

@@ -126,7 +126,7 @@ def flow_view(data_root: Path, out: Path) -> Path:
         info = probe_video(row["flow"])
         return {
             "video": row["flow"],
-            "num_frames": info.num_frames,
+            "video_frames": info.video_frames,
             "width": info.width,
             "height": info.height,
         }

@@ -52,7 +52,9 @@ def method_parts(method: str, args: argparse.Namespace, dataset) -> tuple[Any, A
 
         network, _ = load_backbone(None, args.backbone, backbone)
         model = build_classifier(network, class_names(dataset), freeze_backbone=False, dropout=0.5)
-        train = VideoClipDataset(dataset, SingleClipSampler(clip_len=args.frames), frame_size=args.frame_size)
+        train = VideoClipDataset(
+            dataset, SingleClipSampler(num_frames=args.frames), frame_size=args.frame_size
+        )
         augment = ClassificationAugment((args.crop, args.crop), (0.3, 1.0), 0.5)
         return model, train, augment, OptimizerRecipe(**recipe_fields)
     config = build_method_config(

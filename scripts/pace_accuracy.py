@@ -12,8 +12,8 @@ import argparse
 
 import torch
 
-from hf_vssl.methods.pace import PaceForPretraining, pace_accuracy
 from hf_vssl.data.sources import DATASET_FORMATS, load_video_dataset
+from hf_vssl.methods.pace import PaceForPretraining, pace_accuracy
 
 
 def main(argv: list[str] | None = None) -> float:

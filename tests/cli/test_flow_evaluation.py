@@ -35,7 +35,7 @@ def flow_root(tiny_ucf_root, tmp_path_factory):
     rng = np.random.default_rng(0)
     for index, video in enumerate(sorted(root.glob("*/*.mp4"))):
         info = probe_video(video)
-        flow = rng.normal(index % 6 - 3, 2.0, (info.num_frames, info.height, info.width, 2)).astype(
+        flow = rng.normal(index % 6 - 3, 2.0, (info.video_frames, info.height, info.width, 2)).astype(
             np.float32
         )
         write_video(flow_path_for(video), encode_flow(flow), fps=info.fps, codec=RGB_CODEC)
@@ -173,7 +173,7 @@ def test_flow_probe_retrieval_and_fusion_from_the_command_line(capsys, flow_root
     # the flow features are the network's output on the flow video's clips, constant channel dropped
     test = load_ucf101(flow_root)["test"]
     processor = VsslVideoProcessor(**TINY, num_clips=2)
-    indices = processor.clip_indices(test[0]["num_frames"])
+    indices = processor.clip_indices(test[0]["video_frames"])
     frames = torch.from_numpy(decode_frames(test[0]["flow"], indices.reshape(-1), size=(40, 50)))
     pixel_values = model_input(processor.preprocess_clips(frames.reshape(2, 4, 40, 50, 3)), 2)
     assert pixel_values.shape[1] == 2

@@ -25,19 +25,19 @@ def tiny_rows(tiny_ucf_root) -> datasets.Dataset:
         {
             "video": paths,
             "label": list(range(len(paths))),
-            "num_frames": [probe_video(p).num_frames for p in paths],
+            "video_frames": [probe_video(p).video_frames for p in paths],
             "flow": paths[::-1],  # any other video stands in for a flow video here
         }
     )
 
 
 def test_views_are_the_sampled_frames(tiny_rows):
-    sampler = WindowSampler(clip_len=4, static=True)
+    sampler = WindowSampler(num_frames=4, static=True)
     dataset = VideoClipDataset(tiny_rows, sampler, frame_size=SIZE, seed=5)
     dataset.set_epoch(2)
     item = dataset[3]
     rng = np.random.default_rng([5, 2, 3, 0])  # the documented per-sample seed: (seed, epoch, index, attempt)
-    expected = sampler(tiny_rows[3]["num_frames"], rng)
+    expected = sampler(tiny_rows[3]["video_frames"], rng)
     for key, indices in expected.views.items():
         frames = decode_frames(tiny_rows[3]["video"], indices, size=SIZE)
         assert item["views"][key].dtype == torch.uint8 and item["views"][key].shape == (4, *SIZE, 3)
@@ -46,7 +46,7 @@ def test_views_are_the_sampled_frames(tiny_rows):
 
 
 def test_epochs_change_clips_and_are_reproducible(tiny_rows):
-    dataset = VideoClipDataset(tiny_rows, TwoClipSampler(clip_len=4), frame_size=SIZE)
+    dataset = VideoClipDataset(tiny_rows, TwoClipSampler(num_frames=4), frame_size=SIZE)
     first = dataset[0]["views"]["clip0"]
     dataset.set_epoch(1)
     other = dataset[0]["views"]["clip0"]
@@ -56,10 +56,12 @@ def test_epochs_change_clips_and_are_reproducible(tiny_rows):
 
 
 def test_flow_views_read_the_flow_video_at_the_same_indices(tiny_rows):
-    dataset = VideoClipDataset(tiny_rows, ViCCSampler(clip_len=4, streams=("rgb", "flow")), frame_size=SIZE)
+    dataset = VideoClipDataset(tiny_rows, ViCCSampler(num_frames=4, streams=("rgb", "flow")), frame_size=SIZE)
     item = dataset[1]
     rng = np.random.default_rng([0, 0, 1, 0])
-    indices = ViCCSampler(clip_len=4, streams=("rgb", "flow"))(tiny_rows[1]["num_frames"], rng).views["flow0"]
+    indices = ViCCSampler(num_frames=4, streams=("rgb", "flow"))(tiny_rows[1]["video_frames"], rng).views[
+        "flow0"
+    ]
     np.testing.assert_array_equal(
         item["views"]["flow0"].numpy(), decode_frames(tiny_rows[1]["flow"], indices, size=SIZE)
     )
@@ -78,19 +80,19 @@ def test_corrupt_and_empty_videos_are_skipped_and_counted(tiny_rows, tmp_path):
     rows = datasets.Dataset.from_dict(
         {"video": [str(empty), str(garbage), *tiny_rows["video"][:2]], "label": [0, 1, 2, 3]}
     )  # no num_frames column: probed per sample, where the bad files fail
-    dataset = VideoClipDataset(rows, TwoClipSampler(clip_len=4), frame_size=SIZE)
+    dataset = VideoClipDataset(rows, TwoClipSampler(num_frames=4), frame_size=SIZE)
     item = dataset[0]
     assert item["num_skipped"] >= 1 and int(item["index"]) in (2, 3)  # another, readable row was drawn
     assert str(empty) in dataset.skipped_paths
     batch = next(iter(DataLoader(dataset, batch_size=4)))
     assert int(batch["num_skipped"].sum()) >= 2  # the training loop sums and reports this per epoch
-    strict = VideoClipDataset(rows, TwoClipSampler(clip_len=4), frame_size=SIZE, skip_corrupt=False)
+    strict = VideoClipDataset(rows, TwoClipSampler(num_frames=4), frame_size=SIZE, skip_corrupt=False)
     with pytest.raises(VideoDecodeError, match=r"garbage\.mp4"):
         strict[1]
 
 
 def test_default_collate_and_persistent_workers_see_set_epoch(tiny_rows):
-    dataset = VideoClipDataset(tiny_rows, TwoClipSampler(clip_len=4), frame_size=SIZE)
+    dataset = VideoClipDataset(tiny_rows, TwoClipSampler(num_frames=4), frame_size=SIZE)
     loader = DataLoader(dataset, batch_size=4, num_workers=1, persistent_workers=True)
     epoch0 = next(iter(loader))
     assert epoch0["views"]["clip0"].shape == (4, 4, *SIZE, 3) and epoch0["label"].tolist() == [0, 1, 2, 3]

@@ -37,7 +37,7 @@ def video_path(request, tmp_path_factory) -> Path:
 
 def test_probe_reads_count_rate_and_size(video_path):
     info = probe_video(video_path)
-    assert (info.num_frames, info.width, info.height) == (NUM_FRAMES, WIDTH, HEIGHT)
+    assert (info.video_frames, info.width, info.height) == (NUM_FRAMES, WIDTH, HEIGHT)
     assert info.fps == pytest.approx(25.0)
 
 
@@ -125,6 +125,6 @@ def test_decode_from_bytes_in_memory(video_path):
     """A `Video(decode=False)` Parquet row holds the file's bytes: they decode like the file."""
     data = video_path.read_bytes()
     np.testing.assert_array_equal(decode_frames(data, [3, 30]), decode_frames(video_path, [3, 30]))
-    assert probe_video(data).num_frames == NUM_FRAMES
+    assert probe_video(data).video_frames == NUM_FRAMES
     with pytest.raises(VideoDecodeError, match="bytes of video in memory"):
         decode_frames(data[:200], [0])

@@ -63,14 +63,16 @@ def test_extraction_is_resumable_and_pairs_with_rgb(tiny_ucf_root, tmp_path):
     again = extract_flow_videos(videos, method="farneback")
     assert len(again.existing) == len(videos) and not again.written  # resumed: nothing recomputed
     flow_video = flow_path_for(videos[0])
-    assert probe_video(flow_video).num_frames == probe_video(videos[0]).num_frames  # same frame indices
+    assert probe_video(flow_video).video_frames == probe_video(videos[0]).video_frames  # same frame indices
     flow = decode_flow(decode_frames(flow_video, [10]))
     assert np.median(flow[0, ..., 0][np.abs(flow[0, ..., 0]) > 0.2]) > 0  # the object moves right: u > 0
 
     test = load_ucf101(root, split=1)["test"]
     assert "flow" in test.column_names
     moving = test.filter(lambda row: row["flow"] is not None)
-    dataset = VideoClipDataset(moving, ViCCSampler(clip_len=4, streams=("rgb", "flow")), frame_size=(32, 40))
+    dataset = VideoClipDataset(
+        moving, ViCCSampler(num_frames=4, streams=("rgb", "flow")), frame_size=(32, 40)
+    )
     item = dataset[0]
     assert item["views"]["flow0"].shape == item["views"]["clip0"].shape == (4, 32, 40, 3)
     assert np.all(item["views"]["flow0"][..., 0].numpy() == 128)

@@ -48,7 +48,9 @@ def test_ucf101_split_membership_and_labels(tiny_ucf_root):
     for name, class_name in _names(data["train"]) + _names(data["test"]):
         assert name.startswith(f"v_{class_name}_")  # label from the class folder
     row = data["test"][0]
-    assert 40 <= row["num_frames"] <= 48 and (row["height"], row["width"]) == (64, 80) and row["fps"] == 25.0
+    assert (
+        40 <= row["video_frames"] <= 48 and (row["height"], row["width"]) == (64, 80) and row["fps"] == 25.0
+    )
     assert data.load_report.num_missing == 0 and "flow" not in data["train"].column_names
 
 
@@ -184,13 +186,13 @@ def test_metadata_cache_makes_reload_instant_and_read_only_falls_back(
     first = load_video_folder(root)
     assert first.load_report.num_unreadable == 1 and len(first["train"]) == 1
     cache = json.loads((root / CACHE_FILENAME).read_text())
-    assert cache["x/a.mp4"]["num_frames"] == 6 and "error" in cache["x/broken.mp4"]
+    assert cache["x/a.mp4"]["video_frames"] == 6 and "error" in cache["x/broken.mp4"]
     # a second load reads the cache: replace the video by garbage with the same size and time stamp
     video = root / "x" / "a.mp4"
     stat = video.stat()
     video.write_bytes(b"\0" * stat.st_size)
     os.utime(video, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert load_video_folder(root)["train"][0]["num_frames"] == 6
+    assert load_video_folder(root)["train"][0]["video_frames"] == 6
 
     # read-only root (simulated: the cache file's place is taken by a folder): cache goes to $HF_VSSL_CACHE
     other = tmp_path / "readonly"
@@ -199,7 +201,7 @@ def test_metadata_cache_makes_reload_instant_and_read_only_falls_back(
     (other / CACHE_FILENAME).mkdir()
     monkeypatch.setenv("HF_VSSL_CACHE", str(tmp_path / "fallback"))
     with caplog.at_level("INFO"):
-        assert load_video_folder(other)["train"][0]["num_frames"] == 6
+        assert load_video_folder(other)["train"][0]["video_frames"] == 6
     assert len(list((tmp_path / "fallback").glob("*.json"))) == 1
     assert "read-only" in caplog.text
 

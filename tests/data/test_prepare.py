@@ -53,10 +53,10 @@ def test_prepared_copy_loads_with_the_same_splits_and_labels(tiny_ucf_root, prep
         )
     assert set(copy["train"]["height"]) == {SHORT_SIDE} and set(copy["train"]["width"]) == {44}
     # every frame kept; the frame counts were recorded while encoding (the cache the loaders read)
-    assert copy["train"]["num_frames"] == source["train"]["num_frames"]
+    assert copy["train"]["video_frames"] == source["train"]["video_frames"]
     cache = json.loads((prepared / CACHE_FILENAME).read_text())
     first = Path(copy["train"][0]["video"])
-    assert cache[str(first.relative_to(prepared))]["num_frames"] == probe_video(first).num_frames
+    assert cache[str(first.relative_to(prepared))]["video_frames"] == probe_video(first).video_frames
 
 
 def test_sizes_are_even_and_key_frames_close(prepared):
@@ -79,7 +79,7 @@ def test_second_run_skips_everything_and_removes_half_written_files(tiny_ucf_roo
     stale.write_bytes(b"half a video")  # a run stopped while writing it
     report = prepare_dataset(tiny_ucf_root, out, short_side=SHORT_SIDE, progress=False)
     assert report.written == [str(redo.relative_to(out))] and len(report.existing) == 35
-    assert not stale.exists() and probe_video(redo).num_frames > 0
+    assert not stale.exists() and probe_video(redo).video_frames > 0
     again = prepare_dataset(tiny_ucf_root, out, short_side=SHORT_SIDE, progress=False)
     assert again.written == [] and len(again.existing) == 36 and not again.failed
 
@@ -122,7 +122,7 @@ def test_parquet_round_trip_decodes_bytes_from_memory(tiny_ucf_root, prepared, t
         Path(folder["train"][3]["video"]).relative_to(out / "videos")
     )
     from_bytes, from_files = (
-        VideoClipDataset(rows, SingleClipSampler(clip_len=4), frame_size=None, skip_corrupt=False)
+        VideoClipDataset(rows, SingleClipSampler(num_frames=4), frame_size=None, skip_corrupt=False)
         for rows in (loaded["train"], folder["train"])
     )
     clip = from_bytes[3]["views"]["clip"]
@@ -132,9 +132,9 @@ def test_parquet_round_trip_decodes_bytes_from_memory(tiny_ucf_root, prepared, t
 
 def test_frame_size_none_decodes_at_the_prepared_size(prepared):
     rows = load_video_dataset(prepared)["train"]
-    clips = VideoClipDataset(rows, SingleClipSampler(clip_len=4), frame_size=None, skip_corrupt=False)
+    clips = VideoClipDataset(rows, SingleClipSampler(num_frames=4), frame_size=None, skip_corrupt=False)
     assert clips[0]["views"]["clip"].shape == (4, SHORT_SIDE, 44, 3)
     same = VideoClipDataset(
-        rows, SingleClipSampler(clip_len=4), frame_size=(SHORT_SIDE, 44), skip_corrupt=False
+        rows, SingleClipSampler(num_frames=4), frame_size=(SHORT_SIDE, 44), skip_corrupt=False
     )
     np.testing.assert_array_equal(same[0]["views"]["clip"], clips[0]["views"]["clip"])

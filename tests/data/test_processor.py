@@ -49,7 +49,7 @@ def test_clips_from_a_path_are_cropped_normalised_frames(tiny_ucf_root):
     processor = small_processor()
     pixel_values = processor(video)["pixel_values"]
     assert pixel_values.shape == (3, 3, 4, 32, 32)  # (num_clips, C, T, h, w)
-    indices = uniform_clips(probe_video(video).num_frames, 4, 3)
+    indices = uniform_clips(probe_video(video).video_frames, 4, 3)
     frames = decode_frames(video, indices.reshape(-1), size=(36, 45)).reshape(3, 4, 36, 45, 3)
     crop = torch.from_numpy(frames[:, :, 2:34, 6:38]).permute(0, 4, 1, 2, 3).float() / 255
     mean, std = (
@@ -58,7 +58,7 @@ def test_clips_from_a_path_are_cropped_normalised_frames(tiny_ucf_root):
     )
     torch.testing.assert_close(pixel_values, (crop - mean) / std)
     # decoded frames already at the resize size give the same result; a list is batched
-    all_frames = decode_frames(video, np.arange(probe_video(video).num_frames), size=(36, 45))
+    all_frames = decode_frames(video, np.arange(probe_video(video).video_frames), size=(36, 45))
     batched = processor([video, all_frames])["pixel_values"]
     assert batched.shape == (2, 3, 3, 4, 32, 32)
     torch.testing.assert_close(batched[1], pixel_values)
@@ -74,7 +74,7 @@ def test_call_takes_transformers_video_processor_arguments(tiny_ucf_root):
     assert shorter.shape == (3, 3, 2, 32, 32)
     torch.testing.assert_close(shorter, small_processor(num_frames=2)(video)["pixel_values"])
     # do_sample_frames=False: the input is the clip (all frames of a file, an array, or clips)
-    frames = decode_frames(video, np.arange(probe_video(video).num_frames), size=(36, 45))
+    frames = decode_frames(video, np.arange(probe_video(video).video_frames), size=(36, 45))
     whole = processor(video, do_sample_frames=False)["pixel_values"]
     assert whole.shape == (1, 3, len(frames), 32, 32)
     torch.testing.assert_close(processor(frames, do_sample_frames=False)["pixel_values"], whole)
@@ -87,7 +87,7 @@ def test_call_takes_transformers_video_processor_arguments(tiny_ucf_root):
 
 
 def test_return_tensors_none_keeps_videos_with_different_clip_counts(tiny_ucf_root):
-    videos = sorted(tiny_ucf_root.glob("*/*.mp4"), key=lambda v: probe_video(v).num_frames)
+    videos = sorted(tiny_ucf_root.glob("*/*.mp4"), key=lambda v: probe_video(v).video_frames)
     short, long = videos[0], videos[-1]
     processor = small_processor(sampling="dense", window_stride=4)
     counts = [len(processor(v)["pixel_values"]) for v in (short, long)]

@@ -28,26 +28,26 @@ def rng(seed: int = 0) -> np.random.Generator:
 
 def test_random_clip_is_strided_and_in_range():
     for seed in range(20):
-        clip = random_clip(50, rng(seed), clip_len=8, stride=3)
+        clip = random_clip(50, rng(seed), num_frames=8, stride=3)
         assert clip.dtype == np.int64 and clip.shape == (8,)
         assert np.all(np.diff(clip) == 3) and clip[0] >= 0 and clip[-1] < 50
 
 
 def test_short_video_policies():
-    np.testing.assert_array_equal(random_clip(5, rng(), clip_len=8), [0, 1, 2, 3, 4, 0, 1, 2])
+    np.testing.assert_array_equal(random_clip(5, rng(), num_frames=8), [0, 1, 2, 3, 4, 0, 1, 2])
     np.testing.assert_array_equal(
-        random_clip(5, rng(), clip_len=8, short_policy="clamp"), [0, 1, 2, 3, 4, 4, 4, 4]
+        random_clip(5, rng(), num_frames=8, short_policy="clamp"), [0, 1, 2, 3, 4, 4, 4, 4]
     )
     with pytest.raises(ValueError, match="5 frames but the clip spans 8"):
-        random_clip(5, rng(), clip_len=8, short_policy="error")
+        random_clip(5, rng(), num_frames=8, short_policy="error")
     with pytest.raises(ValueError, match="0 frames"):
-        random_clip(0, rng(), clip_len=8)
+        random_clip(0, rng(), num_frames=8)
 
 
 def test_window_clips_split_and_overview():
     for seed in range(20):
         clip0, clip1, overview = window_clips(
-            200, rng(seed), clip_len=16, max_stride=3, continuous_stride=False
+            200, rng(seed), num_frames=16, max_stride=3, continuous_stride=False
         )
         window = np.concatenate([clip0, clip1])
         stride = window[1] - window[0]
@@ -60,7 +60,7 @@ def test_window_clips_split_and_overview():
 def test_window_stride_capped_by_video_length():
     # N // 32 = 1: the stride must stay 1 whatever max_stride says (seed 001: min(3, N / 32))
     strides = {
-        int(np.diff(window_clips(40, rng(seed), clip_len=16, continuous_stride=False)[0])[0])
+        int(np.diff(window_clips(40, rng(seed), num_frames=16, continuous_stride=False)[0])[0])
         for seed in range(30)
     }
     assert strides == {1}
@@ -81,7 +81,7 @@ def test_window_stride_is_continuous_as_released():
     fractional = 0
     for frames in (33, 40, 64, 97, 150, 300):
         for seed in range(10):
-            clip0, clip1, overview = window_clips(frames, rng(seed), clip_len=16)
+            clip0, clip1, overview = window_clips(frames, rng(seed), num_frames=16)
             window = np.concatenate([clip0, clip1])
             np.testing.assert_array_equal(window, _released_sample_frame(frames, rng(seed)))
             np.testing.assert_array_equal(overview, window[::2])
@@ -97,20 +97,20 @@ def test_sdc_static_offset_shared_as_released():
         views = sampler(200, rng(seed)).views
         return tuple(int(np.flatnonzero(views[f"clip{i}"] == views[f"static{i}"][0])[0]) for i in range(2))
 
-    shared = WindowSampler(clip_len=8, static=True)
+    shared = WindowSampler(num_frames=8, static=True)
     assert all(a == b for a, b in (offsets(shared, seed) for seed in range(20)))
-    per_clip = WindowSampler(clip_len=8, static=True, shared_static_offset=False)
+    per_clip = WindowSampler(num_frames=8, static=True, shared_static_offset=False)
     assert any(a != b for a, b in (offsets(per_clip, seed) for seed in range(20)))
 
 
 def test_pace_fast_slow_and_backward():
-    clip = pace_clip(100, rng(1), clip_len=8, pace=2)
+    clip = pace_clip(100, rng(1), num_frames=8, pace=2)
     np.testing.assert_array_equal(clip, clip[0] + 2 * np.arange(8))  # start, start+2, ...
-    slow = pace_clip(100, rng(1), clip_len=8, pace=Fraction(1, 2))
+    slow = pace_clip(100, rng(1), num_frames=8, pace=Fraction(1, 2))
     np.testing.assert_array_equal(slow, slow[0] + np.repeat(np.arange(4), 2))  # each frame twice
-    slow3 = pace_clip(100, rng(1), clip_len=6, pace=Fraction(1, 3))
+    slow3 = pace_clip(100, rng(1), num_frames=6, pace=Fraction(1, 3))
     np.testing.assert_array_equal(slow3, slow3[0] + np.repeat(np.arange(2), 3))
-    backward = pace_clip(100, rng(1), clip_len=8, pace=-3)
+    backward = pace_clip(100, rng(1), num_frames=8, pace=-3)
     np.testing.assert_array_equal(backward, backward[0] - 3 * np.arange(8))
     np.testing.assert_array_equal(pace_clip(100, rng(1), 8, 3, backward=True), backward)
     with pytest.raises(ValueError, match="not both"):
@@ -140,28 +140,28 @@ def test_static_and_difference_views():
 
 
 def test_uniform_and_dense_clips():
-    clips = uniform_clips(100, clip_len=16, num_clips=10)
+    clips = uniform_clips(100, num_frames=16, num_clips=10)
     assert clips.shape == (10, 16)
     assert clips[0, 0] == 0 and clips[-1, -1] == 99  # spread from the first to the last possible start
     assert np.all(np.diff(clips[:, 0]) > 0)
-    dense = dense_clips(100, clip_len=16, window_stride=16)
+    dense = dense_clips(100, num_frames=16, window_stride=16)
     np.testing.assert_array_equal(dense[:, 0], [0, 16, 32, 48, 64, 80])
-    assert dense_clips(10, clip_len=16, window_stride=4).shape == (1, 16)  # short video: one looped clip
-    assert uniform_clips(10, clip_len=16).max() < 10
+    assert dense_clips(10, num_frames=16, window_stride=4).shape == (1, 16)  # short video: one looped clip
+    assert uniform_clips(10, num_frames=16).max() < 10
 
 
 def test_method_samplers_views_and_targets():
-    two = ViCCSampler(clip_len=8, streams=("rgb", "flow"))(60, rng())
+    two = ViCCSampler(num_frames=8, streams=("rgb", "flow"))(60, rng())
     assert set(two.views) == {"clip0", "clip1", "flow0", "flow1"}
     np.testing.assert_array_equal(two.views["flow1"], two.views["clip1"])
-    window = WindowSampler(clip_len=4, static=True, difference=True)(60, rng())
+    window = WindowSampler(num_frames=4, static=True, difference=True)(60, rng())
     assert set(window.views) == {"clip0", "clip1", "overview", "static0", "static1", "diff0", "diff1"}
     assert len(window.views["diff0"]) == 5
-    assert SingleClipSampler(clip_len=4)(60, rng()).views["clip"].shape == (4,)
+    assert SingleClipSampler(num_frames=4)(60, rng()).views["clip"].shape == (4,)
 
 
 def test_pace_sampler_labels_match_indices():
-    sampler = PaceSampler(clip_len=8, paces=(1, 2, 3, 4), backward="signed", num_clips=2)
+    sampler = PaceSampler(num_frames=8, paces=(1, 2, 3, 4), backward="signed", num_clips=2)
     assert sampler.num_classes == 8
     for seed in range(20):
         sample = sampler(200, rng(seed))

@@ -45,7 +45,7 @@ def test_tiny_layout_and_split_files(tiny_ucf_root):
         assert (tiny_ucf_root / relpath).is_file()
     assert all("_g01_" in relpath for relpath in test)
     info = probe_video(tiny_ucf_root / test[0])
-    assert (info.height, info.width) == (64, 80) and 40 <= info.num_frames <= 48
+    assert (info.height, info.width) == (64, 80) and 40 <= info.video_frames <= 48
 
 
 def test_rendering_is_deterministic_and_appearance_varies():

@@ -37,7 +37,7 @@ def tiny_config(**overrides) -> ViCCConfig:
 def _write_flow(video: str, target: Path) -> None:
     """A real flow video of `video`: normal flow from brightness constancy, encoded as the original
     (clipped to +-20, (f + 20) * 255 / 40, channels (128, v, u))."""
-    frames = decode_frames(video, range(probe_video(video).num_frames)).astype(np.float32).mean(axis=-1)
+    frames = decode_frames(video, range(probe_video(video).video_frames)).astype(np.float32).mean(axis=-1)
     gy, gx = np.gradient(frames, axis=(1, 2))
     dt = np.diff(frames, axis=0, append=frames[-1:])
     norm = gx**2 + gy**2 + 1.0

@@ -141,7 +141,7 @@ def register() -> MethodSpec:
             name=METHOD,
             config_class=TinyContrastConfig,
             model_class=TinyContrastForPretraining,
-            build_sampler=lambda config: TwoClipSampler(clip_len=config.num_frames),
+            build_sampler=lambda config: TwoClipSampler(num_frames=config.num_frames),
             build_augment=lambda config: TinyAugment(config.crop_size),
         )
     )

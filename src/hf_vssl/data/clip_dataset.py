@@ -46,9 +46,9 @@ class VideoClipDataset(Dataset):
 
     dataset: rows with a video column (paths, or a `Video(decode=False)` feature whose rows may hold the file's
         bytes, as `hf-vssl prepare --format parquet` writes: those are read row by row and decoded from memory),
-        a label column (optional: -1 without it), optionally `num_frames` (probed metadata; probed here when
+        a label column (optional: -1 without it), optionally `video_frames` (probed metadata; probed here when
         absent) and a flow-video path column for views named "flow*".
-    sampler: (num_frames, rng) -> SampledClips (see `hf_vssl.data.samplers`).
+    sampler: (video_frames, rng) -> SampledClips (see `hf_vssl.data.samplers`).
     frame_size: (H, W) every frame is resized to while decoding (default 128x171, the seeds' resize), or None
         to keep each video's own size (a prepared dataset whose videos share one size: no resize at all).
     epoch_repeats: passes over the videos per epoch (Pace's release repeats its video list 10x): item i
@@ -99,7 +99,7 @@ class VideoClipDataset(Dataset):
         self.video_column = video_column
         columns = dataset.column_names
         self._labels = list(dataset[label_column]) if label_column in columns else None
-        self._num_frames = list(dataset["num_frames"]) if "num_frames" in columns else None
+        self._video_frames = list(dataset["video_frames"]) if "video_frames" in columns else None
         self._flows = list(dataset[flow_column]) if flow_column in columns else None
         self.flow_column = flow_column
         # shared memory: `set_epoch` in the main process reaches persistent DataLoader workers too
@@ -159,8 +159,10 @@ class VideoClipDataset(Dataset):
         self, row: int, rng: np.random.Generator
     ) -> tuple[dict[str, torch.Tensor], dict[str, int | float]]:
         path = self._video(row)
-        num_frames = self._num_frames[row] if self._num_frames is not None else probe_video(path).num_frames
-        sample = self.sampler(num_frames, rng)
+        video_frames = (
+            self._video_frames[row] if self._video_frames is not None else probe_video(path).video_frames
+        )
+        sample = self.sampler(video_frames, rng)
         rgb_keys = [key for key in sample.views if not key.startswith(FLOW_VIEW_PREFIX)]
         flow_keys = [key for key in sample.views if key.startswith(FLOW_VIEW_PREFIX)]
         views = self._decode_views(path, {key: sample.views[key] for key in rgb_keys})

@@ -49,7 +49,7 @@ class VideoDecodeError(ValueError):
 class VideoInfo:
     """What the samplers and loaders need to know about a video without decoding it."""
 
-    num_frames: int
+    video_frames: int
     fps: float
     width: int
     height: int
@@ -89,9 +89,9 @@ def probe_video(path: VideoSource) -> VideoInfo:
     container = _open(path)
     try:
         stream = container.streams.video[0]
-        num_frames = stream.frames
-        if num_frames <= 0:  # webm / some avi carry no count in the header: count the packets (no decoding)
-            num_frames = sum(1 for packet in container.demux(stream) if packet.size > 0)
+        video_frames = stream.frames
+        if video_frames <= 0:  # webm / some avi carry no count in the header: count the packets (no decoding)
+            video_frames = sum(1 for packet in container.demux(stream) if packet.size > 0)
         width, height = stream.codec_context.width, stream.codec_context.height
         try:
             fps = _frame_rate(stream)
@@ -101,9 +101,9 @@ def probe_video(path: VideoSource) -> VideoInfo:
         raise VideoDecodeError(path, f"FFmpeg failed while reading it ({err})") from err
     finally:
         container.close()
-    if num_frames <= 0 or width <= 0 or height <= 0:
-        raise VideoDecodeError(path, f"it holds no decodable frame ({num_frames} frames, {width}x{height})")
-    return VideoInfo(num_frames=int(num_frames), fps=fps, width=int(width), height=int(height))
+    if video_frames <= 0 or width <= 0 or height <= 0:
+        raise VideoDecodeError(path, f"it holds no decodable frame ({video_frames} frames, {width}x{height})")
+    return VideoInfo(video_frames=int(video_frames), fps=fps, width=int(width), height=int(height))
 
 
 def short_side_size(height: int, width: int, short_side: int) -> tuple[int, int]:

@@ -108,8 +108,8 @@ def extract_flow_video(
     target = flow_path_for(video)
     if target.is_file() and not overwrite:
         return target
-    num_frames = probe_video(video).num_frames
-    frames = decode_frames(video, np.arange(num_frames), short_side=short_side)
+    video_frames = probe_video(video).video_frames
+    frames = decode_frames(video, np.arange(video_frames), short_side=short_side)
     if len(frames) < 2:
         raise VideoDecodeError(video, "optical flow needs at least two frames")
     flow = compute_flow(frames, method)

@@ -1,6 +1,6 @@
 """Dataset loaders: UCF-101, HMDB-51, Kinetics-400, Diving-48 V2 and class-per-folder trees -> `DatasetDict`.
 
-Every split has the columns `video` (absolute path), `label` (`ClassLabel` with the class names), `num_frames`,
+Every split has the columns `video` (absolute path), `label` (`ClassLabel` with the class names), `video_frames`,
 `fps`, `width`, `height` (probed once with PyAV and cached next to the data, see `VideoMetadataCache`) and,
 when optical flow was extracted (`hf-vssl extract-flow`), `flow` (the flow video's path). A UCF-101-layout
 dataset may carry more labels per video in `ucfTrainTestlist/extra_labels.json` (the synthetic two-label
@@ -83,16 +83,17 @@ class VideoMetadataCache:
             return {}
 
     def get(self, path: Path) -> dict:
-        """{"num_frames", "fps", "width", "height"} or {"error": reason} for `path`, probing it if needed."""
+        """{"video_frames", "fps", "width", "height"} or {"error": reason} for `path`, probing it if needed."""
         key = os.path.relpath(path, self.root)
         stat = path.stat()
         entry = self.entries.get(key)
-        if entry is not None and entry["size"] == stat.st_size and entry["mtime"] == stat.st_mtime:
+        current = entry is not None and entry["size"] == stat.st_size and entry["mtime"] == stat.st_mtime
+        if current and ("video_frames" in entry or "error" in entry):  # older caches named it num_frames
             return entry
         try:
             info = probe_video(path)
             entry = {
-                "num_frames": info.num_frames,
+                "video_frames": info.video_frames,
                 "fps": info.fps,
                 "width": info.width,
                 "height": info.height,
@@ -107,7 +108,12 @@ class VideoMetadataCache:
     def put(self, path: Path, info: VideoInfo) -> None:
         """Record the metadata of a video just written (`hf-vssl prepare`), so no load has to probe it."""
         stat = path.stat()
-        entry = {"num_frames": info.num_frames, "fps": info.fps, "width": info.width, "height": info.height}
+        entry = {
+            "video_frames": info.video_frames,
+            "fps": info.fps,
+            "width": info.width,
+            "height": info.height,
+        }
         self.entries[os.path.relpath(path, self.root)] = entry | {
             "size": stat.st_size,
             "mtime": stat.st_mtime,
@@ -154,7 +160,7 @@ def _build(
     features = {
         "video": datasets.Value("string"),
         "label": datasets.ClassLabel(names=class_names),
-        "num_frames": datasets.Value("int32"),
+        "video_frames": datasets.Value("int32"),
         "fps": datasets.Value("float32"),
         "width": datasets.Value("int32"),
         "height": datasets.Value("int32"),
@@ -176,7 +182,7 @@ def _build(
             columns["label"].append(label)
             for column, (_names, labels) in extra_labels.items():
                 columns[column].append(labels[name])
-            for key in ("num_frames", "fps", "width", "height"):
+            for key in ("video_frames", "fps", "width", "height"):
                 columns[key].append(meta[key])
             flow = flow_path_for(path)
             flows.append(str(flow) if flow.is_file() else None)
@@ -286,7 +292,7 @@ def _read_extra_labels(
             '{"names": [...], "videos": {"<Class>/<file>": <index>}}'
         ) from None
     for column, (names, labels) in extra.items():
-        if column in ("video", "label", "num_frames", "fps", "width", "height", "flow"):
+        if column in ("video", "label", "video_frames", "fps", "width", "height", "flow"):
             raise ValueError(f"{path}: column '{column}' would replace a loader column; rename it")
         for entries in splits.values():
             for _path, name, _label in entries:

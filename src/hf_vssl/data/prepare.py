@@ -109,7 +109,7 @@ def transcode_video(
     """Re-encode `source` into `target` (written as `target` + TEMP_SUFFIX, then renamed) at short side
     `short_side`, a key frame every `gop_size` frames, every frame kept, at the source's frame rate.
 
-    Returns the written video's metadata (`num_frames`: the frames encoded). Raises `VideoDecodeError` when the
+    Returns the written video's metadata (`video_frames`: the frames encoded). Raises `VideoDecodeError` when the
     source cannot be decoded; no file is left behind then.
     """
     target = Path(target)
@@ -156,7 +156,7 @@ def _transcode(
         raise VideoDecodeError(source, f"FFmpeg failed while re-encoding it ({err})") from err
     if video_frames == 0:
         raise VideoDecodeError(source, "it holds no decodable frame")
-    return VideoInfo(num_frames=video_frames, fps=float(rate), width=width, height=height)
+    return VideoInfo(video_frames=video_frames, fps=float(rate), width=width, height=height)
 
 
 def prepared_path(relative: Path) -> Path:
@@ -293,7 +293,7 @@ def write_parquet(
     shard_mb: int = DEFAULT_SHARD_MB,
 ) -> list[Path]:
     """Every split of the dataset at `prepared_root` as Parquet shards `folder/<split>-0000i-of-0000n.parquet` of
-    rows {video: Video(decode=False) with the file's bytes and relative path, label (ClassLabel), num_frames, fps,
+    rows {video: Video(decode=False) with the file's bytes and relative path, label (ClassLabel), video_frames, fps,
     width, height}; returns the shard paths. Old shards in `folder` are replaced."""
     prepared_root, folder = Path(prepared_root), Path(folder)
     splits = load_video_dataset(prepared_root, dataset_format, split=split)

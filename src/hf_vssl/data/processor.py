@@ -152,7 +152,7 @@ class VsslVideoProcessor:
         clips (num_clips, T, H, W, 3)."""
         if isinstance(video, (str, os.PathLike)):
             info = probe_video(video)
-            indices = self.clip_indices(info.num_frames) if sample else np.arange(info.num_frames)[None]
+            indices = self.clip_indices(info.video_frames) if sample else np.arange(info.video_frames)[None]
             size = self.decode_size(info.height, info.width)
             frames = decode_frames(video, indices.reshape(-1), size=None if self.frame_size is None else size)
             return torch.from_numpy(frames.reshape(*indices.shape, *frames.shape[1:]))

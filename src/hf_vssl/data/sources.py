@@ -33,7 +33,7 @@ def detect_format(root: Path) -> str:
 def load_video_dataset(
     path: str | Path, dataset_format: str = "auto", split: int = 1
 ) -> datasets.DatasetDict:
-    """The `train` / `test` splits of a video dataset (columns: video path, label, num_frames...).
+    """The `train` / `test` splits of a video dataset (columns: video path, label, video_frames...).
 
     dataset_format: one of DATASET_FORMATS; "auto" recognises UCF-101, HMDB-51 and saved DatasetDicts.
     split: the official split of UCF-101 / HMDB-51 (1, 2 or 3; the seeds use 1).

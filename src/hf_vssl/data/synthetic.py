@@ -210,35 +210,35 @@ def _paint(waves: np.ndarray, base: np.ndarray, colours: np.ndarray) -> np.ndarr
 
 
 def _motion(
-    kind: str, param: float, num_frames: int, height: int, width: int, size: float, rng: np.random.Generator
+    kind: str, param: float, video_frames: int, height: int, width: int, size: float, rng: np.random.Generator
 ):
     """Per-frame object centre (x, y), rotation angle (rad) and scale of a class's motion, with random speed."""
-    t = np.arange(num_frames, dtype=np.float64)
-    angle = np.full(num_frames, rng.uniform(0, 2 * np.pi))
-    scale = np.full(num_frames, 1.0)
+    t = np.arange(video_frames, dtype=np.float64)
+    angle = np.full(video_frames, rng.uniform(0, 2 * np.pi))
+    scale = np.full(video_frames, 1.0)
     x0, y0 = rng.uniform(0.3, 0.7) * width, rng.uniform(0.3, 0.7) * height
     if kind == "translate":
         horizontal = param in (0.0, 180.0)
         extent = width if horizontal else height
         travel = rng.uniform(0.35, 0.6) * extent  # random speed: 0.35-0.6 of the frame over the video
-        along = rng.uniform(0.15 * extent, 0.85 * extent - travel) + travel * t / (num_frames - 1)
+        along = rng.uniform(0.15 * extent, 0.85 * extent - travel) + travel * t / (video_frames - 1)
         if param in (180.0, 270.0):  # leftward / upward (image y points down)
             along = extent - along
-        x, y = (along, np.full(num_frames, y0)) if horizontal else (np.full(num_frames, x0), along)
+        x, y = (along, np.full(video_frames, y0)) if horizontal else (np.full(video_frames, x0), along)
     elif kind == "rotate":
-        x, y = np.full(num_frames, x0), np.full(num_frames, y0)
+        x, y = np.full(video_frames, x0), np.full(video_frames, y0)
         angle = angle + param * np.deg2rad(rng.uniform(3.0, 7.0)) * t
     elif kind == "zoom":
-        ratio = rng.uniform(1.6, 2.2) ** (t / (num_frames - 1))
+        ratio = rng.uniform(1.6, 2.2) ** (t / (video_frames - 1))
         scale = ratio / np.sqrt(ratio[-1]) if param > 0 else np.sqrt(ratio[-1]) / ratio
-        x, y = np.full(num_frames, x0), np.full(num_frames, y0)
+        x, y = np.full(video_frames, x0), np.full(video_frames, y0)
     elif kind == "oscillate":
         amplitude = rng.uniform(0.1, 0.18) * width
         period = rng.uniform(10, 20)
         x = x0 + amplitude * np.sin(2 * np.pi * t / period + rng.uniform(0, 2 * np.pi))
-        y = np.full(num_frames, y0)
+        y = np.full(video_frames, y0)
     else:  # still
-        x, y = np.full(num_frames, x0), np.full(num_frames, y0)
+        x, y = np.full(video_frames, x0), np.full(video_frames, y0)
     return x, y, angle, scale * size
 
 
@@ -285,9 +285,9 @@ def render_video(
     random when `appearance` is None, else as a variation of that APPEARANCES family."""
     kind, param = CLASS_MOTIONS[class_name]
     height, width = preset.height, preset.width
-    num_frames = int(rng.integers(preset.min_frames, preset.max_frames + 1))
+    video_frames = int(rng.integers(preset.min_frames, preset.max_frames + 1))
     size = rng.uniform(0.15, 0.25) * min(height, width)  # object radius in px
-    cx, cy, angle, radius = _motion(kind, param, num_frames, height, width, size, rng)
+    cx, cy, angle, radius = _motion(kind, param, video_frames, height, width, size, rng)
 
     # background: smooth gratings in world coordinates, seen through a slowly drifting camera
     drift = rng.uniform(-preset.camera_drift, preset.camera_drift, 2).astype(np.float32)
@@ -302,7 +302,9 @@ def render_video(
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     # sin(k.p + k.drift t + phase) = sin(k.p) cos(k.drift t + phase) + cos(k.p) sin(k.drift t + phase)
     spatial = bg_k[:, 0, None, None] * xs + bg_k[:, 1, None, None] * ys  # (K, H, W)
-    temporal = (bg_k @ drift)[:, None] * np.arange(num_frames, dtype=np.float32) + bg_phase[:, None]  # (K, T)
+    temporal = (bg_k @ drift)[:, None] * np.arange(video_frames, dtype=np.float32) + bg_phase[
+        :, None
+    ]  # (K, T)
     bg_waves = (
         np.sin(spatial)[:, None] * np.cos(temporal)[..., None, None]
         + np.cos(spatial)[:, None] * np.sin(temporal)[..., None, None]

@@ -102,10 +102,10 @@ class TestClipDataset(Dataset):
         return item
 
     def _decode(self, row: dict[str, Any], path: str) -> torch.Tensor:
-        video_frames, size = row.get("num_frames"), self.processor.frame_size
+        video_frames, size = row.get("video_frames"), self.processor.frame_size
         if video_frames is None or isinstance(size, int):  # the video's length or size is needed
             info = probe_video(path)
-            video_frames = info.num_frames
+            video_frames = info.video_frames
             size = self.processor.decode_size(info.height, info.width) if size is not None else None
         indices = self.processor.clip_indices(int(video_frames))  # (n, T); each distinct frame decodes once
         frames = decode_frames(path, indices.reshape(-1), size=None if size is None else tuple(size))

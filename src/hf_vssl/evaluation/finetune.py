@@ -159,7 +159,7 @@ def train_classifier(
 
     train = VideoClipDataset(
         dataset["train"],
-        SingleClipSampler(clip_len=processor.num_frames, stride=processor.frame_stride),
+        SingleClipSampler(num_frames=processor.num_frames, stride=processor.frame_stride),
         frame_size=processor.frame_size,
         video_column=STREAM_COLUMNS[stream],
         seed=training.seed,

@@ -15,7 +15,7 @@ def build_sampler(config: MFOConfig) -> WindowSampler:
     """2 x num_frames consecutive frames at a random stride: "clip0" / "clip1" the two halves (the
     positives), "overview" every second frame of the window (seed 001 §2; METHODS.md)."""
     return WindowSampler(
-        clip_len=config.num_frames, max_stride=config.max_stride, continuous_stride=config.continuous_stride
+        num_frames=config.num_frames, max_stride=config.max_stride, continuous_stride=config.continuous_stride
     )
 
 

@@ -16,7 +16,7 @@ from .configuration_pace import PaceConfig
 def build_sampler(config: PaceConfig) -> PaceSampler:
     """Views "clip0" (and "clip1" for same-context contrast, at a different pace), targets "pace0"..."""
     return PaceSampler(
-        clip_len=config.num_frames,
+        num_frames=config.num_frames,
         paces=tuple(config.pace_fractions),
         backward=config.backward_mode,
         end_policy=config.end_policy,

@@ -32,7 +32,7 @@ def build_sampler(config: SDCConfig) -> WindowSampler:
     """Two consecutive clips of num_frames at a random stride, each with one more frame ("diff0",
     "diff1") for its frame differences, and its static frame ("static0", "static1")."""
     return WindowSampler(
-        clip_len=config.num_frames,
+        num_frames=config.num_frames,
         max_stride=config.max_stride,
         static=True,
         difference=True,

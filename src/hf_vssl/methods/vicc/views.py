@@ -17,14 +17,14 @@ from .configuration_vicc import ViCCConfig
 
 @dataclass(frozen=True)
 class ViCCSampler:
-    """Two random clips of `clip_len` frames per video: "clip0"/"clip1" for RGB, "flow0"/"flow1" for
+    """Two random clips of `num_frames` frames per video: "clip0"/"clip1" for RGB, "flow0"/"flow1" for
     flow at the same frame indices (seed 004: same indices for RGB and flow); only `streams` are read."""
 
-    clip_len: int
+    num_frames: int
     streams: tuple[str, ...]
 
-    def __call__(self, num_frames: int, rng: np.random.Generator) -> SampledClips:
-        clips = TwoClipSampler(clip_len=self.clip_len)(num_frames, rng).views
+    def __call__(self, video_frames: int, rng: np.random.Generator) -> SampledClips:
+        clips = TwoClipSampler(num_frames=self.num_frames)(video_frames, rng).views
         views = {}
         for i in range(2):
             if "rgb" in self.streams:
