@@ -31,7 +31,7 @@ import torch
 from hf_vssl.data.sources import class_names, load_video_dataset
 from hf_vssl.data.synthetic import make_synthetic_ucf
 from hf_vssl.evaluation.classifier import build_classifier
-from hf_vssl.evaluation.finetune import ClassificationAugment
+from hf_vssl.evaluation.finetune import ClassificationAugment, FinetuneArguments
 from hf_vssl.methods.registry import get_method
 from hf_vssl.training.loop import TrainingArguments, fit, make_accelerator
 from hf_vssl.training.pretrain import build_method_config, build_train_dataset
@@ -55,7 +55,7 @@ def method_parts(method: str, args: argparse.Namespace, dataset) -> tuple[Any, A
         train = VideoClipDataset(
             dataset, SingleClipSampler(num_frames=args.frames), frame_size=args.frame_size
         )
-        augment = ClassificationAugment((args.crop, args.crop), (0.3, 1.0), 0.5)
+        augment = ClassificationAugment((args.crop, args.crop), FinetuneArguments())
         return model, train, augment, OptimizerRecipe(**recipe_fields)
     config = build_method_config(
         method, args.backbone, backbone_overrides=backbone, overrides=clip | recipe_fields
