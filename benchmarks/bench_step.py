@@ -1,5 +1,6 @@
 """Training-step cost of each method side by side: augmentation, forward + backward, and the clips the backbone
-encodes per video, on one real batch of the synthetic set at the demo's size (C3D width 1/8, 8x64x64 clips).
+encodes per video, on one real batch of the synthetic set with each method's demo recipe (cli/demo.py: C3D width
+1/8, 8x64x64 clips).
 
 The methods are timed in turns (round-robin over --steps rounds, median per method), so that a machine whose
 load changes during the run slows them alike. Time per encoded clip tells a method that does more work per
@@ -19,22 +20,23 @@ from pathlib import Path
 import torch
 from torch.utils.data import default_collate
 
+from hf_vssl.cli.demo import DEMO_BACKBONE, DEMO_BACKBONE_CONFIG, DEMO_CLIP, DEMO_RECIPES
 from hf_vssl.data.loaders import load_ucf101
 from hf_vssl.data.synthetic import make_synthetic_ucf
 from hf_vssl.methods.registry import get_method
 from hf_vssl.training.pretrain import build_method_config, build_train_dataset
-
-# the demo's network and clip (cli/demo.py DEMO_BACKBONE_CONFIG, DEMO_CLIP)
-BACKBONE = {"width_multiplier": 0.125}
-CLIP = {"num_frames": 8, "crop_size": 64, "frame_size": [72, 96]}
 
 
 class Step:
     """One method's model, augmentation and fixed batch; `run()` times one training step."""
 
     def __init__(self, method: str, split, batch_size: int):
+        recipe = DEMO_RECIPES[method].config  # the demo's network, clip and recipe
         config = build_method_config(
-            method, "c3d", backbone_overrides=BACKBONE, overrides={**CLIP, "batch_size": batch_size}
+            method,
+            DEMO_BACKBONE,
+            backbone_overrides=DEMO_BACKBONE_CONFIG,
+            overrides={**DEMO_CLIP, **recipe, "batch_size": batch_size},
         )
         spec = get_method(method)
         samples = build_train_dataset(spec, config, split, seed=0)

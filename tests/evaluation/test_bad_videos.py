@@ -50,6 +50,9 @@ def test_an_undecodable_test_video_is_skipped_counted_and_named(broken, backbone
     assert outputs.outputs.shape == (2 * (videos - 1), backbone.config.hidden_size)
     cached = ClipOutputs.load(next(tmp_path.glob("features-*.safetensors")))
     assert cached.skipped == outputs.skipped  # the cache keeps the names
+    other_label = [10 + row for row in range(videos)]  # a second label column: the skipped row stays out
+    assert outputs.relabel(other_label).labels.tolist() == [10 + row for row in range(videos) if row != 1]
+    assert torch.equal(cached.relabel(other_label).labels, outputs.relabel(other_label).labels)
     with pytest.raises(VideoDecodeError, match=bad):
         cached_backbone_features(
             backbone, dataset["test"], PROCESSOR, accelerator=accelerator, cache_dir=None, num_workers=0,

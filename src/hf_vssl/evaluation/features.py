@@ -12,8 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +37,23 @@ STREAM_COLUMNS = {"rgb": "video", "flow": "flow"}
 @dataclass
 class ClipOutputs:
     """outputs: (N_crops_total, D) per crop of every clip; video_index: (N_crops_total,) its video;
-    labels: (num_videos,) class of each video; skipped: the videos that could not be decoded (left
-    out of the other fields, named with the reason)."""
+    labels: (num_videos,) class of each video; rows: (num_videos,) each video's row in the dataset split;
+    skipped: the videos that could not be decoded (left out of the other fields, named with the reason)."""
 
     outputs: torch.Tensor
     video_index: torch.Tensor
     labels: torch.Tensor
+    rows: torch.Tensor | None = None  # None: video i is row i
     skipped: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.rows is None:
+            self.rows = torch.arange(len(self.labels))
+
+    def relabel(self, column: Sequence[int]) -> ClipOutputs:
+        """The same features with each video's class read from `column` (every row of the split's other label
+        column, e.g. a two-label set's `appearance_label`): one extraction serves every label."""
+        return replace(self, labels=torch.as_tensor(list(column), dtype=torch.long)[self.rows])
 
     @property
     def num_videos(self) -> int:
@@ -58,7 +68,7 @@ class ClipOutputs:
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tensors = {"outputs": self.outputs, "video_index": self.video_index, "labels": self.labels}
+        tensors = {"outputs": self.outputs, "video_index": self.video_index, "labels": self.labels, "rows": self.rows}
         metadata = {"skipped": json.dumps(self.skipped)}
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(path), metadata=metadata)
 
@@ -199,6 +209,7 @@ def extract_clip_outputs(
         outputs=torch.cat([r[1] for r in results]),
         video_index=torch.cat([torch.full((len(r[1]),), i, dtype=torch.long) for i, r in enumerate(results)]),
         labels=torch.tensor([r[2] for r in results], dtype=torch.long),
+        rows=torch.tensor([r[0] for r in results], dtype=torch.long),
         skipped=[message for _, message in skipped],
     )
 
@@ -236,6 +247,7 @@ def cached_backbone_features(
             "processor": processor.to_dict(),
             "labels": label_column,
             "videos": video_column,
+            "fields": "rows",  # files written before ClipOutputs.rows are not read
         }
         name = hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
         path = Path(cache_dir) / f"features-{name}.safetensors"

@@ -131,7 +131,7 @@ def train_probe_head(
 @torch.no_grad()
 def probe_clip_logits(classifier: VsslForVideoClassification, clips: ClipOutputs) -> ClipOutputs:
     classifier.eval()
-    return ClipOutputs(classifier.forward_head(clips.outputs), clips.video_index, clips.labels)
+    return ClipOutputs(classifier.forward_head(clips.outputs), clips.video_index, clips.labels, clips.rows)
 
 
 def linear_probe(

@@ -1,0 +1,30 @@
+"""Each method's demo recipe builds and every stage it relies on starts inside its run."""
+
+from __future__ import annotations
+
+import pytest
+
+from hf_vssl.cli.demo import AXES, DEMO_BACKBONE, DEMO_BACKBONE_CONFIG, DEMO_CLIP, DEMO_RECIPES
+from hf_vssl.training.pretrain import build_method_config
+
+# stage fields of the method configs: epoch at which something starts (a queue only matters when it is on)
+STAGE_STARTS = ("graph_start_epoch", "local_start_epoch", "freeze_prototypes_epochs", "queue_start_epoch")
+
+
+@pytest.mark.parametrize("method", sorted(DEMO_RECIPES))
+def test_demo_recipe_builds_and_its_stages_start_within_the_run(method):
+    recipe = DEMO_RECIPES[method]
+    config = build_method_config(
+        recipe.method,
+        DEMO_BACKBONE,
+        backbone_overrides=DEMO_BACKBONE_CONFIG,
+        overrides={**DEMO_CLIP, **recipe.config, "epochs": recipe.epochs},
+    )
+    assert recipe.learns and set(recipe.learns) <= set(AXES)
+    assert config.epoch_repeats == 1  # the budget counts passes over the videos
+    assert getattr(config, "stream", "rgb") == recipe.stream  # trained on the stream it is tested on
+    for name in STAGE_STARTS:
+        start = getattr(config, name, None)
+        if start is None or (name == "queue_start_epoch" and config.queue_size == 0):
+            continue
+        assert start < config.epochs, f"{method}: {name}={start} never starts in {config.epochs} epochs"
