@@ -119,11 +119,11 @@ def flow_view(data_root: Path, out: Path) -> Path:
     one frame fewer), so that `probe` / `retrieve` of a flow backbone read flow."""
     if (out / "dataset_dict.json").is_file():
         return out
-    from hf_vssl.data.decoding import probe_video
+    from hf_vssl.data.decoding import probe_video, video_path
     from hf_vssl.data.loaders import load_ucf101
 
     def to_flow(row: dict) -> dict:
-        info = probe_video(row["flow"])
+        info = probe_video(video_path(row["flow"]))
         return {
             "video": row["flow"],
             "video_frames": info.video_frames,

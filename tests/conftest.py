@@ -6,7 +6,18 @@ from pathlib import Path
 
 import pytest
 
+from hf_vssl.data.loaders import CACHE_ENV
 from hf_vssl.data.synthetic import make_synthetic_ucf
+
+
+@pytest.fixture(scope="session", autouse=True)
+def video_metadata_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The loaders' video metadata caches of this session, kept out of the user's Hugging Face cache."""
+    folder = tmp_path_factory.mktemp("video_metadata")
+    patch = pytest.MonkeyPatch()
+    patch.setenv(CACHE_ENV, str(folder))
+    yield folder
+    patch.undo()
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification
 
-from hf_vssl.data.decoding import VideoDecodeError
+from hf_vssl.data.decoding import VideoDecodeError, video_path
 from hf_vssl.data.processor import VsslVideoProcessor
 from hf_vssl.data.sources import class_names, load_video_dataset
 from hf_vssl.evaluation.features import ClipOutputs, cached_backbone_features
@@ -25,7 +25,7 @@ def broken(tiny_ucf_root, tmp_path):
     root = tmp_path / "data"
     shutil.copytree(tiny_ucf_root, root)
     dataset = load_video_dataset(root)
-    bad = dataset["test"][1]["video"]
+    bad = video_path(dataset["test"][1]["video"])
     with open(bad, "wb") as handle:
         handle.write(b"not a video" * 100)
     return dataset, bad
