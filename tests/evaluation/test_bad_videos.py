@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
+import datasets
 import pytest
 import torch
 from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification
@@ -93,3 +95,24 @@ def test_finetune_saves_its_model_before_the_test(broken, backbone, tmp_path):
         )  # fmt: skip
     saved = AutoModelForVideoClassification.from_pretrained(tmp_path / "finetuned")  # ... the model is kept
     assert saved.config.num_labels == len(class_names(dataset["train"]))
+
+
+def test_bytes_rows_are_decoded_from_memory_and_a_bad_one_is_named(tiny_ucf_root, backbone, tmp_path):
+    files = load_video_dataset(tiny_ucf_root)["test"].select(range(3))
+    paths = [video_path(cell) for cell in files["video"]]
+    cells = [{"bytes": Path(path).read_bytes(), "path": f"videos/{i}.mp4"} for i, path in enumerate(paths)]
+    cells.append({"bytes": b"not a video" * 10, "path": "videos/bad.mp4"})
+    in_memory = datasets.Dataset.from_dict(
+        {"video": cells, "label": [*files["label"], 0]},
+        features=datasets.Features({"video": datasets.Video(), "label": files.features["label"]}),
+    )  # a decoding Video column, as a Hub dataset has; no video_frames: probed from memory
+    accelerator = make_accelerator(TrainingArguments(output_dir=tmp_path), trackers=False)
+    outputs = [
+        cached_backbone_features(
+            backbone, rows, PROCESSOR, accelerator=accelerator, cache_dir=None, num_workers=0
+        )
+        for rows in (in_memory, files)
+    ]
+    torch.testing.assert_close(outputs[0].outputs, outputs[1].outputs)
+    (skipped,) = outputs[0].skipped  # named by the path the row records, not by its bytes
+    assert skipped.startswith("videos/bad.mp4 (110 bytes in memory): FFmpeg cannot open it")

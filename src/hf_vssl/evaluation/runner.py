@@ -23,7 +23,7 @@ from accelerate import Accelerator
 from transformers import AutoConfig, AutoModel
 
 from ..data.processor import VsslVideoProcessor
-from ..data.sources import DataArguments, class_names
+from ..data.sources import DataArguments, as_video_dataset, class_names
 from ..models.modeling_utils import VsslBackboneModel
 from .features import STREAM_COLUMNS, ClipOutputs, cached_backbone_features, extract_clip_outputs
 
@@ -245,6 +245,7 @@ class Evaluation:
             raise ValueError(
                 f"evaluation needs 'train' and 'test' splits; the dataset lacks {sorted(missing)}"
             )
+        self.dataset = as_video_dataset(self.dataset)  # any DatasetDict with a video column
         columns = self.dataset["train"].column_names
         if self.label_column not in columns:
             raise ValueError(f"the dataset has no label column '{self.label_column}'; columns: {columns}")
