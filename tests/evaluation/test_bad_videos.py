@@ -1,5 +1,6 @@
-"""Evaluation survives bad videos: an undecodable test or train video is skipped, counted and named
-(or, when asked, an error naming it), and finetune saves its model before testing."""
+"""Evaluation survives bad videos: an undecodable test or train video (a file or bytes in memory) is skipped,
+counted and named (or, when asked, an error naming it), and finetune saves its model before testing; a label
+column it cannot use is a one-line error."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from hf_vssl.data.processor import VsslVideoProcessor
 from hf_vssl.data.sources import class_names, load_video_dataset
 from hf_vssl.evaluation.features import ClipOutputs, cached_backbone_features
 from hf_vssl.evaluation.finetune import FinetuneArguments, finetune
+from hf_vssl.evaluation.runner import Evaluation
 from hf_vssl.training.loop import TrainingArguments, make_accelerator
 
 PROCESSOR = VsslVideoProcessor(num_frames=4, crop_size=32, frame_size=[40, 50], num_clips=2)
@@ -116,3 +118,20 @@ def test_bytes_rows_are_decoded_from_memory_and_a_bad_one_is_named(tiny_ucf_root
     torch.testing.assert_close(outputs[0].outputs, outputs[1].outputs)
     (skipped,) = outputs[0].skipped  # named by the path the row records, not by its bytes
     assert skipped.startswith("videos/bad.mp4 (110 bytes in memory): FFmpeg cannot open it")
+
+
+def test_an_unusable_label_column_is_a_one_line_error(tiny_ucf_root, backbone, tmp_path):
+    dataset = load_video_dataset(tiny_ucf_root)
+    accelerator = make_accelerator(TrainingArguments(output_dir=tmp_path), trackers=False)
+
+    def evaluation(rows: datasets.DatasetDict, **fields) -> Evaluation:
+        return Evaluation(backbone, "r3d", rows, PROCESSOR, accelerator, **fields)
+
+    with pytest.raises(ValueError, match=r"no label column 'action'; columns: \[.*'label'.*--label-column"):
+        evaluation(dataset, label_column="action")
+    names = dataset.map(lambda row: {"label": str(row["label"])}).cast_column(
+        "label", datasets.Value("string")
+    )
+    with pytest.raises(ValueError, match=r"holds Value\('string'\), not class indices.*class_encode_column"):
+        evaluation(names)
+    assert evaluation(dataset).class_names == dataset["train"].features["label"].names
