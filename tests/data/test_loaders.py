@@ -10,6 +10,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 import pytest
+from datasets.table import embed_table_storage
 
 from hf_vssl.data.decoding import video_path
 from hf_vssl.data.encoding import write_video
@@ -274,3 +275,14 @@ def test_ucf101_extra_labels_file_adds_class_label_columns(tmp_path, video_bytes
         ValueError, match=r"'scene' has no valid label for listed video 'Archery/v_Archery_g01_c01\.avi'"
     ):
         load_ucf101(root, num_workers=1)
+
+
+def test_the_video_column_travels_with_to_parquet_and_push_to_hub(tiny_ucf_root, tmp_path):
+    rows = load_ucf101(tiny_ucf_root)["test"].select(range(2))
+    rows.to_parquet(str(tmp_path / "test.parquet"))
+    copy = datasets.Dataset.from_parquet(str(tmp_path / "test.parquet"), cache_dir=str(tmp_path / "cache"))
+    assert copy.features["video"] == datasets.Video(decode=False) and copy["video"] == rows["video"]
+    # push_to_hub embeds the files of Video columns in its shards this way: rows holding the files' bytes
+    shard = rows.with_format("arrow").map(embed_table_storage, batched=True, keep_in_memory=True)
+    embedded = shard.with_format(None)[1]["video"]
+    assert embedded["bytes"] == Path(video_path(rows[1]["video"])).read_bytes()
