@@ -5,7 +5,7 @@ class names), `video_frames`, `fps`, `width`, `height` (probed once with PyAV an
 cache, see `VideoMetadataCache`) and, when optical flow was extracted (`hf-vssl extract-flow`), `flow` (the flow
 video, `Video(decode=False)` too). `Video(decode=False)` cells are {"bytes": None, "path": ...} dicts (an Arrow
 struct<bytes: binary, path: string>), so `push_to_hub` / `to_parquet` know the column holds videos; read them
-with `hf_vssl.data.clip_dataset.video_path` / `video_source`. A UCF-101-layout
+with `hf_vssl.data.decoding.video_path` / `video_source`. A UCF-101-layout
 dataset may carry more labels per video in `ucfTrainTestlist/extra_labels.json` (the synthetic two-label
 presets do): each becomes one more `ClassLabel` column.
 
@@ -41,7 +41,12 @@ EXTRA_LABELS_FILE = "extra_labels.json"
 # folder of the metadata caches, instead of `metadata_cache_dir()`'s default in the Hugging Face cache
 CACHE_ENV = "HF_VSSL_CACHE"
 # the probed metadata columns every loader writes
-METADATA_COLUMNS = ("video_frames", "fps", "width", "height")
+METADATA_FEATURES = {
+    "video_frames": datasets.Value("int32"),
+    "fps": datasets.Value("float32"),
+    "width": datasets.Value("int32"),
+    "height": datasets.Value("int32"),
+}
 
 
 @dataclass
@@ -116,12 +121,7 @@ class VideoMetadataCache:
 
     @staticmethod
     def _entry(info: VideoInfo) -> dict:
-        return {
-            "video_frames": info.video_frames,
-            "fps": info.fps,
-            "width": info.width,
-            "height": info.height,
-        }
+        return {column: getattr(info, column) for column in METADATA_FEATURES}
 
     def _record(self, key: str, stat: os.stat_result, entry: dict) -> None:
         self.entries[key] = entry | {"size": stat.st_size, "mtime": stat.st_mtime}
@@ -191,11 +191,8 @@ def with_video_metadata(
             len(paths),
             failed[0],
         )
-    features = {"video_frames": "int32", "fps": "float32", "width": "int32", "height": "int32"}
-    for column in METADATA_COLUMNS:
-        split = split.add_column(
-            column, [meta.get(column) for meta in metadata], feature=datasets.Value(features[column])
-        )
+    for column, feature in METADATA_FEATURES.items():
+        split = split.add_column(column, [meta.get(column) for meta in metadata], feature=feature)
     return split
 
 
@@ -216,10 +213,7 @@ def _build(
     features = {
         "video": datasets.Video(decode=False),
         "label": datasets.ClassLabel(names=class_names),
-        "video_frames": datasets.Value("int32"),
-        "fps": datasets.Value("float32"),
-        "width": datasets.Value("int32"),
-        "height": datasets.Value("int32"),
+        **METADATA_FEATURES,
     } | {column: datasets.ClassLabel(names=names) for column, (names, _labels) in extra_labels.items()}
     result = {}
     for split, entries in splits.items():
@@ -237,7 +231,7 @@ def _build(
             columns["label"].append(label)
             for column, (_names, labels) in extra_labels.items():
                 columns[column].append(labels[name])
-            for key in METADATA_COLUMNS:
+            for key in METADATA_FEATURES:
                 columns[key].append(meta[key])
             flow = flow_path_for(path)
             flows.append(str(flow) if flow.is_file() else None)

@@ -58,7 +58,7 @@ def load_video_dataset(
         raise ValueError(f"dataset format must be one of {DATASET_FORMATS}, got '{dataset_format}'")
     root = Path(path)
     if dataset_format == "hub" or (
-        dataset_format == "auto" and not root.is_dir() and _HUB_ID.fullmatch(str(path)) and not root.exists()
+        dataset_format == "auto" and not root.exists() and _HUB_ID.fullmatch(str(path))
     ):
         return as_video_dataset(_load_hub(str(path)), video_column=video_column, num_workers=num_workers)
     if not root.is_dir():
