@@ -105,3 +105,5 @@ def test_pretrain_takes_a_videofolder_dataset_dict(tiny_spec, tiny_videofolder, 
     output = pretrain(config, dataset, args)
     assert output.result.global_step == 1 and math.isfinite(output.result.epoch_summaries[0]["loss"])
     assert output.result.epoch_summaries[0]["skipped_videos"] == 0
+    with pytest.raises(ValueError, match=r"reads the 'train' split; the dataset has \['test'\]"):
+        pretrain(config, datasets.DatasetDict(test=dataset["test"]), args)

@@ -147,6 +147,8 @@ def pretrain(
     from .export import export_pretrained
 
     spec = get_method(config.method)
+    if "train" not in dataset:
+        raise ValueError(f"pretraining reads the 'train' split; the dataset has {list(dataset)}")
     train = as_video_dataset(datasets.DatasetDict(train=dataset["train"]))["train"]
     train_dataset = build_train_dataset(spec, config, train, args.seed)
     if model is None:
