@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 
 from hf_vssl.cli.main import main
 from hf_vssl.data.augment import normalize, to_float_clips
-from hf_vssl.data.decoding import decode_frames, probe_video
+from hf_vssl.data.decoding import decode_frames, probe_video, video_path
 from hf_vssl.data.encoding import RGB_CODEC, write_video
 from hf_vssl.data.flow import encode_flow, flow_path_for
 from hf_vssl.data.loaders import load_ucf101
@@ -174,7 +174,7 @@ def test_flow_probe_retrieval_and_fusion_from_the_command_line(capsys, flow_root
     test = load_ucf101(flow_root)["test"]
     processor = VsslVideoProcessor(**TINY, num_clips=2)
     indices = processor.clip_indices(test[0]["video_frames"])
-    frames = torch.from_numpy(decode_frames(test[0]["flow"], indices.reshape(-1), size=(40, 50)))
+    frames = torch.from_numpy(decode_frames(video_path(test[0]["flow"]), indices.reshape(-1), size=(40, 50)))
     pixel_values = model_input(processor.preprocess_clips(frames.reshape(2, 4, 40, 50, 3)), 2)
     assert pixel_values.shape[1] == 2
     from transformers import AutoModel

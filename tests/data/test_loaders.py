@@ -10,11 +10,15 @@ from pathlib import Path
 import datasets
 import numpy as np
 import pytest
+from datasets.table import embed_table_storage
 
+from hf_vssl.data.decoding import video_path
 from hf_vssl.data.encoding import write_video
 from hf_vssl.data.flow import flow_path_for
 from hf_vssl.data.loaders import (
+    CACHE_ENV,
     CACHE_FILENAME,
+    VideoMetadataCache,
     load_diving48,
     load_hmdb51,
     load_kinetics400,
@@ -35,7 +39,9 @@ def video_bytes(tmp_path_factory) -> bytes:
 def _names(split: datasets.Dataset) -> list[tuple[str, str]]:
     """(file name, class name) of each row."""
     label = split.features["label"]
-    return sorted((Path(v).name, label.int2str(int(i))) for v, i in zip(split["video"], split["label"]))
+    return sorted(
+        (Path(video_path(v)).name, label.int2str(int(i))) for v, i in zip(split["video"], split["label"])
+    )
 
 
 def test_ucf101_split_membership_and_labels(tiny_ucf_root):
@@ -52,6 +58,9 @@ def test_ucf101_split_membership_and_labels(tiny_ucf_root):
         40 <= row["video_frames"] <= 48 and (row["height"], row["width"]) == (64, 80) and row["fps"] == 25.0
     )
     assert data.load_report.num_missing == 0 and "flow" not in data["train"].column_names
+    # the column says it holds videos (push_to_hub / to_parquet carry it), and never decodes through torchcodec
+    assert data["train"].features["video"] == datasets.Video(decode=False)
+    assert row["video"] == {"bytes": None, "path": str(tiny_ucf_root / video_path(row["video"]))}
 
 
 def test_ucf101_labels_come_from_folders_not_numbers(tmp_path, video_bytes):
@@ -172,20 +181,35 @@ def test_video_folder_splits_and_flow_column(tmp_path, video_bytes):
     data = load_video_folder(root)
     assert set(data) == {"train", "validation"}
     assert _names(data["train"]) == [("a.mp4", "cats"), ("b.mp4", "dogs")]  # the flow video is not a sample
-    assert data["train"]["flow"] == [str(flow_path_for(root / "train" / "cats" / "a.mp4")), None]
+    flow = {"bytes": None, "path": str(flow_path_for(root / "train" / "cats" / "a.mp4"))}
+    assert data["train"]["flow"] == [flow, None] and data["train"].features["flow"] == datasets.Video(
+        decode=False
+    )
     assert _names(data["validation"]) == [("c.mp4", "dogs")]
 
 
-def test_metadata_cache_makes_reload_instant_and_read_only_falls_back(
-    tmp_path, video_bytes, monkeypatch, caplog
-):
+def test_metadata_cache_makes_reload_instant_and_lives_in_the_hf_cache(tmp_path, video_bytes, monkeypatch):
     root = tmp_path / "cached"
     (root / "x").mkdir(parents=True)
     (root / "x" / "a.mp4").write_bytes(video_bytes)
     (root / "x" / "broken.mp4").write_bytes(b"not a video")
-    first = load_video_folder(root)
+    monkeypatch.delenv(CACHE_ENV)  # the default place: the datasets cache, wherever HF_DATASETS_CACHE puts it
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf_datasets")
+    for folder in (root, root / "x"):  # a read-only data root (root itself ignores the bits, hence the check)
+        folder.chmod(0o555)
+    try:
+        first = load_video_folder(root)
+        assert sorted(p.name for p in root.rglob("*")) == [
+            "a.mp4",
+            "broken.mp4",
+            "x",
+        ]  # nothing written there
+    finally:
+        for folder in (root, root / "x"):
+            folder.chmod(0o755)
     assert first.load_report.num_unreadable == 1 and len(first["train"]) == 1
-    cache = json.loads((root / CACHE_FILENAME).read_text())
+    (cache_file,) = (tmp_path / "hf_datasets" / "hf_vssl" / "video_metadata").glob("cached-*.json")
+    cache = json.loads(cache_file.read_text())
     assert cache["x/a.mp4"]["video_frames"] == 6 and "error" in cache["x/broken.mp4"]
     # a second load reads the cache: replace the video by garbage with the same size and time stamp
     video = root / "x" / "a.mp4"
@@ -193,17 +217,30 @@ def test_metadata_cache_makes_reload_instant_and_read_only_falls_back(
     video.write_bytes(b"\0" * stat.st_size)
     os.utime(video, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert load_video_folder(root)["train"][0]["video_frames"] == 6
+    # a changed file (new size and time) is probed again
+    write_video(video, np.concatenate([FRAMES, FRAMES]) + 90)
+    assert load_video_folder(root)["train"][0]["video_frames"] == 12
 
-    # read-only root (simulated: the cache file's place is taken by a folder): cache goes to $HF_VSSL_CACHE
-    other = tmp_path / "readonly"
-    (other / "x").mkdir(parents=True)
-    (other / "x" / "a.mp4").write_bytes(video_bytes)
-    (other / CACHE_FILENAME).mkdir()
-    monkeypatch.setenv("HF_VSSL_CACHE", str(tmp_path / "fallback"))
-    with caplog.at_level("INFO"):
-        assert load_video_folder(other)["train"][0]["video_frames"] == 6
-    assert len(list((tmp_path / "fallback").glob("*.json"))) == 1
-    assert "read-only" in caplog.text
+
+def test_metadata_cache_folder_override_and_the_old_cache_in_the_root(tmp_path, video_bytes, monkeypatch):
+    root = tmp_path / "old"
+    (root / "x").mkdir(parents=True)
+    video = root / "x" / "a.mp4"
+    video.write_bytes(video_bytes)
+    stat = video.stat()
+    old = {"x/a.mp4": {"video_frames": 5, "fps": 25.0, "width": 16, "height": 16}}
+    old["x/a.mp4"] |= {"size": stat.st_size, "mtime": stat.st_mtime}
+    (root / CACHE_FILENAME).write_text(json.dumps(old))  # an older version's cache: read, not rewritten
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "override"))
+    assert VideoMetadataCache(root).path.parent == tmp_path / "override"
+    assert load_video_folder(root)["train"][0]["video_frames"] == 5  # from the old cache: no probe
+    (root / "x" / "b.mp4").write_bytes(video_bytes)
+    assert load_video_folder(root)["train"]["video_frames"] == [5, 6]
+    assert json.loads((root / CACHE_FILENAME).read_text()) == old
+    assert set(json.loads(VideoMetadataCache(root).path.read_text())) == {
+        "x/a.mp4",
+        "x/b.mp4",
+    }  # carried over
 
 
 def test_wrong_root_is_a_clear_error(tmp_path):
@@ -238,3 +275,14 @@ def test_ucf101_extra_labels_file_adds_class_label_columns(tmp_path, video_bytes
         ValueError, match=r"'scene' has no valid label for listed video 'Archery/v_Archery_g01_c01\.avi'"
     ):
         load_ucf101(root, num_workers=1)
+
+
+def test_the_video_column_travels_with_to_parquet_and_push_to_hub(tiny_ucf_root, tmp_path):
+    rows = load_ucf101(tiny_ucf_root)["test"].select(range(2))
+    rows.to_parquet(str(tmp_path / "test.parquet"))
+    copy = datasets.Dataset.from_parquet(str(tmp_path / "test.parquet"), cache_dir=str(tmp_path / "cache"))
+    assert copy.features["video"] == datasets.Video(decode=False) and copy["video"] == rows["video"]
+    # push_to_hub embeds the files of Video columns in its shards this way: rows holding the files' bytes
+    shard = rows.with_format("arrow").map(embed_table_storage, batched=True, keep_in_memory=True)
+    embedded = shard.with_format(None)[1]["video"]
+    assert embedded["bytes"] == Path(video_path(rows[1]["video"])).read_bytes()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -13,8 +12,8 @@ import pytest
 
 from hf_vssl.cli.main import main
 from hf_vssl.data.clip_dataset import VideoClipDataset
-from hf_vssl.data.decoding import probe_video
-from hf_vssl.data.loaders import CACHE_FILENAME
+from hf_vssl.data.decoding import probe_video, video_path
+from hf_vssl.data.loaders import CACHE_FILENAME, VideoMetadataCache
 from hf_vssl.data.prepare import TEMP_SUFFIX, prepare_dataset, prepared_size
 from hf_vssl.data.samplers import SingleClipSampler
 from hf_vssl.data.sources import load_video_dataset
@@ -27,7 +26,7 @@ def _rows(splits: datasets.DatasetDict, root: Path) -> dict[str, list[tuple[str,
     return {
         name: [
             (str(Path(path).relative_to(root).with_suffix("")), label)
-            for path, label in zip(rows["video"], rows["label"])
+            for path, label in zip(map(video_path, rows["video"]), rows["label"])
         ]
         for name, rows in splits.items()
     }
@@ -54,9 +53,10 @@ def test_prepared_copy_loads_with_the_same_splits_and_labels(tiny_ucf_root, prep
     assert set(copy["train"]["height"]) == {SHORT_SIDE} and set(copy["train"]["width"]) == {44}
     # every frame kept; the frame counts were recorded while encoding (the cache the loaders read)
     assert copy["train"]["video_frames"] == source["train"]["video_frames"]
-    cache = json.loads((prepared / CACHE_FILENAME).read_text())
-    first = Path(copy["train"][0]["video"])
-    assert cache[str(first.relative_to(prepared))]["video_frames"] == probe_video(first).video_frames
+    assert not (prepared / CACHE_FILENAME).exists()  # the cache is in the Hugging Face cache, not the data
+    cache = VideoMetadataCache(prepared)
+    first = Path(video_path(copy["train"][0]["video"]))
+    assert cache.entries[str(first.relative_to(prepared))]["video_frames"] == probe_video(first).video_frames
 
 
 def test_sizes_are_even_and_key_frames_close(prepared):
@@ -119,7 +119,7 @@ def test_parquet_round_trip_decodes_bytes_from_memory(tiny_ucf_root, prepared, t
     assert isinstance(loaded["train"].features["video"], datasets.Video)
     assert loaded["train"]["label"] == folder["train"]["label"]
     assert loaded["train"][3]["video"]["path"] == str(
-        Path(folder["train"][3]["video"]).relative_to(out / "videos")
+        Path(video_path(folder["train"][3]["video"])).relative_to(out / "videos")
     )
     from_bytes, from_files = (
         VideoClipDataset(rows, SingleClipSampler(num_frames=4), frame_size=None, skip_corrupt=False)

@@ -1,19 +1,23 @@
-"""Evaluation survives bad videos: an undecodable test or train video is skipped, counted and named
-(or, when asked, an error naming it), and finetune saves its model before testing."""
+"""Evaluation survives bad videos: an undecodable test or train video (a file or bytes in memory) is skipped,
+counted and named (or, when asked, an error naming it), and finetune saves its model before testing; a label
+column it cannot use is a one-line error."""
 
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
+import datasets
 import pytest
 import torch
 from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification
 
-from hf_vssl.data.decoding import VideoDecodeError
+from hf_vssl.data.decoding import VideoDecodeError, video_path
 from hf_vssl.data.processor import VsslVideoProcessor
 from hf_vssl.data.sources import class_names, load_video_dataset
 from hf_vssl.evaluation.features import ClipOutputs, cached_backbone_features
 from hf_vssl.evaluation.finetune import FinetuneArguments, finetune
+from hf_vssl.evaluation.runner import Evaluation
 from hf_vssl.training.loop import TrainingArguments, make_accelerator
 
 PROCESSOR = VsslVideoProcessor(num_frames=4, crop_size=32, frame_size=[40, 50], num_clips=2)
@@ -25,7 +29,7 @@ def broken(tiny_ucf_root, tmp_path):
     root = tmp_path / "data"
     shutil.copytree(tiny_ucf_root, root)
     dataset = load_video_dataset(root)
-    bad = dataset["test"][1]["video"]
+    bad = video_path(dataset["test"][1]["video"])
     with open(bad, "wb") as handle:
         handle.write(b"not a video" * 100)
     return dataset, bad
@@ -96,3 +100,41 @@ def test_finetune_saves_its_model_before_the_test(broken, backbone, tmp_path):
         )  # fmt: skip
     saved = AutoModelForVideoClassification.from_pretrained(tmp_path / "finetuned")  # ... the model is kept
     assert saved.config.num_labels == len(class_names(dataset["train"]))
+
+
+def test_bytes_rows_are_decoded_from_memory_and_a_bad_one_is_named(tiny_ucf_root, backbone, tmp_path):
+    files = load_video_dataset(tiny_ucf_root)["test"].select(range(3))
+    paths = [video_path(cell) for cell in files["video"]]
+    cells = [{"bytes": Path(path).read_bytes(), "path": f"videos/{i}.mp4"} for i, path in enumerate(paths)]
+    cells.append({"bytes": b"not a video" * 10, "path": "videos/bad.mp4"})
+    in_memory = datasets.Dataset.from_dict(
+        {"video": cells, "label": [*files["label"], 0]},
+        features=datasets.Features({"video": datasets.Video(), "label": files.features["label"]}),
+    )  # a decoding Video column, as a Hub dataset has; no video_frames: probed from memory
+    accelerator = make_accelerator(TrainingArguments(output_dir=tmp_path), trackers=False)
+    outputs = [
+        cached_backbone_features(
+            backbone, rows, PROCESSOR, accelerator=accelerator, cache_dir=None, num_workers=0
+        )
+        for rows in (in_memory, files)
+    ]
+    torch.testing.assert_close(outputs[0].outputs, outputs[1].outputs)
+    (skipped,) = outputs[0].skipped  # named by the path the row records, not by its bytes
+    assert skipped.startswith("videos/bad.mp4 (110 bytes in memory): FFmpeg cannot open it")
+
+
+def test_an_unusable_label_column_is_a_one_line_error(tiny_ucf_root, backbone, tmp_path):
+    dataset = load_video_dataset(tiny_ucf_root)
+    accelerator = make_accelerator(TrainingArguments(output_dir=tmp_path), trackers=False)
+
+    def evaluation(rows: datasets.DatasetDict, **fields) -> Evaluation:
+        return Evaluation(backbone, "r3d", rows, PROCESSOR, accelerator, **fields)
+
+    with pytest.raises(ValueError, match=r"no label column 'action'; columns: \[.*'label'.*--label-column"):
+        evaluation(dataset, label_column="action")
+    names = dataset.map(lambda row: {"label": str(row["label"])}).cast_column(
+        "label", datasets.Value("string")
+    )
+    with pytest.raises(ValueError, match=r"holds Value\('string'\), not class indices.*class_encode_column"):
+        evaluation(names)
+    assert evaluation(dataset).class_names == dataset["train"].features["label"].names

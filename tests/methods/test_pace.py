@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from transformers import AutoModel
 
 from hf_vssl.data.clip_dataset import VideoClipDataset
-from hf_vssl.data.decoding import decode_frames
+from hf_vssl.data.decoding import decode_frames, video_path
 from hf_vssl.data.loaders import load_ucf101
 from hf_vssl.methods.pace import (
     SEED_003_CONFIGURATIONS,
@@ -159,7 +159,7 @@ def test_checkpoint_is_a_backbone_and_restores_the_head(tmp_path):
 
 def test_attention_maps_and_overlay(tiny_ucf_root, tmp_path):
     model = PaceForPretraining(tiny_config())
-    video = load_ucf101(tiny_ucf_root, split=1)["test"][0]["video"]
+    video = video_path(load_ucf101(tiny_ucf_root, split=1)["test"][0]["video"])
     frames = decode_frames(video, [2 * i for i in range(8)], size=(32, 32))  # a clip at pace 2
     clips = torch.randn(2, 3, 8, 32, 32)
     maps = attention_maps(model, clips)

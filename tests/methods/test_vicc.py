@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 from transformers import AutoModel
 
 from hf_vssl.data.clip_dataset import VideoClipDataset
-from hf_vssl.data.decoding import decode_frames, probe_video
+from hf_vssl.data.decoding import decode_frames, probe_video, video_path
 from hf_vssl.data.encoding import RGB_CODEC, write_video
 from hf_vssl.data.loaders import load_ucf101
 from hf_vssl.evaluation.clustering import cluster_metrics
@@ -53,7 +53,7 @@ def tiny_ucf_flow(tiny_ucf_root, tmp_path_factory):
     folder = tmp_path_factory.mktemp("flow")
     paths = [str(folder / f"{index}.mp4") for index in range(len(train))]
     for video, path in zip(train["video"], paths):
-        _write_flow(video, Path(path))
+        _write_flow(video_path(video), Path(path))
     return train.add_column("flow", paths)
 
 

@@ -7,6 +7,7 @@ import math
 import os
 import time
 
+import datasets
 import pytest
 from accelerate.state import AcceleratorState
 from torch.utils.data import Dataset
@@ -15,7 +16,7 @@ from hf_vssl.data.prepare import prepare_dataset
 from hf_vssl.data.sources import load_video_dataset
 from hf_vssl.optim.recipe import OptimizerRecipe
 from hf_vssl.training.loop import TrainingArguments, default_num_workers, fit
-from hf_vssl.training.pretrain import build_method_config, build_train_dataset
+from hf_vssl.training.pretrain import build_method_config, build_train_dataset, pretrain
 
 
 class SlowDataset(Dataset):
@@ -92,3 +93,17 @@ def test_frame_size_none_trains_on_a_prepared_copy_at_its_own_size(tiny_spec, ti
         args,
     )
     assert result.global_step == 1 and math.isfinite(result.epoch_summaries[0]["loss"])
+
+
+def test_pretrain_takes_a_videofolder_dataset_dict(tiny_spec, tiny_videofolder, tmp_path, monkeypatch):
+    """The Python API on `load_dataset("videofolder")`'s output: decoding Video cells, no frame counts."""
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf_datasets")
+    dataset = datasets.load_dataset("videofolder", data_dir=str(tiny_videofolder))
+    AcceleratorState._reset_state()
+    config = build_method_config(tiny_spec.name, overrides={"epochs": 1, "batch_size": BATCH})
+    args = TrainingArguments(output_dir=tmp_path / "run", num_workers=0, max_steps=1, progress_bar=False)
+    output = pretrain(config, dataset, args)
+    assert output.result.global_step == 1 and math.isfinite(output.result.epoch_summaries[0]["loss"])
+    assert output.result.epoch_summaries[0]["skipped_videos"] == 0
+    with pytest.raises(ValueError, match=r"reads the 'train' split; the dataset has \['test'\]"):
+        pretrain(config, datasets.DatasetDict(test=dataset["test"]), args)

@@ -47,7 +47,7 @@ from .samplers import (
     uniform_clips,
     window_clips,
 )
-from .sources import DataArguments, class_names, load_video_dataset
+from .sources import DataArguments, as_video_dataset, class_names, load_video_dataset
 from .synthetic import make_synthetic_ucf
 
 __all__ = [
@@ -68,6 +68,7 @@ __all__ = [
     "VideoMetadataCache",
     "VsslVideoProcessor",
     "WindowSampler",
+    "as_video_dataset",
     "center_crop_params",
     "class_names",
     "color_jitter",

@@ -9,7 +9,6 @@ reproducible and resumable whatever the number of workers.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 import datasets
@@ -17,28 +16,21 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .decoding import VideoDecodeError, VideoSource, decode_frames, probe_video, source_name
+from .decoding import (
+    VideoDecodeError,
+    VideoSource,
+    decode_frames,
+    probe_video,
+    undecoded,
+    video_name,
+    video_path,
+    video_source,
+)
 from .samplers import ClipSampler
 
 logger = logging.getLogger(__name__)
 
 FLOW_VIEW_PREFIX = "flow"
-
-
-def video_path(value: Any) -> str:
-    """The file path of a video cell: a path string or a `Video(decode=False)` dict."""
-    if isinstance(value, dict):
-        if not value.get("path"):
-            raise ValueError(f"video cell {value!r} has no path; in-memory video bytes are not supported")
-        return value["path"]
-    return os.fspath(value)
-
-
-def video_source(value: Any) -> VideoSource:
-    """What to decode for a video cell: a `Video(decode=False)` dict's bytes when it holds them, else its path."""
-    if isinstance(value, dict) and value.get("bytes"):
-        return value["bytes"]
-    return video_path(value)
 
 
 class VideoClipDataset(Dataset):
@@ -47,7 +39,8 @@ class VideoClipDataset(Dataset):
     dataset: rows with a video column (paths, or a `Video(decode=False)` feature whose rows may hold the file's
         bytes, as `hf-vssl prepare --format parquet` writes: those are read row by row and decoded from memory),
         a label column (optional: -1 without it), optionally `video_frames` (probed metadata; probed here when
-        absent) and a flow-video path column for views named "flow*".
+        absent or None) and a flow-video column for views named "flow*". A decoding `Video` column is cast to
+        `Video(decode=False)` (`undecoded`).
     sampler: (video_frames, rng) -> SampledClips (see `hf_vssl.data.samplers`).
     frame_size: (H, W) every frame is resized to while decoding (default 128x171, the seeds' resize), or None
         to keep each video's own size (a prepared dataset whose videos share one size: no resize at all).
@@ -82,6 +75,7 @@ class VideoClipDataset(Dataset):
             )
         if frame_size is not None and (len(frame_size) != 2 or min(frame_size) < 1):
             raise ValueError(f"frame_size must be (H, W) with positive sides or None, got {frame_size}")
+        dataset = undecoded(undecoded(dataset, video_column), flow_column)
         self.sampler = sampler
         if epoch_repeats < 1:
             raise ValueError(f"epoch_repeats must be >= 1, got {epoch_repeats}")
@@ -113,9 +107,10 @@ class VideoClipDataset(Dataset):
     def num_videos(self) -> int:
         return len(self._video_rows) if self._video_rows is not None else len(self._videos)
 
-    def _video(self, row: int) -> VideoSource:
+    def _video(self, row: int) -> Any:
+        """The video cell of `row`: a path, or a `Video(decode=False)` dict (path and/or bytes)."""
         if self._video_rows is not None:
-            return video_source(self._video_rows[row][self.video_column])
+            return self._video_rows[row][self.video_column]
         return self._videos[row]
 
     @property
@@ -158,20 +153,24 @@ class VideoClipDataset(Dataset):
     def _load(
         self, row: int, rng: np.random.Generator
     ) -> tuple[dict[str, torch.Tensor], dict[str, int | float]]:
-        path = self._video(row)
-        video_frames = (
-            self._video_frames[row] if self._video_frames is not None else probe_video(path).video_frames
-        )
-        sample = self.sampler(video_frames, rng)
-        rgb_keys = [key for key in sample.views if not key.startswith(FLOW_VIEW_PREFIX)]
-        flow_keys = [key for key in sample.views if key.startswith(FLOW_VIEW_PREFIX)]
-        views = self._decode_views(path, {key: sample.views[key] for key in rgb_keys})
+        cell = self._video(row)
+        path = video_source(cell)
+        video_frames = self._video_frames[row] if self._video_frames is not None else None
+        try:
+            if video_frames is None:  # not probed up front (bytes rows, unreadable files): probe it now
+                video_frames = probe_video(path).video_frames
+            sample = self.sampler(video_frames, rng)
+            rgb_keys = [key for key in sample.views if not key.startswith(FLOW_VIEW_PREFIX)]
+            flow_keys = [key for key in sample.views if key.startswith(FLOW_VIEW_PREFIX)]
+            views = self._decode_views(path, {key: sample.views[key] for key in rgb_keys})
+        except VideoDecodeError as err:  # named by the cell: a bytes row by the path it records
+            raise VideoDecodeError(video_name(cell), err.reason) from err
         if flow_keys:
             flow = self._flows[row] if self._flows is not None else None
             if not flow:
                 raise ValueError(
-                    f"views {flow_keys} need optical flow but row {row} ({source_name(path)}) has no '{self.flow_column}' "
-                    "video; compute it with `hf-vssl extract-flow` and reload the dataset"
+                    f"views {flow_keys} need optical flow but row {row} ({video_name(cell)}) has no "
+                    f"'{self.flow_column}' video; compute it with `hf-vssl extract-flow` and reload the dataset"
                 )
             views |= self._decode_views(video_path(flow), {key: sample.views[key] for key in flow_keys})
         return views, sample.targets

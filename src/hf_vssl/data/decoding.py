@@ -13,6 +13,7 @@ import io
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import av
 import numpy as np
@@ -34,6 +35,45 @@ VideoSource = str | os.PathLike | bytes
 def source_name(source: VideoSource) -> str:
     """How errors and logs name a video: its path, or its size when it is held in memory."""
     return f"<{len(source)} bytes of video in memory>" if isinstance(source, bytes) else str(source)
+
+
+def video_path(value: Any) -> str:
+    """The file path of a video cell: a path string or a `Video(decode=False)` dict."""
+    if isinstance(value, dict):
+        if not value.get("path"):
+            held = f"only {len(value['bytes'])} bytes" if value.get("bytes") else "nothing"
+            raise ValueError(
+                f"a video cell without a file path ({held}); this step needs the video as a file"
+            )
+        return value["path"]
+    return os.fspath(value)
+
+
+def video_source(value: Any) -> VideoSource:
+    """What to decode for a video cell: a `Video(decode=False)` dict's bytes when it holds them, else its path."""
+    if isinstance(value, dict) and value.get("bytes"):
+        return value["bytes"]
+    return video_path(value)
+
+
+def video_name(value: Any) -> str:
+    """How logs and skip reports name a video cell: its path; a cell decoded from memory by the path it records
+    (the file it was read from, e.g. `<Class>/<file>.mp4` of a prepared Parquet shard) and its size."""
+    source = video_source(value)
+    if isinstance(source, bytes) and value.get("path"):
+        return f"{value['path']} ({len(source)} bytes in memory)"
+    return source_name(source)
+
+
+def undecoded(dataset: Any, column: str) -> Any:
+    """`dataset` with a decoding `Video` column cast to `Video(decode=False)`: datasets 5 decodes video with
+    torchcodec, which this project does not use; every clip is decoded by PyAV (`hf_vssl.data.decoding`)."""
+    import datasets  # only callers that already hold a datasets.Dataset get here
+
+    feature = dataset.features.get(column)
+    if isinstance(feature, datasets.Video) and feature.decode:
+        return dataset.cast_column(column, datasets.Video(decode=False))
+    return dataset
 
 
 class VideoDecodeError(ValueError):

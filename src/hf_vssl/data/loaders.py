@@ -1,8 +1,11 @@
 """Dataset loaders: UCF-101, HMDB-51, Kinetics-400, Diving-48 V2 and class-per-folder trees -> `DatasetDict`.
 
-Every split has the columns `video` (absolute path), `label` (`ClassLabel` with the class names), `video_frames`,
-`fps`, `width`, `height` (probed once with PyAV and cached next to the data, see `VideoMetadataCache`) and,
-when optical flow was extracted (`hf-vssl extract-flow`), `flow` (the flow video's path). A UCF-101-layout
+Every split has the columns `video` (`Video(decode=False)`: the absolute path), `label` (`ClassLabel` with the
+class names), `video_frames`, `fps`, `width`, `height` (probed once with PyAV and cached in the Hugging Face
+cache, see `VideoMetadataCache`) and, when optical flow was extracted (`hf-vssl extract-flow`), `flow` (the flow
+video, `Video(decode=False)` too). `Video(decode=False)` cells are {"bytes": None, "path": ...} dicts (an Arrow
+struct<bytes: binary, path: string>), so `push_to_hub` / `to_parquet` know the column holds videos; read them
+with `hf_vssl.data.decoding.video_path` / `video_source`. A UCF-101-layout
 dataset may carry more labels per video in `ucfTrainTestlist/extra_labels.json` (the synthetic two-label
 presets do): each becomes one more `ClassLabel` column.
 
@@ -23,18 +26,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
+import pyarrow.compute as pc
 
-from .decoding import VideoDecodeError, VideoInfo, probe_video
+from .decoding import VideoDecodeError, VideoInfo, probe_video, video_path
 from .flow import flow_path_for, is_flow_video
 
 logger = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v")
+# the metadata cache older versions wrote into the data root: still read, never written
 CACHE_FILENAME = ".hf_vssl_meta.json"
 # beside UCF-101's split files: {column: {"names": [class names], "videos": {listed path: class index}}}
 EXTRA_LABELS_FILE = "extra_labels.json"
-# fallback location of metadata caches for read-only data roots
+# folder of the metadata caches, instead of `metadata_cache_dir()`'s default in the Hugging Face cache
 CACHE_ENV = "HF_VSSL_CACHE"
+# the probed metadata columns every loader writes
+METADATA_FEATURES = {
+    "video_frames": datasets.Value("int32"),
+    "fps": datasets.Value("float32"),
+    "width": datasets.Value("int32"),
+    "height": datasets.Value("int32"),
+}
 
 
 @dataclass
@@ -53,27 +65,30 @@ class LoadReport:
         return sum(len(paths) for paths in self.unreadable.values())
 
 
-class VideoMetadataCache:
-    """Probed metadata of the videos under `root`, in `<root>/.hf_vssl_meta.json`, keyed by relative path and
-    validated by size and modification time, so a second load does not open any video.
+def metadata_cache_dir() -> Path:
+    """Where the video metadata caches live: `$HF_VSSL_CACHE` when set, else `hf_vssl/video_metadata` in the
+    datasets cache (`$HF_DATASETS_CACHE`, by default `$HF_HOME/datasets`, as `datasets` resolves it), so a
+    read-only or shared data root is never written to."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    return Path(datasets.config.HF_DATASETS_CACHE) / "hf_vssl" / "video_metadata"
 
-    When `root` is not writable the cache lives in `$HF_VSSL_CACHE` (default `~/.cache/hf_vssl/video_meta/`)
-    under a name derived from the root's absolute path, and a log line says so.
+
+class VideoMetadataCache:
+    """Probed metadata of the videos under `root`, so a second load does not open any video.
+
+    Kept in `metadata_cache_dir()` in one JSON file per root (named by a digest of its absolute path), keyed by
+    each video's path relative to the root and valid while the file keeps its size and modification time (a
+    re-encoded or replaced video is probed again). A `.hf_vssl_meta.json` that older versions wrote into the
+    root is read too, never written.
     """
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root).resolve()
-        self.path = self.root / CACHE_FILENAME
-        self.entries: dict[str, dict] = self._read(self.path)
-        fallback = self._fallback_path()
-        if not self.entries and fallback.is_file():
-            self.entries = self._read(fallback)
-            self.path = fallback
+        digest = hashlib.sha1(str(self.root).encode()).hexdigest()[:16]
+        self.path = metadata_cache_dir() / f"{self.root.name or 'root'}-{digest}.json"
+        self.entries: dict[str, dict] = self._read(self.root / CACHE_FILENAME) | self._read(self.path)
         self._dirty = False
-
-    def _fallback_path(self) -> Path:
-        base = Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "hf_vssl" / "video_meta"))
-        return base / f"{hashlib.sha1(str(self.root).encode()).hexdigest()[:16]}.json"
 
     @staticmethod
     def _read(path: Path) -> dict[str, dict]:
@@ -85,62 +100,100 @@ class VideoMetadataCache:
     def get(self, path: Path) -> dict:
         """{"video_frames", "fps", "width", "height"} or {"error": reason} for `path`, probing it if needed."""
         key = os.path.relpath(path, self.root)
-        stat = path.stat()
+        try:
+            stat = path.stat()
+        except OSError as err:
+            return {"error": f"cannot read it ({err.strerror})"}
         entry = self.entries.get(key)
         current = entry is not None and entry["size"] == stat.st_size and entry["mtime"] == stat.st_mtime
         if current and ("video_frames" in entry or "error" in entry):  # older caches named it num_frames
             return entry
         try:
-            info = probe_video(path)
-            entry = {
-                "video_frames": info.video_frames,
-                "fps": info.fps,
-                "width": info.width,
-                "height": info.height,
-            }
+            entry = self._entry(probe_video(path))
         except VideoDecodeError as err:
             entry = {"error": err.reason}
-        entry |= {"size": stat.st_size, "mtime": stat.st_mtime}
-        self.entries[key] = entry
-        self._dirty = True
+        self._record(key, stat, entry)
         return entry
 
     def put(self, path: Path, info: VideoInfo) -> None:
         """Record the metadata of a video just written (`hf-vssl prepare`), so no load has to probe it."""
-        stat = path.stat()
-        entry = {
-            "video_frames": info.video_frames,
-            "fps": info.fps,
-            "width": info.width,
-            "height": info.height,
-        }
-        self.entries[os.path.relpath(path, self.root)] = entry | {
-            "size": stat.st_size,
-            "mtime": stat.st_mtime,
-        }
+        self._record(os.path.relpath(path, self.root), path.stat(), self._entry(info))
+
+    @staticmethod
+    def _entry(info: VideoInfo) -> dict:
+        return {column: getattr(info, column) for column in METADATA_FEATURES}
+
+    def _record(self, key: str, stat: os.stat_result, entry: dict) -> None:
+        self.entries[key] = entry | {"size": stat.st_size, "mtime": stat.st_mtime}
         self._dirty = True
 
     def save(self) -> None:
-        """Write the cache (atomically) next to the data, or in the fallback folder when that fails."""
+        """Write the cache (atomically: concurrent loads of one root each replace it whole)."""
         if not self._dirty:
             return
-        for target in (self.path, self._fallback_path()):
-            tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                tmp.write_text(json.dumps(self.entries))
-                os.replace(tmp, target)
-            except OSError as err:
-                tmp.unlink(missing_ok=True)
-                logger.info("cannot write the video metadata cache %s (%s); trying the fallback", target, err)
-                continue
-            if target != self.root / CACHE_FILENAME:
-                logger.info("data root %s is read-only: video metadata cached in %s", self.root, target)
-            self.path, self._dirty = target, False
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(self.entries))
+            os.replace(tmp, self.path)
+        except OSError as err:
+            tmp.unlink(missing_ok=True)
+            logger.warning(
+                "cannot write the video metadata cache %s (%s); the next load will probe the videos again "
+                "(set %s to a writable folder)",
+                self.path,
+                err,
+                CACHE_ENV,
+            )
             return
+        self._dirty = False
+
+
+def _probe_all(cache: VideoMetadataCache, paths: list[Path], num_workers: int) -> list[dict]:
+    """`cache.get` of every path, in threads (PyAV releases the GIL while opening files)."""
+    with ThreadPoolExecutor(max(1, num_workers)) as pool:
+        return list(pool.map(cache.get, paths))
+
+
+def has_video_bytes(split: datasets.Dataset, column: str = "video") -> bool:
+    """Whether any cell of a `Video` column holds the file's bytes (read from the Arrow table, no bytes copied)."""
+    if not isinstance(split.features.get(column), datasets.Video):
+        return False
+    return any(
+        pc.any(pc.is_valid(pc.struct_field(chunk, "bytes"))).as_py()
+        for chunk in split.data.column(column).chunks
+        if len(chunk)
+    )
+
+
+def with_video_metadata(
+    split: datasets.Dataset, video_column: str = "video", num_workers: int | None = None
+) -> datasets.Dataset:
+    """`split` with the loaders' metadata columns (`video_frames`, `fps`, `width`, `height`) when it lacks them.
+
+    Path cells are probed through the `VideoMetadataCache` of their common folder (threads), so the next load
+    opens no video; a video that cannot be probed gets None and is skipped (training) or reported (evaluation)
+    when it is read. A split whose cells hold bytes is returned as it is: its clips are probed from memory
+    when sampled, which reads only the container header of bytes already in memory (hashing the bytes to key
+    a cache would read all of them), and nothing in the data root or the cache can go stale.
+    """
+    if "video_frames" in split.column_names or len(split) == 0 or has_video_bytes(split, video_column):
+        return split
+    paths = [Path(video_path(cell)).absolute() for cell in split[video_column]]
+    cache = VideoMetadataCache(os.path.commonpath([str(path.parent) for path in paths]))
+    metadata = _probe_all(cache, paths, num_workers or _default_workers())
+    cache.save()
+    failed = [f"{path}: {meta['error']}" for path, meta in zip(paths, metadata) if "error" in meta]
+    if failed:
         logger.warning(
-            "could not cache video metadata for %s; the next load will probe the videos again", self.root
+            "%d of %d videos could not be probed and will be skipped when read (first: %s)",
+            len(failed),
+            len(paths),
+            failed[0],
         )
+    for column, feature in METADATA_FEATURES.items():
+        split = split.add_column(column, [meta.get(column) for meta in metadata], feature=feature)
+    return split
 
 
 def _build(
@@ -158,19 +211,15 @@ def _build(
     cache = VideoMetadataCache(root)
     report = LoadReport()
     features = {
-        "video": datasets.Value("string"),
+        "video": datasets.Video(decode=False),
         "label": datasets.ClassLabel(names=class_names),
-        "video_frames": datasets.Value("int32"),
-        "fps": datasets.Value("float32"),
-        "width": datasets.Value("int32"),
-        "height": datasets.Value("int32"),
+        **METADATA_FEATURES,
     } | {column: datasets.ClassLabel(names=names) for column, (names, _labels) in extra_labels.items()}
     result = {}
     for split, entries in splits.items():
         present = [(path, name, label) for path, name, label in entries if path is not None]
         report.missing[split] = [name for path, name, _label in entries if path is None]
-        with ThreadPoolExecutor(max(1, num_workers)) as pool:  # PyAV releases the GIL while opening files
-            metadata = list(pool.map(lambda item: cache.get(item[0]), present))
+        metadata = _probe_all(cache, [path for path, _name, _label in present], num_workers)
         columns: dict[str, list] = {name: [] for name in features}
         flows = []
         report.unreadable[split] = []
@@ -182,13 +231,13 @@ def _build(
             columns["label"].append(label)
             for column, (_names, labels) in extra_labels.items():
                 columns[column].append(labels[name])
-            for key in ("video_frames", "fps", "width", "height"):
+            for key in METADATA_FEATURES:
                 columns[key].append(meta[key])
             flow = flow_path_for(path)
             flows.append(str(flow) if flow.is_file() else None)
         split_features = dict(features)
         if any(flows):
-            columns["flow"], split_features["flow"] = flows, datasets.Value("string")
+            columns["flow"], split_features["flow"] = flows, datasets.Video(decode=False)
         result[split] = datasets.Dataset.from_dict(
             columns, features=datasets.Features(split_features), split=split
         )

@@ -5,8 +5,8 @@ A prepared copy is smaller (short side 128, the seeds' resize, with an even widt
 16 frames (a clip's seek lands close to its first frame) and uses the codec that decodes fastest per core
 (`PREPARED_CODEC`, measured by benchmarks/bench_data.py). The copy keeps every relative path (with the `.mp4`
 extension) and every other file (split lists, annotations), so the loaders open it exactly like the source: the
-same splits and labels. Each video's frame count is written to the loaders' metadata cache (`.hf_vssl_meta.json`),
-so loading the copy opens no video.
+same splits and labels. Each video's frame count is written to the loaders' metadata cache (in the Hugging Face
+cache, `hf_vssl.data.loaders.metadata_cache_dir`), so loading the copy opens no video.
 
 Resumable: a video is written under a temporary name and renamed when complete, so an existing output is complete
 and is skipped by the next run; temporary files a stopped run left behind are removed. A source video FFmpeg
@@ -35,7 +35,14 @@ import av
 import datasets
 from av.video.reformatter import VideoReformatter
 
-from .decoding import RESIZE_INTERPOLATION, VideoDecodeError, VideoInfo, probe_video, short_side_size
+from .decoding import (
+    RESIZE_INTERPOLATION,
+    VideoDecodeError,
+    VideoInfo,
+    probe_video,
+    short_side_size,
+    video_path,
+)
 from .encoding import VideoCodec
 from .flow import is_flow_video
 from .loaders import CACHE_FILENAME, VIDEO_EXTENSIONS, VideoMetadataCache
@@ -165,7 +172,7 @@ def prepared_path(relative: Path) -> Path:
 
 
 def _source_files(source_root: Path) -> Iterator[Path]:
-    """Every file under `source_root` (relative), hidden folders and the metadata cache left out."""
+    """Every file under `source_root` (relative), hidden folders and an older version's metadata cache left out."""
     for path in sorted(source_root.rglob("*")):
         relative = path.relative_to(source_root)
         hidden = any(part.startswith(".") for part in relative.parts[:-1])
@@ -304,13 +311,14 @@ def write_parquet(
     for name, rows in splits.items():
         features = rows.features.copy()
         features["video"] = datasets.Video(decode=False)
-        groups = _shard_rows([os.path.getsize(path) for path in rows["video"]], shard_mb * 2**20)
+        paths = [video_path(cell) for cell in rows["video"]]
+        groups = _shard_rows([os.path.getsize(path) for path in paths], shard_mb * 2**20)
         for index, (begin, end) in enumerate(groups):
             shard = rows.select(range(begin, end)).map(
                 lambda row: {
                     "video": {
-                        "bytes": Path(row["video"]).read_bytes(),
-                        "path": os.path.relpath(row["video"], prepared_root),
+                        "bytes": Path(video_path(row["video"])).read_bytes(),
+                        "path": os.path.relpath(video_path(row["video"]), prepared_root),
                     }
                 },
                 features=features,

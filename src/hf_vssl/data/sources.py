@@ -1,16 +1,21 @@
-"""Opening the dataset a command names: a folder in one of the known layouts, or a saved DatasetDict.
+"""Opening the dataset a command names: a folder in one of the known layouts, a saved DatasetDict, prepared
+Parquet shards, or anything `datasets.load_dataset` reads (a Hub dataset id, a `videofolder` tree); and
+`as_video_dataset`, which turns any `DatasetDict` with a video column into what training and evaluation read.
 
 `DataArguments` is what every command (pretrain, probe, finetune, retrieve, cluster) takes for it.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
 
-DATASET_FORMATS = ("auto", "ucf101", "hmdb51", "kinetics400", "diving48", "folder", "saved", "parquet")
+DATASET_FORMATS = ("auto", "ucf101", "hmdb51", "kinetics400", "diving48", "folder", "saved", "parquet", "hub")
+# `name` or `owner/name`: what --dataset is taken for (a Hub dataset id) when it is not a folder
+_HUB_ID = re.compile(r"[\w.-]+(/[\w.-]+)?")
 # files or folders that identify a layout when --dataset-format is auto
 _MARKERS = (
     ("dataset_dict.json", "saved"),
@@ -31,22 +36,35 @@ def detect_format(root: Path) -> str:
 
 
 def load_video_dataset(
-    path: str | Path, dataset_format: str = "auto", split: int = 1
+    path: str | Path,
+    dataset_format: str = "auto",
+    split: int = 1,
+    *,
+    video_column: str = "video",
+    num_workers: int | None = None,
 ) -> datasets.DatasetDict:
-    """The `train` / `test` splits of a video dataset (columns: video path, label, video_frames...).
+    """The splits of a video dataset, as `as_video_dataset` gives them (columns: video, label, video_frames...).
 
-    dataset_format: one of DATASET_FORMATS; "auto" recognises UCF-101, HMDB-51 and saved DatasetDicts.
+    path: a dataset folder, or a Hub dataset id (`owner/name`, read with `datasets.load_dataset`).
+    dataset_format: one of DATASET_FORMATS; "auto" recognises UCF-101, HMDB-51, saved DatasetDicts, prepared
+        Parquet and class-folder trees, and takes a path that is no folder for a Hub id; "hub" hands any path
+        to `datasets.load_dataset` (e.g. a `videofolder` tree with `<split>/<class>/<video>`).
     split: the official split of UCF-101 / HMDB-51 (1, 2 or 3; the seeds use 1).
+    video_column: the column holding the videos when it is not `video` (renamed to `video`).
     """
     from . import loaders
 
-    root = Path(path)
-    if not root.is_dir():
-        raise FileNotFoundError(
-            f"dataset folder {root} does not exist (pass the dataset root with --dataset)"
-        )
     if dataset_format not in DATASET_FORMATS:
         raise ValueError(f"dataset format must be one of {DATASET_FORMATS}, got '{dataset_format}'")
+    root = Path(path)
+    if dataset_format == "hub" or (
+        dataset_format == "auto" and not root.exists() and _HUB_ID.fullmatch(str(path))
+    ):
+        return as_video_dataset(_load_hub(str(path)), video_column=video_column, num_workers=num_workers)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"dataset folder {root} does not exist (pass the dataset root or a Hub dataset id with --dataset)"
+        )
     dataset_format = detect_format(root) if dataset_format == "auto" else dataset_format
     if dataset_format == "saved":
         splits = datasets.load_from_disk(str(root))
@@ -72,7 +90,80 @@ def load_video_dataset(
         splits = loaders.load_video_folder(root)
     if not isinstance(splits, datasets.DatasetDict) or "train" not in splits:
         raise ValueError(f"{root} ({dataset_format}) has no 'train' split; found {list(splits)}")
+    return as_video_dataset(splits, video_column=video_column, num_workers=num_workers)
+
+
+def _load_hub(name: str) -> datasets.DatasetDict:
+    """`datasets.load_dataset(name)`: a Hub dataset id, or a folder datasets reads; a failure in one line."""
+    try:
+        splits = datasets.load_dataset(name)
+    except Exception as err:  # datasets raises many types (offline, not found, gated, no data files...)
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(
+            f"datasets.load_dataset('{name}') failed ({type(err).__name__}: {reason}); pass a dataset folder or "
+            "a Hub dataset id you can reach (log in with `hf auth login` for a gated one) with --dataset"
+        ) from err
+    if "train" not in splits:
+        raise ValueError(f"the dataset '{name}' has no 'train' split; found {list(splits)}")
     return splits
+
+
+def as_video_dataset(
+    dataset: datasets.DatasetDict, *, video_column: str = "video", num_workers: int | None = None
+) -> datasets.DatasetDict:
+    """Any `DatasetDict` with a video column, as training and evaluation read it: the videos in a column
+    `video` of `Video(decode=False)` cells (paths, or the files' bytes decoded from memory by PyAV), the flow
+    videos (if any) likewise in `flow`, and the metadata columns probed when absent (`with_video_metadata`).
+
+    Accepts the loaders' output, `load_dataset("videofolder", data_dir=...)` (its decoding `Video` column is
+    cast to decode=False: datasets 5 would decode with torchcodec), a Hub dataset, a column of path strings.
+    video_column: the column holding the videos when it is not `video` (it is renamed to `video`).
+    A split without a usable video column is an error naming the columns it has and the fix.
+    """
+    from .loaders import with_video_metadata
+
+    if not isinstance(dataset, datasets.DatasetDict):
+        raise TypeError(
+            f"expected a datasets.DatasetDict of splits, got {type(dataset).__name__}; "
+            "load it without split= (or wrap a Dataset: DatasetDict(train=dataset))"
+        )
+    result = {}
+    for name, split in dataset.items():
+        columns = split.column_names
+        if video_column not in columns:
+            raise ValueError(
+                f"split '{name}' has no video column '{video_column}'; its columns are {columns}: name the one "
+                "holding the videos with --video-column (as_video_dataset(..., video_column=...))"
+            )
+        if video_column != "video":
+            if "video" in columns:
+                raise ValueError(
+                    f"split '{name}' has a column 'video' besides the video column '{video_column}'; "
+                    "remove or rename it (dataset.remove_columns('video'))"
+                )
+            split = split.rename_column(video_column, "video")
+        for column in ("video", "flow"):
+            split = _video_feature(split, name, column)
+        result[name] = with_video_metadata(split, num_workers=num_workers)
+    videos = datasets.DatasetDict(result)
+    if hasattr(dataset, "load_report"):  # what the loaders left out
+        videos.load_report = dataset.load_report
+    return videos
+
+
+def _video_feature(split: datasets.Dataset, name: str, column: str) -> datasets.Dataset:
+    """`column` of `split` as `Video(decode=False)`: a decoding Video or a column of path strings is cast."""
+    feature = split.features.get(column)
+    if feature is None or (isinstance(feature, datasets.Video) and not feature.decode):
+        return split
+    if isinstance(feature, datasets.Video) or (
+        isinstance(feature, datasets.Value) and feature.dtype in ("string", "large_string")
+    ):
+        return split.cast_column(column, datasets.Video(decode=False))
+    raise ValueError(
+        f"column '{column}' of split '{name}' holds {feature}, not videos (file paths or Video cells); "
+        + ("name the video column with --video-column" if column == "video" else "rename or remove it")
+    )
 
 
 @dataclass
@@ -80,21 +171,31 @@ class DataArguments:
     """The dataset of a run (`load_video_dataset`)."""
 
     dataset: str | None = field(
-        default=None, metadata={"help": "dataset root folder (or a saved DatasetDict)", "metavar": "DIR"}
+        default=None,
+        metadata={
+            "help": "dataset root folder (a known layout, a saved DatasetDict, prepared Parquet) or a Hub dataset id",
+            "metavar": "DIR_OR_ID",
+        },
     )
     dataset_format: str = field(
         default="auto",
         metadata={
-            "help": "layout of --dataset; auto recognises UCF-101, HMDB-51, saved DatasetDicts and prepared Parquet",
+            "help": "layout of --dataset; auto recognises UCF-101, HMDB-51, saved DatasetDicts, prepared Parquet "
+            "and class folders, and takes a name that is no folder for a Hub id; hub: datasets.load_dataset",
             "choices": DATASET_FORMATS,
         },
     )
     split: int = field(default=1, metadata={"help": "official split of UCF-101 / HMDB-51"})
+    video_column: str = field(
+        default="video", metadata={"help": "the dataset column holding the videos (paths or Video cells)"}
+    )
 
     def load(self) -> datasets.DatasetDict:
         if not self.dataset:
             raise ValueError("--dataset is required (on the command line or in --config)")
-        return load_video_dataset(self.dataset, self.dataset_format, self.split)
+        return load_video_dataset(
+            self.dataset, self.dataset_format, self.split, video_column=self.video_column
+        )
 
     @property
     def name(self) -> str:

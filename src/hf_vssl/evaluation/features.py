@@ -26,7 +26,15 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from ..data.decoding import VideoDecodeError, decode_frames, probe_video
+from ..data.decoding import (
+    VideoDecodeError,
+    VideoSource,
+    decode_frames,
+    probe_video,
+    undecoded,
+    video_name,
+    video_source,
+)
 from ..data.processor import VsslVideoProcessor
 
 logger = logging.getLogger(__name__)
@@ -81,7 +89,10 @@ class ClipOutputs:
 
 class TestClipDataset(Dataset):
     """Item i: every clip of video i, decoded at the processor's frame size: uint8 (n, T, H, W, C);
-    an undecodable video gives `clips` None and the reason in `error` (the caller skips or raises)."""
+    an undecodable video gives `clips` None and the reason in `error` (the caller skips or raises).
+
+    The video column holds paths or `Video(decode=False)` cells; a cell with bytes (a Parquet shard, a
+    Hub dataset) is decoded from memory and named by the path it records (`video_name`)."""
 
     def __init__(
         self,
@@ -95,7 +106,7 @@ class TestClipDataset(Dataset):
             raise ValueError(
                 f"the dataset has no column(s) {sorted(missing)}; columns: {dataset.column_names}"
             )
-        self.dataset, self.processor = dataset, processor
+        self.dataset, self.processor = undecoded(dataset, video_column), processor
         self.video_column, self.label_column = video_column, label_column
 
     def __len__(self) -> int:
@@ -103,15 +114,15 @@ class TestClipDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         row = self.dataset[index]
-        path = row[self.video_column]
-        item = {"label": int(row[self.label_column]), "index": index, "path": str(path), "clips": None}
+        cell = row[self.video_column]
+        item = {"label": int(row[self.label_column]), "index": index, "path": video_name(cell), "clips": None}
         try:
-            item["clips"] = self._decode(row, path)
+            item["clips"] = self._decode(row, video_source(cell))
         except VideoDecodeError as err:
-            item["error"] = str(err)
+            item["error"] = err.reason
         return item
 
-    def _decode(self, row: dict[str, Any], path: str) -> torch.Tensor:
+    def _decode(self, row: dict[str, Any], path: VideoSource) -> torch.Tensor:
         video_frames, size = row.get("video_frames"), self.processor.frame_size
         if video_frames is None or isinstance(size, int):  # the video's length or size is needed
             info = probe_video(path)

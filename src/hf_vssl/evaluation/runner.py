@@ -23,7 +23,7 @@ from accelerate import Accelerator
 from transformers import AutoConfig, AutoModel
 
 from ..data.processor import VsslVideoProcessor
-from ..data.sources import DataArguments, class_names
+from ..data.sources import DataArguments, as_video_dataset, class_names
 from ..models.modeling_utils import VsslBackboneModel
 from .features import STREAM_COLUMNS, ClipOutputs, cached_backbone_features, extract_clip_outputs
 
@@ -245,9 +245,21 @@ class Evaluation:
             raise ValueError(
                 f"evaluation needs 'train' and 'test' splits; the dataset lacks {sorted(missing)}"
             )
+        self.dataset = as_video_dataset(self.dataset)  # any DatasetDict with a video column
         columns = self.dataset["train"].column_names
         if self.label_column not in columns:
-            raise ValueError(f"the dataset has no label column '{self.label_column}'; columns: {columns}")
+            raise ValueError(
+                f"the dataset has no label column '{self.label_column}'; columns: {columns}: name the class "
+                "column with --label-column"
+            )
+        feature = self.dataset["train"].features[self.label_column]
+        if not isinstance(feature, datasets.ClassLabel) and not (
+            isinstance(feature, datasets.Value) and feature.dtype.startswith(("int", "uint"))
+        ):
+            raise ValueError(
+                f"the label column '{self.label_column}' holds {feature}, not class indices; encode it first "
+                f"(dataset.class_encode_column('{self.label_column}')) or name another with --label-column"
+            )
         check_stream(self.backbone, self.name, self.stream)
         check_stream_column(self.dataset, self.stream, ("train", "test"))
         self.backbone.to(self.accelerator.device)

@@ -139,11 +139,18 @@ def pretrain(
     model: VsslForPretraining | None = None,
 ) -> PretrainOutput:
     """Pretrain `config.method` on `dataset["train"]`, save checkpoints, export the final model to
-    `args.output_dir / "model"`. model: an already built (e.g. partly loaded) model of `config`."""
+    `args.output_dir / "model"`. model: an already built (e.g. partly loaded) model of `config`.
+
+    dataset: any DatasetDict with a `video` column of paths or `Video` cells (`as_video_dataset`: a
+    `load_dataset("videofolder", ...)` result, a Hub dataset); frame counts are probed when absent."""
+    from ..data.sources import as_video_dataset
     from .export import export_pretrained
 
     spec = get_method(config.method)
-    train_dataset = build_train_dataset(spec, config, dataset["train"], args.seed)
+    if "train" not in dataset:
+        raise ValueError(f"pretraining reads the 'train' split; the dataset has {list(dataset)}")
+    train = as_video_dataset(datasets.DatasetDict(train=dataset["train"]))["train"]
+    train_dataset = build_train_dataset(spec, config, train, args.seed)
     if model is None:
         set_seed(args.seed)  # the initial weights depend on the seed only
         model = spec.model_class(config)
