@@ -342,7 +342,7 @@ def run_demo(
 
 def with_flow(data_root: Path, dataset: Any, num_workers: int) -> Any:
     """`dataset` reloaded with its `flow` column, the flow videos extracted first where missing."""
-    from ..data.clip_dataset import video_path
+    from ..data.decoding import video_path
     from ..data.flow import extract_flow_videos
     from ..data.sources import load_video_dataset
 
