@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 import datasets
@@ -142,7 +143,7 @@ class VideoClipDataset(Dataset):
         self._epoch.fill_(epoch)
 
     @property
-    def collate_fn(self):
+    def collate_fn(self) -> Callable[[list[dict[str, Any]]], dict[str, Any]]:
         """The DataLoader's collate: K samples per item are flattened into the batch (`collate_repeated`)."""
         return default_collate if self.repeated_samples == 1 else collate_repeated
 
