@@ -9,8 +9,12 @@ machine's device for reference. Workers needed per GPU ~= clips/s the GPU trains
 choice of `PREPARED_CODEC`), the source against its prepared copy side by side (ratio), and Pace's frames
 decoded per sample with and without skipping the key-frame groups that hold no needed frame.
 
+Repeated sampling rows: samples per CPU-second when each decoded video gives K samples (`repeated_samples`,
+one decode of the union of their frames) for K = 1, 2, 4 side by side.
+
     python benchmarks/bench_data.py                      # synthetic UCF-like videos (built once, ~1 min)
     python benchmarks/bench_data.py --root /data/UCF101  # a real dataset (any layout the loaders read)
+    python benchmarks/bench_data.py --tables repeated     # only some of the tables
 """
 
 from __future__ import annotations
@@ -68,6 +72,8 @@ PREPARE_CODECS = {
     "MJPEG qscale 3": VideoCodec("mjpeg", "yuvj420p", {"qscale:v": "3"}),
 }
 SOURCE_FRAME_SIZE = (128, 171)  # seeds 001/003: the source is resized to 128x171 while decoding
+TABLES = ("prepared", "repeated", "decode", "augment")
+REPEATS = (1, 2, 4)  # samples per decoded video in the repeated-sampling table
 
 
 def build_videos(folder: Path, count: int) -> dict[str, list[str]]:
@@ -97,16 +103,26 @@ def rows_for(paths: list[str]) -> datasets.Dataset:
 
 
 def clips_per_second(
-    rows: datasets.Dataset, sampler, frame_size, threads: int, samples: int, clock=time.perf_counter
+    rows: datasets.Dataset,
+    sampler,
+    frame_size,
+    threads: int,
+    samples: int,
+    clock=time.perf_counter,
+    repeated: int = 1,
 ) -> float:
-    """Samples per second of `clock` (wall time, or `time.process_time` for CPU-seconds)."""
-    dataset = VideoClipDataset(rows, sampler, frame_size=frame_size, decode_threads=threads)
+    """Samples per second of `clock` (wall time, or `time.process_time` for CPU-seconds); `repeated`
+    samples per decoded video (`repeated_samples`), so `samples / repeated` items are read."""
+    dataset = VideoClipDataset(
+        rows, sampler, frame_size=frame_size, decode_threads=threads, repeated_samples=repeated
+    )
     for index in range(min(3, len(rows))):  # warm-up: file cache, codec init
         dataset[index]
+    items = max(1, samples // repeated)
     start = clock()
-    for index in range(samples):
+    for index in range(items):
         dataset[index % len(rows)]
-    return samples / (clock() - start)
+    return items * repeated / (clock() - start)
 
 
 def prepared_copies(paths: list[str], folder: Path, codec: VideoCodec) -> list[str]:
@@ -120,15 +136,18 @@ def prepared_copies(paths: list[str], folder: Path, codec: VideoCodec) -> list[s
     return copies
 
 
-def pace_frames_per_sample(paths: list[str], samples: int, skip_unneeded: bool) -> tuple[float, float, float]:
-    """(frames decoded, distinct frames used, samples per CPU-second) of Pace's default sampler (2 clips)."""
-    sampler = get_method("pace").build_sampler(PaceConfig())
+def frames_per_sample(
+    paths: list[str], sampler, samples: int, skip_unneeded: bool = True, repeated: int = 1
+) -> tuple[float, float, float]:
+    """(frames decoded, distinct frames used, samples per CPU-second) per sample of `sampler`, `repeated`
+    samples per decode (the union of their frames, as `VideoClipDataset` decodes it)."""
     counts = [probe_video(path).video_frames for path in paths]
-    stats, used = {}, 0
+    stats, used, items = {}, 0, max(1, samples // repeated)
     start = time.process_time()
-    for index in range(samples):
-        views = sampler(counts[index % len(paths)], np.random.default_rng(index)).views
-        needed = np.unique(np.concatenate([v.reshape(-1) for v in views.values()]))
+    for index in range(items):
+        rng = np.random.default_rng(index)
+        draws = [sampler(counts[index % len(paths)], rng).views for _ in range(repeated)]
+        needed = np.unique(np.concatenate([v.reshape(-1) for views in draws for v in views.values()]))
         decode_frames(
             paths[index % len(paths)],
             needed,
@@ -138,7 +157,8 @@ def pace_frames_per_sample(paths: list[str], samples: int, skip_unneeded: bool) 
             stats=stats,
         )
         used += len(needed)
-    return stats["decoded"] / samples, used / samples, samples / (time.process_time() - start)
+    done = items * repeated
+    return stats["decoded"] / done, used / done, done / (time.process_time() - start)
 
 
 def augment_clips_per_second(
@@ -176,6 +196,7 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, nargs="+", default=[1, 0], help="decoder threads (0 = FFmpeg auto)"
     )
+    parser.add_argument("--tables", nargs="+", choices=TABLES, default=list(TABLES), help="tables to print")
     args = parser.parse_args()
 
     torch.set_num_threads(max(1, (os.cpu_count() or 1)))
@@ -199,23 +220,45 @@ def main() -> None:
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     print(f"\nCPU: {os.cpu_count()} cores; PyAV decoding in this process = one data worker")
-    if not args.root:
+    if "prepared" in args.tables and not args.root:
         prepared_rows(folder, videos, args.samples)
-    print()
-    print("| clip | source | decoder threads | clips/s per worker | ms per clip |")
-    print("|---|---|---:|---:|---:|")
-    for name, sampler, frame_size, _crop in CLIPS:
-        for source, rows in sources.items():
-            for threads in args.threads:
-                rate = clips_per_second(rows, sampler, frame_size, threads, args.samples)
-                label = "auto" if threads == 0 else str(threads)
-                print(f"| {name} | {source} | {label} | {rate:.1f} | {1000 / rate:.1f} |", flush=True)
+    if "repeated" in args.tables:
+        repeated_rows(sources, args.samples)
+    if "decode" in args.tables:
+        print("\n| clip | source | decoder threads | clips/s per worker | ms per clip |")
+        print("|---|---|---:|---:|---:|")
+        for name, sampler, frame_size, _crop in CLIPS:
+            for source, rows in sources.items():
+                for threads in args.threads:
+                    rate = clips_per_second(rows, sampler, frame_size, threads, args.samples)
+                    label = "auto" if threads == 0 else str(threads)
+                    print(f"| {name} | {source} | {label} | {rate:.1f} | {1000 / rate:.1f} |", flush=True)
 
-    print(f"\n| GPU-side augmentation (ViCC strong policy), device {device} | clips/s |")
-    print("|---|---:|")
-    for name, _sampler, frame_size, crop in CLIPS[:2]:
-        rate = augment_clips_per_second(int(name.split("x")[0]), frame_size, crop, device)
-        print(f"| {name} from {frame_size[0]}x{frame_size[1]} | {rate:.0f} |", flush=True)
+    if "augment" in args.tables:
+        print(f"\n| GPU-side augmentation (ViCC strong policy), device {device} | clips/s |")
+        print("|---|---:|")
+        for name, _sampler, frame_size, crop in CLIPS[:2]:
+            rate = augment_clips_per_second(int(name.split("x")[0]), frame_size, crop, device)
+            print(f"| {name} from {frame_size[0]}x{frame_size[1]} | {rate:.0f} |", flush=True)
+
+
+def repeated_rows(sources: dict[str, datasets.Dataset], samples: int) -> None:
+    """Samples per CPU-second with K samples per decoded video (one decoder thread), K = 1, 2, 4, and the
+    frames decoded per sample (what the K samples share)."""
+    ks = " | ".join(f"K={k}" for k in REPEATS)
+    print(
+        f"\n| repeated sampling: samples per CPU-s (frames decoded per sample) | source | {ks} | K={REPEATS[-1]} / K=1 |"
+    )
+    print(f"|---|---|{'---:|' * (len(REPEATS) + 1)}")
+    for name, sampler, frame_size, _crop in (CLIPS[0], CLIPS[2]):
+        for source, rows in sources.items():
+            rates = [
+                clips_per_second(rows, sampler, frame_size, 1, samples, time.process_time, repeated=k)
+                for k in REPEATS
+            ]
+            decoded = [frames_per_sample(rows["video"], sampler, samples, repeated=k)[0] for k in REPEATS]
+            cells = " | ".join(f"{rate:.1f} ({frames:.0f})" for rate, frames in zip(rates, decoded))
+            print(f"| {name} | {source} | {cells} | {rates[-1] / rates[0]:.2f}x |", flush=True)
 
 
 def prepared_rows(folder: Path, videos: dict[str, list[str]], samples: int) -> None:
@@ -254,11 +297,12 @@ def prepared_rows(folder: Path, videos: dict[str, list[str]], samples: int) -> N
         "\n| Pace sampler (2 clips x 16, paces 1-4), 320x240 H.264 | frames decoded per sample | distinct frames used | samples per CPU-s |"
     )
     print("|---|---:|---:|---:|")
+    pace = get_method("pace").build_sampler(PaceConfig())
     for label, skip in (
         ("decode the whole span (before)", False),
         ("skip groups without a needed frame", True),
     ):
-        decoded, used, rate = pace_frames_per_sample(videos[".mp4"], samples, skip)
+        decoded, used, rate = frames_per_sample(videos[".mp4"], pace, samples, skip)
         print(f"| {label} | {decoded:.0f} | {used:.0f} | {rate:.1f} |", flush=True)
 
 

@@ -115,17 +115,36 @@ def torchvision_anchor(name: str, args: argparse.Namespace, device: torch.device
         from torchvision.models import video
     except Exception:  # torchvision is optional (it does not import on every torch build)
         return None
-    model = getattr(video, name)(num_classes=400).to(device, memory_format=torch.channels_last_3d).train()
+    return classification_step_rate(getattr(video, name)(num_classes=400), args, device)
+
+
+def classification_step_rate(
+    model: torch.nn.Module,
+    args: argparse.Namespace,
+    device: torch.device,
+    *,
+    bf16: bool = True,
+    channels_last: bool = True,
+    compile: bool = False,
+    num_classes: int = 400,
+) -> float:
+    """Compute-only clips/s of a `num_classes`-way cross-entropy training step of `model` (clips -> logits,
+    or an output with `.logits`) on one device-resident batch of `args.batch_size` random clips
+    (`args.frames` x `args.crop`^2), timed over `args.steps` steps after `args.warmup`."""
+    memory_format = torch.channels_last_3d if channels_last else torch.contiguous_format
+    model = model.to(device, memory_format=memory_format).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    forward = torch.compile(model) if compile else model
     clips = torch.randn(args.batch_size, 3, args.frames, args.crop, args.crop, device=device)
-    clips = clips.contiguous(memory_format=torch.channels_last_3d)
-    labels = torch.randint(0, 400, (args.batch_size,), device=device)
+    clips = clips.contiguous(memory_format=memory_format)
+    labels = torch.randint(0, num_classes, (args.batch_size,), device=device)
     for step in range(args.warmup + args.steps):
         if step == args.warmup:
             _sync(device)
             start = time.perf_counter()
-        with torch.autocast(device.type, dtype=torch.bfloat16):
-            loss = torch.nn.functional.cross_entropy(model(clips), labels)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            out = forward(clips)
+            loss = torch.nn.functional.cross_entropy(getattr(out, "logits", out), labels)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

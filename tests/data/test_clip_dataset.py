@@ -100,3 +100,51 @@ def test_default_collate_and_persistent_workers_see_set_epoch(tiny_rows):
     epoch1 = next(iter(loader))
     assert torch.equal(epoch1["views"]["clip0"][0], dataset[0]["views"]["clip0"])  # the worker saw epoch 1
     assert not torch.equal(epoch1["views"]["clip0"], epoch0["views"]["clip0"])
+
+
+def test_repeated_samples_are_independent_clips_from_one_decode(tiny_rows, monkeypatch):
+    """K samples of a video: K clip draws from the item's random state, one decoder pass over their union."""
+    from hf_vssl.data import clip_dataset
+
+    calls = []
+
+    def counting_decode(path, indices, **kwargs):
+        calls.append(np.asarray(indices))
+        return decode_frames(path, indices, **kwargs)
+
+    monkeypatch.setattr(clip_dataset, "decode_frames", counting_decode)
+    sampler = TwoClipSampler(num_frames=4)
+    dataset = VideoClipDataset(tiny_rows, sampler, frame_size=SIZE, seed=5, repeated_samples=3)
+    dataset.set_epoch(2)
+    item = dataset[3]
+    assert len(calls) == 1  # one decode (one container opened) for the 3 samples
+    rng = np.random.default_rng([5, 2, 3, 0])  # the documented per-item seed: (seed, epoch, index, attempt)
+    expected = [sampler(tiny_rows[3]["video_frames"], rng).views for _ in range(3)]
+    union = np.unique(np.concatenate([v.reshape(-1) for views in expected for v in views.values()]))
+    np.testing.assert_array_equal(calls[0], union)
+    for key in ("clip0", "clip1"):
+        assert item["views"][key].shape == (3, 4, *SIZE, 3)
+        for k, views in enumerate(expected):
+            frames = decode_frames(tiny_rows[3]["video"], views[key], size=SIZE)
+            np.testing.assert_array_equal(item["views"][key][k].numpy(), frames, err_msg=f"{key} sample {k}")
+    starts = {int(views["clip0"][0]) for views in expected}
+    assert len(starts) > 1  # the samples are different clips of the video, not one clip repeated
+    assert item["label"].tolist() == [3, 3, 3] and item["index"].tolist() == [3, 3, 3]
+    assert item["num_skipped"].shape == ()
+
+
+def test_repeated_samples_collate_into_the_batch_and_count_skips_once(tiny_rows, tmp_path):
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    rows = datasets.Dataset.from_dict(
+        {"video": [str(empty), *tiny_rows["video"][:3]], "label": [0, 1, 2, 3]}
+    )  # no video_frames column: probed per sample, where the empty file fails
+    dataset = VideoClipDataset(rows, TwoClipSampler(num_frames=4), frame_size=SIZE, repeated_samples=2)
+    batch = next(iter(DataLoader(dataset, batch_size=4, collate_fn=dataset.collate_fn)))
+    assert batch["views"]["clip0"].shape == (8, 4, *SIZE, 3)  # 4 videos x 2 samples
+    assert batch["label"].shape == (8,) and torch.equal(batch["label"][0::2], batch["label"][1::2])
+    assert batch["index"][2:].tolist() == [1, 1, 2, 2, 3, 3]  # item i is samples 2i, 2i + 1
+    assert batch["num_skipped"].shape == (4,)  # one count per video read, not per sample
+    assert int(batch["num_skipped"].sum()) == len(dataset.skipped_paths) >= 1
+    with pytest.raises(ValueError, match="repeated_samples"):
+        VideoClipDataset(rows, TwoClipSampler(num_frames=4), repeated_samples=0)

@@ -10,6 +10,7 @@ import time
 import datasets
 import pytest
 from accelerate.state import AcceleratorState
+from huggingface_hub.errors import StrictDataclassError
 from torch.utils.data import Dataset
 
 from hf_vssl.data.prepare import prepare_dataset
@@ -107,3 +108,45 @@ def test_pretrain_takes_a_videofolder_dataset_dict(tiny_spec, tiny_videofolder, 
     assert output.result.epoch_summaries[0]["skipped_videos"] == 0
     with pytest.raises(ValueError, match=r"reads the 'train' split; the dataset has \['test'\]"):
         pretrain(config, datasets.DatasetDict(test=dataset["test"]), args)
+
+
+def test_repeated_samples_keep_the_steps_of_an_epoch(tiny_spec, tiny_dataset, tmp_path, caplog):
+    """K=2: each decoded video gives 2 samples, batch_size still counts samples, an epoch keeps its steps."""
+    steps = {}
+    for repeats in (1, 2):
+        AcceleratorState._reset_state()
+        config = build_method_config(
+            tiny_spec.name, overrides={"epochs": 1, "batch_size": 8, "repeated_samples": repeats}
+        )
+        train = build_train_dataset(tiny_spec, config, tiny_dataset["train"], seed=0)
+        args = TrainingArguments(output_dir=tmp_path / str(repeats), num_workers=0, progress_bar=False)
+        result = fit(
+            tiny_spec.model_class(config),
+            train,
+            tiny_spec.build_augment(config),
+            OptimizerRecipe.from_config(config),
+            args,
+        )
+        assert math.isfinite(result.epoch_summaries[0]["loss"])
+        steps[repeats] = result.global_step
+    assert steps[2] == steps[1] == len(tiny_dataset["train"]) // 8
+    assert "one another's negatives" in caplog.text  # the tiny method contrasts the batch: warned
+
+
+def test_repeated_samples_must_divide_the_batch(tiny_spec, tiny_dataset, tmp_path):
+    with pytest.raises(StrictDataclassError) as error:  # the CLI prints its cause, one line
+        build_method_config(tiny_spec.name, overrides={"batch_size": 6, "repeated_samples": 4})
+    cause = str(error.value.__cause__)
+    assert cause.startswith("repeated_samples must be a divisor of batch_size 6") and "\n" not in cause
+    AcceleratorState._reset_state()
+    config = build_method_config(tiny_spec.name, overrides={"batch_size": 4, "repeated_samples": 4})
+    args = TrainingArguments(output_dir=tmp_path, num_workers=0, gradient_accumulation_steps=2)
+    train = build_train_dataset(tiny_spec, config, tiny_dataset["train"], seed=0)
+    with pytest.raises(ValueError, match=r"repeated_samples 4 must divide the batch of each process .*\(2\)"):
+        fit(
+            tiny_spec.model_class(config),
+            train,
+            tiny_spec.build_augment(config),
+            config.optimizer_recipe,
+            args,
+        )

@@ -4,17 +4,24 @@ The CPU data workers only sample indices, decode and resize; augmentation runs b
 (`hf_vssl.data.augment`). Each needed frame is decoded once per sample (the union of all views' indices) and
 gathered per view. The per-sample random state derives from (seed, epoch, index, attempt), so a run is
 reproducible and resumable whatever the number of workers.
+
+Repeated sampling (`repeated_samples` K > 1, VideoMAE v2's `--num_sample`): one item draws K independent
+samples of its video from that random state, decodes the union of their frames in one pass and returns them
+stacked; `collate_repeated` flattens the K samples into the batch, so the device augmentation gives each its
+own random parameters. Unlike VideoMAE v2, whose K samples augment one decoded clip, each sample here draws
+its own clip positions (the sampler runs K times); a frame two samples share is still decoded once.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import datasets
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
 from .decoding import (
     VideoDecodeError,
@@ -31,6 +38,8 @@ from .samplers import ClipSampler
 logger = logging.getLogger(__name__)
 
 FLOW_VIEW_PREFIX = "flow"
+# the item keys that hold one entry per sample (flattened by `collate_repeated`); "num_skipped" counts per read
+PER_SAMPLE_KEYS = ("views", "targets", "label", "index")
 
 
 class VideoClipDataset(Dataset):
@@ -49,9 +58,12 @@ class VideoClipDataset(Dataset):
     skip_corrupt: an undecodable video is logged, counted in the item's `num_skipped`, recorded in
         `skipped_paths` (per process) and replaced by another row drawn at random; False raises instead
         (evaluation should see every video).
+    repeated_samples: K independent samples (clip positions) of the item's video from one decode; every
+        per-sample entry of the item gains a leading K dimension, and `collate_fn` flattens them into the batch.
 
     Item: {"views": {name: uint8 (T, H, W, 3) or (num_clips, T, H, W, 3)}, "targets": {name: tensor},
-    "label": int64, "index": int64 (the row actually used), "num_skipped": int64}; the default collate works.
+    "label": int64, "index": int64 (the row actually used), "num_skipped": int64}; `collate_fn` batches it
+    (torch's default collate when K is 1).
     """
 
     def __init__(
@@ -68,6 +80,7 @@ class VideoClipDataset(Dataset):
         max_attempts: int = 20,
         decode_threads: int = 1,
         epoch_repeats: int = 1,
+        repeated_samples: int = 1,
     ):
         if video_column not in dataset.column_names:
             raise ValueError(
@@ -79,6 +92,9 @@ class VideoClipDataset(Dataset):
         self.sampler = sampler
         if epoch_repeats < 1:
             raise ValueError(f"epoch_repeats must be >= 1, got {epoch_repeats}")
+        if repeated_samples < 1:
+            raise ValueError(f"repeated_samples must be >= 1, got {repeated_samples}")
+        self.repeated_samples = repeated_samples
         self.frame_size = tuple(frame_size) if frame_size is not None else None
         self.epoch_repeats = epoch_repeats
         self.seed = seed
@@ -121,6 +137,11 @@ class VideoClipDataset(Dataset):
         """Call before iterating each epoch: the clips drawn depend on (seed, epoch, index)."""
         self._epoch.fill_(epoch)
 
+    @property
+    def collate_fn(self) -> Callable[[list[dict[str, Any]]], dict[str, Any]]:
+        """The DataLoader's collate: K samples per item are flattened into the batch (`collate_repeated`)."""
+        return default_collate if self.repeated_samples == 1 else collate_repeated
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         row, skipped = int(index) % self.num_videos, 0
         for attempt in range(self.max_attempts):
@@ -136,13 +157,13 @@ class VideoClipDataset(Dataset):
                 self.skipped_paths.append(err.path)
                 logger.warning("skipping an undecodable video (row %d): %s", row, err)
                 continue
+            per_read = () if self.repeated_samples == 1 else (self.repeated_samples,)
+            label = self._labels[row] if self._labels is not None else -1
             return {
                 "views": views,
                 "targets": {key: torch.tensor(value) for key, value in targets.items()},
-                "label": torch.tensor(
-                    self._labels[row] if self._labels is not None else -1, dtype=torch.int64
-                ),
-                "index": torch.tensor(row, dtype=torch.int64),
+                "label": torch.full(per_read, label, dtype=torch.int64),
+                "index": torch.full(per_read, row, dtype=torch.int64),
                 "num_skipped": torch.tensor(skipped, dtype=torch.int64),
             }
         raise RuntimeError(
@@ -159,10 +180,15 @@ class VideoClipDataset(Dataset):
         try:
             if video_frames is None:  # not probed up front (bytes rows, unreadable files): probe it now
                 video_frames = probe_video(path).video_frames
-            sample = self.sampler(video_frames, rng)
-            rgb_keys = [key for key in sample.views if not key.startswith(FLOW_VIEW_PREFIX)]
-            flow_keys = [key for key in sample.views if key.startswith(FLOW_VIEW_PREFIX)]
-            views = self._decode_views(path, {key: sample.views[key] for key in rgb_keys})
+            samples = [self.sampler(video_frames, rng) for _ in range(self.repeated_samples)]
+            if len(samples) == 1:
+                indices, targets = samples[0].views, samples[0].targets
+            else:  # (K, *view shape) indices: the K samples' frames are decoded as one union below
+                indices = {key: np.stack([s.views[key] for s in samples]) for key in samples[0].views}
+                targets = {key: [s.targets[key] for s in samples] for key in samples[0].targets}
+            rgb_keys = [key for key in indices if not key.startswith(FLOW_VIEW_PREFIX)]
+            flow_keys = [key for key in indices if key.startswith(FLOW_VIEW_PREFIX)]
+            views = self._decode_views(path, {key: indices[key] for key in rgb_keys})
         except VideoDecodeError as err:  # named by the cell: a bytes row by the path it records
             raise VideoDecodeError(video_name(cell), err.reason) from err
         if flow_keys:
@@ -172,8 +198,8 @@ class VideoClipDataset(Dataset):
                     f"views {flow_keys} need optical flow but row {row} ({video_name(cell)}) has no "
                     f"'{self.flow_column}' video; compute it with `hf-vssl extract-flow` and reload the dataset"
                 )
-            views |= self._decode_views(video_path(flow), {key: sample.views[key] for key in flow_keys})
-        return views, sample.targets
+            views |= self._decode_views(video_path(flow), {key: indices[key] for key in flow_keys})
+        return views, targets
 
     def _decode_views(self, path: VideoSource, views: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         """Decode the union of the views' indices once, then gather each view: uint8 (*view_shape, H, W, 3)."""
@@ -188,3 +214,18 @@ class VideoClipDataset(Dataset):
             out[key] = torch.from_numpy(frames[rows].reshape(*indices.shape, *frames.shape[1:]))
             offset += indices.size
         return out
+
+
+def collate_repeated(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Batch items of K samples each (`repeated_samples`): torch's default collate, then every per-sample
+    entry (B/K, K, ...) -> (B, ...), a view; `num_skipped` stays one count per read video."""
+    batch = default_collate(items)
+    for key in PER_SAMPLE_KEYS:
+        batch[key] = _flatten_samples(batch[key])
+    return batch
+
+
+def _flatten_samples(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _flatten_samples(entry) for key, entry in value.items()}
+    return value.flatten(0, 1)

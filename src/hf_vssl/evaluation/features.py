@@ -76,7 +76,12 @@ class ClipOutputs:
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tensors = {"outputs": self.outputs, "video_index": self.video_index, "labels": self.labels, "rows": self.rows}
+        tensors = {
+            "outputs": self.outputs,
+            "video_index": self.video_index,
+            "labels": self.labels,
+            "rows": self.rows,
+        }
         metadata = {"skipped": json.dumps(self.skipped)}
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(path), metadata=metadata)
 

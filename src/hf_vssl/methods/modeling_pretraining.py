@@ -82,6 +82,12 @@ class VsslPretrainingConfig(PreTrainedConfig):
     # passes over the training videos per epoch: epochs, milestones and schedules count these longer
     # epochs (Pace's release repeats its video list 10x per epoch)
     epoch_repeats: int = 1
+    # samples drawn from each decoded video (VideoMAE v2's repeated augmentation, `--num_sample`); 1 = off,
+    # as every released method. K > 1: a data worker draws K independent clips of one video and decodes
+    # their frames in one pass; `batch_size` still counts samples (the loader reads batch_size / K videos)
+    # and an epoch keeps its steps (it reads 1/K of the videos). Contrastive terms (ViCC, MFO, SDC, Pace's
+    # unless contrastive="none") then meet same-video samples as negatives in the batch
+    repeated_samples: int = 1
     batch_size: int = 64  # global: all processes x accumulation steps
 
     def __post_init__(self, **kwargs: Any) -> None:
@@ -140,6 +146,20 @@ class VsslPretrainingConfig(PreTrainedConfig):
     def validate_recipe(self) -> None:
         self.optimizer_recipe  # noqa: B018  (building the recipe validates every optimisation field)
         check_field("epoch_repeats", self.epoch_repeats, self.epoch_repeats >= 1, ">= 1")
+        repeats = self.repeated_samples
+        check_field("repeated_samples", repeats, repeats >= 1, ">= 1")
+        check_field(
+            "repeated_samples",
+            repeats,
+            self.batch_size % repeats == 0,
+            f"a divisor of batch_size {self.batch_size} (the loader reads batch_size / repeated_samples videos)",
+        )
+
+    @property
+    def compares_batch_samples(self) -> bool:
+        """Whether the loss compares each sample with the batch's others (negatives, Sinkhorn codes): with
+        `repeated_samples` > 1 some of those are clips of the same video."""
+        return True
 
     def recipe_summary(self) -> str:
         """The run in a few sentences for model cards, read from the fields (never written by hand)."""
@@ -154,6 +174,8 @@ class VsslPretrainingConfig(PreTrainedConfig):
             "constant": "constant",
         }[self.lr_schedule]
         repeats = f" of {self.epoch_repeats} passes over the videos" if self.epoch_repeats > 1 else ""
+        if self.repeated_samples > 1:
+            repeats += f", {self.repeated_samples} clips per decoded video"
         return (
             f"{self.method_summary()} {self.num_frames} x {self.crop_size} x {self.crop_size} clips{frames}; "
             f"{self.optimizer.upper()} lr {self.learning_rate:g} ({schedule}), weight decay {self.weight_decay:g}, "

@@ -169,22 +169,29 @@ class TrainingDiverged(RuntimeError):
 
 class EpochShuffleSampler(Sampler[int]):
     """A permutation of the dataset that depends only on (seed, epoch): every process draws the same
-    order and a resumed run replays it exactly."""
+    order and a resumed run replays it exactly.
 
-    def __init__(self, num_samples: int, seed: int, shuffle: bool = True) -> None:
+    num_draws: the permutation's first `num_draws` indices per epoch (default: all). Repeated sampling
+    reads 1/K of the items per epoch, each giving K samples (DeiT's `RASampler` does the same), so an
+    epoch keeps its number of samples and optimizer steps."""
+
+    def __init__(
+        self, num_samples: int, seed: int, shuffle: bool = True, num_draws: int | None = None
+    ) -> None:
         self.num_samples, self.seed, self.shuffle, self.epoch = num_samples, seed, shuffle, 0
+        self.num_draws = num_samples if num_draws is None else num_draws
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[int]:
         if not self.shuffle:
-            return iter(range(self.num_samples))
+            return iter(range(self.num_draws))
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return iter(torch.randperm(self.num_samples, generator=generator).tolist())
+        return iter(torch.randperm(self.num_samples, generator=generator)[: self.num_draws].tolist())
 
     def __len__(self) -> int:
-        return self.num_samples
+        return self.num_draws
 
 
 def make_accelerator(args: TrainingArguments, trackers: bool = True) -> Accelerator:
@@ -254,8 +261,10 @@ def fit(
 ) -> TrainResult:
     """Train `model` on `train_dataset` for `recipe.epochs` epochs (or `args.max_steps` steps).
 
-    train_dataset items are dicts (collated by torch's default collate); if it has `set_epoch`, it is
-    called at every epoch start so per-sample randomness depends on (seed, epoch, index).
+    train_dataset items are dicts (collated by its `collate_fn`, else torch's default collate); if it has
+    `set_epoch`, it is called at every epoch start so per-sample randomness depends on (seed, epoch, index).
+    If it has `repeated_samples` (K samples per item), the loader reads batch / K items per step and
+    len / K items per epoch: `recipe.batch_size` counts samples, and an epoch keeps its steps.
     augment(batch on device) -> kwargs of `model.forward`; it runs on the device, batched.
     param_groups: optimizer parameter groups (default: every trainable parameter, one group).
     `args.output_dir` must not hold another run (`run_dir.prepare_output_dir`). A non-finite loss
@@ -282,12 +291,19 @@ def _fit(
     run = _prepare_run(accelerator, model, recipe, args)
     set_seed(args.seed, device_specific=True)  # augmentations differ across processes, identically per run
     micro_batch = per_process_batch_size(recipe.batch_size, accelerator)
-    sampler = EpochShuffleSampler(len(train_dataset), seed=args.seed)
+    repeats = getattr(train_dataset, "repeated_samples", 1)  # samples per item (one decode)
+    if micro_batch % repeats:
+        raise ValueError(
+            f"repeated_samples {repeats} must divide the batch of each process and accumulation step "
+            f"({micro_batch}); change batch_size or repeated_samples"
+        )
+    sampler = EpochShuffleSampler(len(train_dataset), seed=args.seed, num_draws=len(train_dataset) // repeats)
     num_workers = default_num_workers() if args.num_workers is None else args.num_workers
     loader = DataLoader(
         train_dataset,
-        batch_size=micro_batch,
+        batch_size=micro_batch // repeats,
         sampler=sampler,
+        collate_fn=getattr(train_dataset, "collate_fn", None),
         drop_last=True,
         num_workers=num_workers,
         persistent_workers=num_workers > 0,  # no respawn (and dataset copy) at every epoch
@@ -298,7 +314,7 @@ def _fit(
         generator=torch.Generator().manual_seed(args.seed),
         worker_init_fn=ignore_interrupts,
     )
-    global_batches = len(train_dataset) // (micro_batch * accelerator.num_processes)
+    global_batches = len(sampler) // (micro_batch // repeats * accelerator.num_processes)
     if global_batches == 0:
         raise ValueError(
             f"the training set has {len(train_dataset)} videos, fewer than one batch of {micro_batch} x "

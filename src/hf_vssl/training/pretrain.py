@@ -4,6 +4,7 @@ loop, then the export (`save_pretrained` of backbone + heads, and a model card b
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from ..methods.modeling_pretraining import VsslForPretraining, VsslPretrainingCo
 from ..methods.registry import MethodSpec, get_method
 from ..typed_fields import coerce_value, field_types
 from .loop import TrainingArguments, TrainResult, fit, make_accelerator
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -119,6 +122,14 @@ def build_train_dataset(spec: MethodSpec, config: VsslPretrainingConfig, split: 
             f"this {spec.name} configuration reads optical flow, but the dataset has no 'flow' column; "
             "compute flow videos first with `hf-vssl extract-flow` or train the RGB stream"
         )
+    if config.repeated_samples > 1 and config.compares_batch_samples:
+        logger.warning(
+            "repeated_samples %d: %s contrasts each sample with the batch's others, so the %d clips of a video "
+            "in a batch are one another's negatives; repeated_samples=1 avoids that",
+            config.repeated_samples,
+            spec.name,
+            config.repeated_samples,
+        )
     frame_size = None if config.frame_size is None else tuple(config.frame_size)
     return VideoClipDataset(
         split,
@@ -126,6 +137,7 @@ def build_train_dataset(spec: MethodSpec, config: VsslPretrainingConfig, split: 
         frame_size=frame_size,
         seed=seed,
         epoch_repeats=config.epoch_repeats,
+        repeated_samples=config.repeated_samples,
     )
 
 

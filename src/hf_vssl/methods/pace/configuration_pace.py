@@ -127,6 +127,11 @@ class PaceConfig(VsslPretrainingConfig):
         """Algorithm 1 contrasts two clips of each video at different paces; otherwise one clip."""
         return 2 if self.contrastive == "same_context" else 1
 
+    @property
+    def compares_batch_samples(self) -> bool:
+        """Only algorithm 1 treats other videos' clips as negatives ("same_pace" contrasts pace labels)."""
+        return self.contrastive == "same_context"
+
     def validate_paces(self) -> None:
         fractions = self.pace_fractions
         if len(fractions) < 2 or any(p <= 0 for p in fractions) or len(set(fractions)) != len(fractions):
