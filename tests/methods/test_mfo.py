@@ -93,6 +93,18 @@ def test_timestamp_retrieval_targets_are_the_diagonal(steps):
     assert shuffled_accuracy == 0.0
 
 
+def test_too_short_clips_for_timestamp_retrieval_fail_at_the_first_step():
+    """4-frame clips leave R3D's mid level one time step: the first step of stage one says so (it used to
+    surface only when the graph stage switched L_ret on, epochs into the run)."""
+    torch.manual_seed(0)
+    clips = torch.randn(2, 2, 3, 4, 16, 16)
+    model = MFOForPretraining(_tiny_config(num_frames=4))
+    assert not model.graph_active
+    with pytest.raises(ValueError, match="even number >= 2 of time steps"):
+        model(clips)
+    MFOForPretraining(_tiny_config(num_frames=4, use_ret_loss=False))(clips).loss.backward()
+
+
 def test_timestamp_retrieval_needs_even_steps():
     with pytest.raises(ValueError, match="even number"):
         timestamp_retrieval_loss(torch.randn(2, 2, 4, 1), torch.randn(2, 4, 1), 0.07)

@@ -26,7 +26,7 @@ from ..modeling_pretraining import VsslForPretraining, VsslPretrainingOutput
 from .configuration_mfo import MFOConfig
 from .graph import graph_contrast_loss, instance_graph
 from .temporal import MotionExcitation, temporal_transform
-from .timestamp import timestamp_retrieval_loss
+from .timestamp import check_time_steps, timestamp_retrieval_loss
 
 
 def _projection(in_dim: int, out_dim: int) -> nn.Sequential:
@@ -115,6 +115,9 @@ class MFOForPretraining(VsslForPretraining):
         views = [clips[:, 0], clips[:, 1]] + ([overview] if retrieval else [])
         output = self.backbone(torch.cat(views), output_multilevel_features=True)
         maps = dict(zip(MULTILEVEL_NAMES, output.multilevel_features))  # each (V*B, C, T', H', W')
+        if config.use_ret_loss:  # from the first step, not only once the graph stage starts to use it
+            for feature_map in maps.values():
+                check_time_steps(feature_map.shape[2])
         weights = dict(zip(MULTILEVEL_NAMES, config.level_weights))
 
         terms: dict[str, torch.Tensor] = {}

@@ -12,6 +12,15 @@ import torch
 import torch.nn.functional as F
 
 
+def check_time_steps(steps: int) -> None:
+    """Each short clip is pooled to steps / 2: a level needs an even number >= 2 of time steps."""
+    if steps < 2 or steps % 2:
+        raise ValueError(
+            f"timestamp retrieval needs an even number >= 2 of time steps on every level, got {steps}; "
+            "use 16-frame clips (t = 8 low, 4 mid, 2 high) or switch it off with use_ret_loss=False"
+        )
+
+
 def timestamp_retrieval_logits(
     short_clips: torch.Tensor, overview: torch.Tensor, temperature: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -26,11 +35,7 @@ def timestamp_retrieval_logits(
             f"timestamp retrieval expects short clips (B, 2, D, t) and overview (B, D, t), got "
             f"{tuple(short_clips.shape)} and {tuple(overview.shape)}"
         )
-    if steps < 2 or steps % 2:
-        raise ValueError(
-            f"timestamp retrieval needs an even number >= 2 of time steps on every level, got {steps}; "
-            "use 16-frame clips (t = 8 low, 4 mid, 2 high) or switch it off with use_ret_loss=False"
-        )
+    check_time_steps(steps)
     halves = F.adaptive_avg_pool1d(short_clips.flatten(0, 1), steps // 2).view(batch, 2, dim, steps // 2)
     concatenated = F.normalize(torch.cat([halves[:, 0], halves[:, 1]], dim=-1), dim=1)  # (B, D, t)
     overview = F.normalize(overview, dim=1)
