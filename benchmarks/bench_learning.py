@@ -6,7 +6,8 @@ frame, and a motion class, told apart only over time, crossed independently), th
 every method, each method's demo recipe (cli/demo.py DEMO_RECIPES, every departure from its seed written
 beside it), then linear probe and retrieval of the pretrained backbone and of the same backbone at random
 init on each label. One table (mean +- std over seeds, in %) and a bar plot. Expected profile, for the
-figures to confirm or refute: Pace and MFO above random on motion, ViCC-RGB on appearance, SDC on both.
+figures to confirm or refute: Pace and MFO above random on motion, ViCC-RGB on appearance, ViCC-Flow on motion,
+SDC on both. ViCC-Flow runs where the flow extra is installed (`pip install 'hf-vssl[flow]'`), else it is left out.
 
 Every run keeps its folder under --workdir (one per size and budget) and a finished run is reused, so an
 interrupted benchmark resumes; the dataset and the random init's features are built once and shared.
@@ -19,6 +20,7 @@ interrupted benchmark resumes; the dataset and the random init's features are bu
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import shlex
 import subprocess
@@ -52,6 +54,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.size.startswith("two-label"):
         parser.error(f"--size {args.size} has no appearance label; choose a two-label-* preset")
+    flow = [m for m in args.methods if DEMO_RECIPES[m].stream == "flow"]
+    if flow and importlib.util.find_spec("cv2") is None:
+        print(f"[bench] leaving out {flow}: optical flow needs the flow extra (pip install 'hf-vssl[flow]')")
+        args.methods = [m for m in args.methods if m not in flow]
     if args.quick:
         given = set(argv if argv is not None else sys.argv[1:])
         for name, value in QUICK.items():
@@ -147,20 +153,25 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     budget = f"e{args.epochs}" if args.epochs is not None else "demo"
     root = args.workdir / f"{args.size}-{budget}"
-    results: dict[str, list[dict]] = {RANDOM: [], **{method: [] for method in args.methods}}
+    streams = sorted({DEMO_RECIPES[method].stream for method in args.methods})
+    randoms = {stream: RANDOM if stream == "rgb" else f"{RANDOM} ({stream})" for stream in streams}
+    results: dict[str, list[dict]] = {**{randoms[s]: [] for s in streams}, **{m: [] for m in args.methods}}
     timings = []
     for seed in args.seeds:
+        tested = set()
         for method in args.methods:
             report = demo(args, root, method, seed)
             pretrained, random_init = report["results"].values()
             results[method].append(pretrained)
-            if method == args.methods[0]:  # the same init seed gives the same random backbone in every run
-                results[RANDOM].append(random_init)
+            stream = DEMO_RECIPES[method].stream
+            if stream not in tested:  # one seed gives the same random backbone in every run on a stream
+                results[randoms[stream]].append(random_init)
+                tested.add(stream)
             timings.append(
                 f"{method} seed {seed}: {report['epochs']} epochs, pretraining {report['pretrain_seconds']:.0f} s"
             )
             print(f"[bench] {method} seed {seed}: {json.dumps(pretrained)}", flush=True)
-    axes = [axis for axis in AXES if f"{axis} R@1" in results[RANDOM][0]]
+    axes = [axis for axis in AXES if f"{axis} R@1" in results[args.methods[0]][0]]
     chance = chance_levels(root.parent / "data" / f"synthetic-{args.size}")
 
     table = summarise(results, axes)
