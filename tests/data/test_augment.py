@@ -35,10 +35,7 @@ def static_clips(seed: int = 0) -> torch.Tensor:
 def full_augment(**overrides) -> ClipAugment:
     config = dict(
         scale=(0.3, 1.0),
-        brightness=0.5,
-        contrast=0.5,
-        saturation=0.5,
-        hue=0.2,
+        color_jitter=(0.5, 0.5, 0.5, 0.2),
         jitter_p=1.0,
         grayscale_p=0.5,
         blur_p=1.0,
@@ -59,9 +56,9 @@ def test_all_ops_identical_across_frames_of_a_clip():
 
 
 def test_per_frame_jitter_varies_within_a_clip():
-    out = ClipAugment(
-        16, brightness=0.8, contrast=0.8, saturation=0.8, hue=0.2, jitter_p=1.0, jitter_per_frame=True
-    )(static_clips(), generator=torch.Generator().manual_seed(0))
+    out = ClipAugment(16, color_jitter=(0.8, 0.8, 0.8, 0.2), jitter_p=1.0, jitter_per_frame=True)(
+        static_clips(), generator=torch.Generator().manual_seed(0)
+    )
     assert (out[:, :, 1] - out[:, :, 0]).abs().max() > 0.05
 
 

@@ -207,10 +207,7 @@ def test_paired_colour_shares_every_parameter():
     clips = _frames(4, T, H, W, 3, seed=2)
     augment = ClipAugment(
         16,
-        brightness=0.4,
-        contrast=0.4,
-        saturation=0.4,
-        hue=0.1,
+        color_jitter=(0.4, 0.4, 0.4, 0.1),
         jitter_p=1.0,
         grayscale_p=0.5,
         grayscale_mode="channel",

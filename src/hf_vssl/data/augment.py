@@ -425,10 +425,7 @@ class ClipAugment(nn.Module):
         scale: tuple[float, float] = (0.08, 1.0),
         ratio: tuple[float, float] = (3 / 4, 4 / 3),
         flip_p: float = 0.5,
-        brightness: float = 0.0,
-        contrast: float = 0.0,
-        saturation: float = 0.0,
-        hue: float = 0.0,
+        color_jitter: Sequence[float] = (0.0, 0.0, 0.0, 0.0),
         jitter_p: float = 0.0,
         jitter_per_frame: bool = False,
         grayscale_p: float = 0.0,
@@ -456,8 +453,10 @@ class ClipAugment(nn.Module):
                 raise ValueError(f"{name} must be a probability in [0, 1], got {value}")
         if not 0 < scale[0] <= scale[1] <= 1:
             raise ValueError(f"scale must satisfy 0 < min <= max <= 1, got {scale}")
-        if not 0 <= hue <= 0.5:
-            raise ValueError(f"hue must be in [0, 0.5], got {hue}")
+        if len(color_jitter) != 4 or not 0 <= color_jitter[3] <= 0.5:
+            raise ValueError(
+                f"color_jitter must be [brightness, contrast, saturation, hue <= 0.5], got {color_jitter}"
+            )
         if crop not in ("resized", "random", "center"):
             raise ValueError(f"crop must be 'resized', 'random' or 'center', got {crop!r}")
         if crop_sampler not in CROP_SAMPLERS:
@@ -466,7 +465,7 @@ class ClipAugment(nn.Module):
             raise ValueError(f"grayscale_mode must be 'luma' or 'channel', got {grayscale_mode!r}")
         self.size = (size, size) if isinstance(size, int) else tuple(size)
         self.scale, self.ratio, self.flip_p = tuple(scale), tuple(ratio), flip_p
-        self.jitter = (brightness, contrast, saturation, hue)
+        self.jitter = tuple(color_jitter)  # brightness, contrast, saturation, hue (the configs' list)
         self.jitter_p, self.jitter_per_frame = jitter_p, jitter_per_frame
         self.grayscale_p, self.grayscale_mode = grayscale_p, grayscale_mode
         self.grayscale_per_frame, self.grayscale_channel_per_frame = (

@@ -80,15 +80,11 @@ class ClassificationAugment(nn.Module):
         super().__init__()
         from ..data.augment import ClipAugment
 
-        brightness, contrast, saturation, hue = args.color_jitter
         self.augment = ClipAugment(
             crop_size,
             scale=tuple(args.crop_scale),
             flip_p=args.flip_p,
-            brightness=brightness,
-            contrast=contrast,
-            saturation=saturation,
-            hue=hue,
+            color_jitter=args.color_jitter,
             jitter_p=args.color_jitter_p,
         )
         self.in_channels = in_channels

@@ -22,16 +22,12 @@ def build_sampler(config: MFOConfig) -> WindowSampler:
 def clip_augment(config: MFOConfig) -> ClipAugment:
     """One clip's augmentation: random resized crop, flip, colour jitter, channel-split grey (the
     released RandomGray, per frame by default), Gaussian blur, ImageNet normalisation."""
-    brightness, contrast, saturation, hue = config.color_jitter
     return ClipAugment(
         config.crop_size,
         scale=tuple(config.crop_scale),
         ratio=tuple(config.crop_ratio),
         flip_p=config.flip_p,
-        brightness=brightness,
-        contrast=contrast,
-        saturation=saturation,
-        hue=hue,
+        color_jitter=config.color_jitter,
         jitter_p=config.color_jitter_p,
         jitter_per_frame=config.color_jitter_per_frame,
         grayscale_p=config.grayscale_p,

@@ -43,17 +43,13 @@ class PaceAugment(nn.Module):
             raise ValueError(f"input_format must be one of {INPUT_FORMATS}, got {config.input_format!r}")
         self.views = config.clips_per_video
         self.bgr_255 = config.input_format == "bgr_255"
-        brightness, contrast, saturation, hue = config.color_jitter
         self.augment = ClipAugment(
             config.crop_size,
             crop="random" if config.crop_scale is None else "resized",
             scale=tuple(config.crop_scale or (1.0, 1.0)),
             ratio=tuple(config.crop_ratio),
             flip_p=config.flip_p,
-            brightness=brightness,
-            contrast=contrast,
-            saturation=saturation,
-            hue=hue,
+            color_jitter=config.color_jitter,
             jitter_p=config.color_jitter_p,
             jitter_per_frame=True,
             normalize=not self.bgr_255,

@@ -53,7 +53,6 @@ class ViCCAugment(nn.Module):
         super().__init__()
         self.streams = config.streams
         self.flow_channels = config.flow_channels
-        brightness, contrast, saturation, hue = config.color_jitter
         geometry: dict[str, Any] = {
             "scale": tuple(config.crop_scale),
             "flip_p": config.flip_p,
@@ -61,10 +60,7 @@ class ViCCAugment(nn.Module):
             "flow_flip_negates_u": False,
         }
         colour: dict[str, Any] = {
-            "brightness": brightness,
-            "contrast": contrast,
-            "saturation": saturation,
-            "hue": hue,
+            "color_jitter": config.color_jitter,
             "jitter_p": config.color_jitter_p,
             "grayscale_p": config.grayscale_p,
             "grayscale_mode": "channel",  # released RandomGray: one random channel copied to all three
