@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hf_vssl.cli.demo import AXES, DEMO_BACKBONE, DEMO_BACKBONE_CONFIG, DEMO_CLIP, DEMO_RECIPES
+from hf_vssl.cli.demo import AXES, DEMO_BACKBONE, DEMO_BACKBONE_CONFIG, DEMO_CLIP, DEMO_RECIPES, beats
 from hf_vssl.training.pretrain import build_method_config
 
 # stage fields of the method configs: epoch at which something starts (a queue only matters when it is on)
@@ -28,3 +28,10 @@ def test_demo_recipe_builds_and_its_stages_start_within_the_run(method):
         if start is None or (name == "queue_start_epoch" and config.queue_size == 0):
             continue
         assert start < config.epochs, f"{method}: {name}={start} never starts in {config.epochs} epochs"
+
+
+def test_beating_the_random_init_needs_both_metrics_and_allows_a_tie_at_the_ceiling():
+    random_init = {"appearance probe top1": 1.0, "appearance R@1": 0.925}
+    assert beats({"appearance probe top1": 1.0, "appearance R@1": 1.0}, random_init, "appearance")
+    assert not beats({"appearance probe top1": 1.0, "appearance R@1": 0.925}, random_init, "appearance")
+    assert not beats({"appearance probe top1": 0.9, "appearance R@1": 1.0}, random_init, "appearance")

@@ -18,7 +18,8 @@ from typing import Any
 DESCRIPTION = """End-to-end demo: synthetic data -> pretraining -> linear probe + retrieval of the pretrained
 and of a randomly initialised backbone on the motion and the appearance label -> side-by-side table -> save /
 reload -> plots and card. It exits with status 1 if the pretrained backbone does not beat the random one on
-the label its method is for (motion: Pace, MFO, ViCC-Flow; appearance: ViCC-RGB; both: SDC)."""
+the label its method is for (motion: Pace, MFO, ViCC-Flow; appearance: ViCC-RGB; both: SDC): as good on probe
+top-1 and R@1, and better on one."""
 
 
 @dataclass(frozen=True)
@@ -209,16 +210,19 @@ def run(args: argparse.Namespace) -> int:
             f"{args.method} is for the {' and '.join(learns)} label, which --dataset-preset {args.dataset_preset} lacks"
         )
         return 1
-    beaten = {
-        axis: all(pretrained[f"{axis} {m}"] > random_init[f"{axis} {m}"] for m in ("probe top1", "R@1"))
-        for axis in tested
-    }
+    beaten = {axis: beats(pretrained, random_init, axis) for axis in tested}
     for axis, beats in beaten.items():
         verdict = "beats" if beats else "does NOT beat"
         print(
             f"on {axis} ({args.method} is for it), the pretrained backbone {verdict} the random one on probe top-1 and R@1"
         )
     return 0 if all(beaten.values()) else 1
+
+
+def beats(pretrained: dict[str, float], random_init: dict[str, float], axis: str) -> bool:
+    """At least as good on probe top-1 and R@1 of `axis`, better on one (a random init at 100% is only tied)."""
+    pairs = [(pretrained[f"{axis} {m}"], random_init[f"{axis} {m}"]) for m in ("probe top1", "R@1")]
+    return all(p >= r for p, r in pairs) and any(p > r for p, r in pairs)
 
 
 def run_demo(
