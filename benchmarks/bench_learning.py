@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hf_vssl.cli.demo import AXES, DEMO_DATASET, DEMO_RECIPES
+from hf_vssl.cli.demo import AXES, DEMO_DATASET, DEMO_RECIPES, beats
 
 RANDOM = "random init"
 METRICS = {"probe top-1": "probe top1", "R@1": "R@1"}  # table column -> the demo report's metric
@@ -183,6 +183,11 @@ def main(argv: list[str] | None = None) -> int:
         "% mean ± std over seeds; chance: " + ", ".join(f"{axis} {100 * chance[axis]:.1f}" for axis in axes)
     )
     print(markdown(table))
+    for method in args.methods:  # the demo's verdict, seed by seed, against the random init of its stream
+        random_runs = results[randoms[DEMO_RECIPES[method].stream]]
+        for axis in DEMO_RECIPES[method].learns:
+            wins = sum(beats(run, rand, axis) for run, rand in zip(results[method], random_runs))
+            print(f"  {method} beats the random init on {axis} in {wins} of {len(args.seeds)} seeds")
     for line in timings:
         print(f"  {line}")
     if args.plot:
