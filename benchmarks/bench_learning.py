@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     budget = f"e{args.epochs}" if args.epochs is not None else "demo"
     root = args.workdir / f"{args.size}-{budget}"
-    streams = sorted({DEMO_RECIPES[method].stream for method in args.methods})
+    streams = sorted({DEMO_RECIPES[method].stream for method in args.methods}, key=lambda s: s != "rgb")
     randoms = {stream: RANDOM if stream == "rgb" else f"{RANDOM} ({stream})" for stream in streams}
     results: dict[str, list[dict]] = {**{randoms[s]: [] for s in streams}, **{m: [] for m in args.methods}}
     timings = []
