@@ -120,7 +120,7 @@ def plot(table: dict[str, dict[str, tuple]], axes: list[str], chance: dict[str, 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, panels = plt.subplots(1, len(METRICS), figsize=(5 * len(METRICS), 4), squeeze=False)
+    figure, panels = plt.subplots(1, len(METRICS), figsize=(5 * len(METRICS) + 2, 4), squeeze=False)
     width = 0.8 / len(table)
     for panel, column in zip(panels[0], METRICS):
         for i, (name, cells) in enumerate(table.items()):
@@ -132,7 +132,7 @@ def plot(table: dict[str, dict[str, tuple]], axes: list[str], chance: dict[str, 
         panel.set_xticks(range(len(axes)), axes)
         panel.set_ylabel(f"{column} (%)")
         panel.set_title(f"{column} (dashed: chance)")
-    panels[0][0].legend(fontsize="small")
+    panels[0][-1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))  # beside the bars
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120)
