@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from hf_vssl.cli.demo import AXES, DEMO_BACKBONE, DEMO_BACKBONE_CONFIG, DEMO_CLIP, DEMO_RECIPES, beats
+from hf_vssl.cli.demo import (
+    AXES,
+    DEMO_BACKBONE,
+    DEMO_BACKBONE_CONFIG,
+    DEMO_CLIP,
+    DEMO_RECIPES,
+    beats,
+    verdict,
+)
 from hf_vssl.training.pretrain import build_method_config
 
 # stage fields of the method configs: epoch at which something starts (a queue only matters when it is on)
@@ -35,3 +43,26 @@ def test_beating_the_random_init_needs_both_metrics_and_allows_a_tie_at_the_ceil
     assert beats({"appearance probe top1": 1.0, "appearance R@1": 1.0}, random_init, "appearance")
     assert not beats({"appearance probe top1": 1.0, "appearance R@1": 0.925}, random_init, "appearance")
     assert not beats({"appearance probe top1": 0.9, "appearance R@1": 1.0}, random_init, "appearance")
+
+
+def test_the_verdict_names_each_label_and_sets_the_exit_status(capsys):
+    random_init = {
+        "motion probe top1": 0.175,
+        "motion R@1": 0.162,
+        "appearance probe top1": 0.94,
+        "appearance R@1": 0.76,
+    }
+    sdc = {
+        "motion probe top1": 0.2,
+        "motion R@1": 0.112,
+        "appearance probe top1": 0.96,
+        "appearance R@1": 0.9,
+    }
+    assert verdict("sdc", {"pretrained (sdc)": sdc, "random init": random_init}) == 1
+    printed = capsys.readouterr().out
+    assert "on motion (sdc is for it), the pretrained backbone does NOT beat" in printed
+    assert "on appearance (sdc is for it), the pretrained backbone beats" in printed
+    assert verdict("vicc", {"pretrained (vicc)": sdc, "random init": random_init}) == 0
+    motion_only = {"motion probe top1": 0.2, "motion R@1": 0.2}
+    assert verdict("vicc", {"pretrained (vicc)": motion_only, "random init": motion_only}) == 1
+    assert "which this dataset lacks" in capsys.readouterr().out

@@ -202,19 +202,25 @@ def run(args: argparse.Namespace) -> int:
     for label, path in paths.items():
         print(f"{label:>16}: {path}")
     print(f"{'wall time':>16}: {time.perf_counter() - start:.0f} s")
+    return verdict(args.method, rows)
+
+
+def verdict(method: str, rows: dict[str, dict[str, float]]) -> int:
+    """Print whether the pretrained row (first) beats the random one (second) on each label `method` is for;
+    the exit status: 0 if it does on all of them."""
     pretrained, random_init = rows.values()
-    learns = DEMO_RECIPES[args.method].learns
+    learns = DEMO_RECIPES[method].learns
     tested = [axis for axis in learns if f"{axis} R@1" in pretrained]
     if not tested:
         print(
-            f"{args.method} is for the {' and '.join(learns)} label, which --dataset-preset {args.dataset_preset} lacks"
+            f"{method} is for the {' and '.join(learns)} label, which this dataset lacks (use a two-label-* preset)"
         )
         return 1
     beaten = {axis: beats(pretrained, random_init, axis) for axis in tested}
-    for axis, beats in beaten.items():
-        verdict = "beats" if beats else "does NOT beat"
+    for axis, won in beaten.items():
         print(
-            f"on {axis} ({args.method} is for it), the pretrained backbone {verdict} the random one on probe top-1 and R@1"
+            f"on {axis} ({method} is for it), the pretrained backbone {'beats' if won else 'does NOT beat'} the "
+            "random one (as good on probe top-1 and R@1, better on one)"
         )
     return 0 if all(beaten.values()) else 1
 
