@@ -309,6 +309,7 @@ def run_demo(
 
     accelerator = make_accelerator(TrainingArguments(output_dir=output_dir), trackers=False)
     random_backbone, random_name = load_backbone(None, DEMO_BACKBONE, DEMO_BACKBONE_CONFIG, seed=seed)
+    random_name += "" if recipe.stream == "rgb" else f" on {recipe.stream}"
     # both tested on the clips of the processor saved with the model
     processor = default_processor(reloaded, str(trained.model_dir), frame_stride=DEMO_EVAL_STRIDE)
     # L2 -> BatchNorm -> linear (ViCC / CoCLR's probe head): a random init's features spread 100x less than a
