@@ -139,13 +139,11 @@ def plot(table: dict[str, dict[str, tuple]], axes: list[str], chance: dict[str, 
 
 
 def chance_levels(data_root: Path) -> dict[str, float]:
-    """1 / classes of each label of the synthetic set in `data_root`."""
-    split_dir = data_root / "ucfTrainTestlist"
-    extra = json.loads((split_dir / "extra_labels.json").read_text())
-    return {
-        "motion": 1 / len((split_dir / "classInd.txt").read_text().splitlines()),
-        "appearance": 1 / len(extra[AXES["appearance"]]["names"]),
-    }
+    """1 / classes of each label of the synthetic set in `data_root`, as the project's loader reads its labels."""
+    from hf_vssl.data.sources import class_names, load_video_dataset
+
+    train = load_video_dataset(data_root)["train"]
+    return {axis: 1 / len(class_names(train, column)) for axis, column in AXES.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
