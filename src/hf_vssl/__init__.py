@@ -38,7 +38,7 @@ _EXPORTS: dict[str, str] = {
     ),
     **dict.fromkeys(("ZOO", "add_remote_code", "convert_checkpoint", "get_preset"), "hub"),
     **dict.fromkeys(("VsslForPretraining", "VsslPretrainingConfig", "VsslPretrainingOutput"), "methods"),
-    **dict.fromkeys(("METHODS", "MethodSpec", "get_method"), "methods.registry"),
+    **dict.fromkeys(("METHODS", "MethodSpec", "build_method_config", "get_method"), "methods.registry"),
     **dict.fromkeys(("MFOConfig", "MFOForPretraining"), "methods.mfo"),
     **dict.fromkeys(("PaceConfig", "PaceForPretraining"), "methods.pace"),
     **dict.fromkeys(("SDCConfig", "SDCForPretraining"), "methods.sdc"),

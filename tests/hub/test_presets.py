@@ -7,9 +7,9 @@ import dataclasses
 
 import pytest
 
-from hf_vssl.hub.cards import render_card
+from hf_vssl.hub.cards import recipe_summary, render_card
 from hf_vssl.hub.zoo import ZOO, Preset, get_preset
-from hf_vssl.training.pretrain import build_method_config
+from hf_vssl.methods import build_method_config
 
 
 @pytest.mark.parametrize("preset", ZOO, ids=lambda p: p.name)
@@ -23,7 +23,7 @@ def test_every_preset_builds_with_each_override_arrived(preset):
         expected = list(value) if isinstance(value, tuple) else value
         assert getattr(config, name) == expected, name
     assert config.backbone_config.width_multiplier == 0.125
-    assert " ".join(preset.config.recipe_summary().split()) in " ".join(str(render_card(preset)).split())
+    assert " ".join(recipe_summary(preset.config).split()) in " ".join(str(render_card(preset)).split())
 
 
 def test_the_flow_preset_trains_a_flow_stream_with_flow_input_channels():
@@ -33,7 +33,7 @@ def test_the_flow_preset_trains_a_flow_stream_with_flow_input_channels():
     two_channel = build_method_config(preset="vicc-flow-s3d", overrides={"flow_channels": 2})
     assert two_channel.backbone_config.in_channels == 2
     assert get_preset("vicc-flow-s3d").modality == "flow"
-    assert "flow stream" in get_preset("vicc-flow-s3d").recipe
+    assert "flow stream" in recipe_summary(get_preset("vicc-flow-s3d").config)
 
 
 @pytest.mark.parametrize("name", ["sdc-r21d", "sdc-r3d34"])
@@ -48,6 +48,20 @@ def test_overrides_win_over_the_preset_and_the_preset_over_the_defaults():
     assert (config.num_frames, config.crop_size, config.frame_size, config.epochs) == (8, 224, [256, 256], 3)
     with pytest.raises(ValueError, match="preset 'pace-s3dg' is a 'pace' model, not 'vicc'"):
         build_method_config("vicc", preset="pace-s3dg")
+
+
+def test_another_backbone_keeps_the_preset_method_fields():
+    """`--preset vicc-flow-s3d --backbone r3d` trains the flow stream on 32 x 128 clips with an R3D (it
+    used to fall back to the method's defaults: an RGB stream)."""
+    config = build_method_config(
+        preset="vicc-flow-s3d", backbone="r3d", backbone_overrides={"width_multiplier": 0.125}
+    )
+    assert (
+        config.backbone_config.model_type == "vssl-r3d" and config.backbone_config.width_multiplier == 0.125
+    )
+    assert (config.stream, config.num_frames, config.crop_size) == ("flow", 32, 128)
+    assert config.backbone_config.in_channels == 3
+    assert not hasattr(config.backbone_config, "gating")  # the preset's S3D kwargs stay with its S3D
 
 
 def test_no_preset_carries_hand_written_recipe_or_clip_fields():

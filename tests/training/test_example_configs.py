@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from hf_vssl.cli.common import load_config_file
+from hf_vssl.methods import build_method_config
 from hf_vssl.optim.recipe import OptimizerRecipe
-from hf_vssl.training.pretrain import build_method_config
 
 CONFIGS = Path(__file__).parents[2] / "examples" / "configs"
 # file -> (method, backbone type, optimizer, lr, weight decay, schedule, milestones, epochs, global batch)

@@ -75,7 +75,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training.pretrain import build_method_config, pretrain
+    from ..methods import build_method_config
+    from ..training.pretrain import pretrain
 
     overrides = parse_assignments(args.set, "--set")
     shortcuts = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr}

@@ -24,6 +24,7 @@ from transformers import AutoConfig, AutoModel
 
 from ..data.processor import VsslVideoProcessor
 from ..data.sources import DataArguments, as_video_dataset, class_names
+from ..models.auto import backbone_model_type
 from ..models.modeling_utils import VsslBackboneModel
 from .features import STREAM_COLUMNS, ClipOutputs, cached_backbone_features, extract_clip_outputs
 
@@ -122,8 +123,6 @@ def load_backbone(
         return loaded, display_name(model)
     if backbone is None:
         raise ValueError("name the network to evaluate: --model (a checkpoint) or --backbone (a random init)")
-    from ..training.pretrain import backbone_model_type
-
     config = AutoConfig.for_model(backbone_model_type(backbone), **(backbone_overrides or {}))
     torch.manual_seed(seed)
     return AutoModel.from_config(config), f"random init ({config.model_type.removeprefix('vssl-')})"
