@@ -75,6 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..hub.zoo import get_preset
     from ..methods import build_method_config
     from ..training.pretrain import pretrain
 
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     config = build_method_config(
         args.method,
         args.backbone,
-        preset=args.preset,
+        preset=get_preset(args.preset) if args.preset else None,
         backbone_overrides=parse_assignments(args.backbone_config, "--backbone-config"),
         overrides=overrides,
     )

@@ -9,12 +9,15 @@ to the card renderer separately (`hf_vssl.hub.cards`).
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
 
+from ..typed_fields import coerce_value
+
 Task = Literal["linear-probe", "finetune", "retrieval"]
-TASKS: tuple[str, ...] = ("linear-probe", "finetune", "retrieval")
+TASKS: tuple[str, ...] = typing.get_args(Task)
 # dataset ids used in results and card metadata -> display names
 DATASETS: dict[str, str] = {
     "ucf101": "UCF-101",
@@ -42,8 +45,7 @@ class Result:
     note: str = ""
 
     def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise ValueError(f"Result.task must be one of {TASKS}, got {self.task!r}")
+        coerce_value("Result.task", self.task, Task)  # one of the Literal's tasks, or an error naming them
         if self.dataset not in DATASETS:
             raise ValueError(f"Result.dataset must be one of {list(DATASETS)}, got {self.dataset!r}")
         expected = ("R@",) if self.task == "retrieval" else ("top-1", "top-5")

@@ -26,7 +26,7 @@ from ..data.processor import VsslVideoProcessor
 from ..models.modeling_utils import VsslBackboneConfig, VsslPreTrainedModel, _hub_kwargs
 from ..nn.prototypes import Prototypes
 from ..optim.recipe import OptimizerRecipe
-from ..typed_fields import check_field, coerce_fields
+from ..typed_fields import check_bounds, check_field, coerce_fields
 
 PRETRAINING_KEY = "pretraining"
 
@@ -106,6 +106,10 @@ class VsslPretrainingConfig(PreTrainedConfig):
     @property
     def optimizer_recipe(self) -> OptimizerRecipe:
         return OptimizerRecipe.from_config(self)
+
+    def validate_field_bounds(self) -> None:
+        """The `bounds` every field's metadata declares (`hf_vssl.typed_fields.bounds`)."""
+        check_bounds(self)
 
     def validate_clip(self) -> None:
         check_field("num_frames", self.num_frames, self.num_frames >= 1, ">= 1")

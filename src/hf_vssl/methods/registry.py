@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from torch import nn
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
@@ -22,7 +22,6 @@ from .modeling_pretraining import own_field_names
 
 if TYPE_CHECKING:
     from ..data.samplers import ClipSampler
-    from ..hub.zoo import Preset
     from .modeling_pretraining import VsslForPretraining, VsslPretrainingConfig
 
 
@@ -61,7 +60,7 @@ def build_method_config(
     method: str | None = None,
     backbone: str | None = None,
     *,
-    preset: str | Preset | None = None,
+    preset: PresetFields | None = None,
     backbone_overrides: dict[str, Any] | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> VsslPretrainingConfig:
@@ -70,8 +69,8 @@ def build_method_config(
     Precedence: the method's defaults < the preset's method-config fields < `overrides`; the backbone
     is `backbone` (a type: "r3d", "s3d"...), else the preset's, else the method's default, with
     `backbone_overrides` (e.g. width_multiplier=0.25, depth=18) over its fields.
-    preset: a zoo name (`hf-vssl zoo`) or `Preset`: its method, backbone and the method-config fields
-        it sets (clip geometry, stream, concept counts...).
+    preset: a zoo preset (`hf_vssl.get_preset(name)`, `hf-vssl zoo`): its method, backbone and the
+        method-config fields it sets (clip geometry, stream, concept counts...).
     Values may be text (`--set`, YAML): each is coerced to its field's type; an unknown field of
     either config is an error listing the known ones.
     """
@@ -96,18 +95,23 @@ def build_method_config(
     return spec.config_class(backbone_config={"model_type": model_type, **backbone_values}, **values)
 
 
-def _zoo_entry(preset: str | Preset | None, method: str | None) -> Preset | None:
-    """The preset a run starts from (None without one); it must train `method` when both are named."""
-    if preset is None:
-        if method is None:
-            raise ValueError("name a method (--method) or a zoo preset (--preset)")
-        return None
-    from ..hub.zoo import get_preset
+class PresetFields(Protocol):
+    """What the builder reads of a zoo preset (`hf_vssl.hub.zoo.Preset`; the zoo sits above this layer)."""
 
-    entry = get_preset(preset) if isinstance(preset, str) else preset
-    if method is not None and method != entry.method:
-        raise ValueError(f"preset '{entry.name}' is a '{entry.method}' model, not '{method}'")
-    return entry
+    name: str
+    method: str
+    backbone_type: str
+    backbone_kwargs: tuple[tuple[str, Any], ...]
+    method_config: tuple[tuple[str, Any], ...]
+
+
+def _zoo_entry(preset: PresetFields | None, method: str | None) -> PresetFields | None:
+    """The preset a run starts from (None without one); it must train `method` when both are named."""
+    if preset is None and method is None:
+        raise ValueError("name a method (--method) or a zoo preset (--preset)")
+    if preset is not None and method is not None and method != preset.method:
+        raise ValueError(f"preset '{preset.name}' is a '{preset.method}' model, not '{method}'")
+    return preset
 
 
 def coerce_overrides(config_class: type, values: dict[str, Any], option: str) -> dict[str, Any]:
