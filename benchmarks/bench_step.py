@@ -23,8 +23,9 @@ from torch.utils.data import default_collate
 from hf_vssl.cli.demo import DEMO_BACKBONE, DEMO_BACKBONE_CONFIG, DEMO_CLIP, DEMO_RECIPES
 from hf_vssl.data.loaders import load_ucf101
 from hf_vssl.data.synthetic import make_synthetic_ucf
+from hf_vssl.methods import build_method_config
 from hf_vssl.methods.registry import get_method
-from hf_vssl.training.pretrain import build_method_config, build_train_dataset
+from hf_vssl.training.pretrain import build_train_dataset
 
 
 class Step:

@@ -32,9 +32,10 @@ from hf_vssl.data.sources import class_names, load_video_dataset
 from hf_vssl.data.synthetic import make_synthetic_ucf
 from hf_vssl.evaluation.classifier import build_classifier
 from hf_vssl.evaluation.finetune import ClassificationAugment, FinetuneArguments
+from hf_vssl.methods import build_method_config
 from hf_vssl.methods.registry import get_method
 from hf_vssl.training.loop import TrainingArguments, fit, make_accelerator
-from hf_vssl.training.pretrain import build_method_config, build_train_dataset
+from hf_vssl.training.pretrain import build_train_dataset
 
 METHODS = ("pace", "mfo", "sdc", "vicc", "supervised")
 

@@ -15,25 +15,39 @@ import hf_vssl
 SRC = Path(hf_vssl.__file__).parents[1]
 
 
-def test_import_registers_the_backbones_with_the_auto_classes():
-    """The README's first lines, in a fresh interpreter: no hf_vssl name is touched before the Auto calls."""
-    script = textwrap.dedent(
-        """
-        import hf_vssl
-        from transformers import AutoBackbone, AutoConfig, AutoModel
+def test_import_registers_the_backbones_and_pipelines(tmp_path):
+    """The README's first lines, in a fresh interpreter: no hf_vssl name is touched before the Auto
+    calls. The script is named `hf-vssl`, the console script's name (registration once depended on it),
+    and transformers' notice of the replaced video-classification pipeline stays quiet."""
+    script = tmp_path / "hf-vssl"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import hf_vssl
+            from transformers import AutoBackbone, AutoConfig, AutoModel
+            from transformers.pipelines import PIPELINE_REGISTRY
 
-        config = AutoConfig.for_model("vssl-r3d", width_multiplier=0.125)
-        print(type(AutoModel.from_config(config)).__name__, type(AutoBackbone.from_config(config)).__name__)
-        """
+            config = AutoConfig.for_model("vssl-r3d", width_multiplier=0.125)
+            print(type(AutoModel.from_config(config)).__name__, type(AutoBackbone.from_config(config)).__name__)
+            for task in ("video-classification", "video-feature-extraction"):
+                print(PIPELINE_REGISTRY.check_task(task)[1]["impl"].__name__)
+            """
+        )
     )
     result = subprocess.run(
-        [sys.executable, "-c", script],
+        [sys.executable, str(script)],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(SRC)},
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["R3DModel", "R3DBackbone"]
+    assert result.stdout.split() == [
+        "R3DModel",
+        "R3DBackbone",
+        "VsslVideoClassificationPipeline",
+        "VsslVideoFeatureExtractionPipeline",
+    ]
+    assert "already registered" not in result.stderr
 
 
 def test_every_public_name_resolves():

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from transformers import VideoMAEConfig, VideoMAEForVideoClassification, VideoMAEImageProcessorPil, pipeline
+from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.pipelines.video_classification import VideoClassificationPipeline
 
 from hf_vssl import R3DConfig, R3DForVideoClassification, VsslVideoProcessor
@@ -67,6 +68,18 @@ def test_video_classification_averages_the_softmax_over_the_processor_clips(tiny
     assert top["score"] == pytest.approx(longer.logits.softmax(-1).mean(0).max().item(), abs=1e-5)
 
 
+def test_a_saved_pipeline_reloads_with_its_clips(tiny_ucf_root, classifier_dir, tmp_path):
+    """`pipe.save_pretrained` writes a plain model folder with the processor: no `custom_pipelines`
+    (transformers records a registered class as remote code, which then needs trust_remote_code)."""
+    video = str(next(tiny_ucf_root.glob("MoveRight/*.mp4")))
+    classify = pipeline("video-classification", model=str(classifier_dir))
+    classify.save_pretrained(tmp_path)
+    reloaded = pipeline("video-classification", model=str(tmp_path))
+    assert "custom_pipelines" not in (tmp_path / "config.json").read_text()
+    assert reloaded.video_processor == classify.video_processor
+    assert reloaded(video) == classify(video)
+
+
 def test_a_folder_without_processor_gets_evaluations_default_clips(classifier_dir, tmp_path, caplog):
     for name in ("config.json", "model.safetensors"):
         (tmp_path / name).write_bytes((classifier_dir / name).read_bytes())
@@ -105,6 +118,9 @@ def test_other_models_keep_transformers_video_classification(tiny_ucf_root, tmp_
     theirs = pipeline("video-classification", model=str(tmp_path), pipeline_class=VideoClassificationPipeline)
     assert isinstance(ours, VsslVideoClassificationPipeline)
     assert ours(video) == theirs(video)
+    # registered with transformers' registry, keeping the task's default model
+    _, entry, _ = PIPELINE_REGISTRY.check_task("video-classification")
+    assert entry["impl"] is VsslVideoClassificationPipeline and "default" in entry
 
 
 @pytest.mark.skipif(

@@ -1,7 +1,6 @@
 """hf_vssl models in transformers' pipelines and `AutoVideoProcessor`, with or without torchvision.
 
-`import hf_vssl` registers these classes with transformers by name (this module, which imports the
-data layer, loads with the first pipeline), after which the usual calls work on a folder holding a
+`import hf_vssl` runs `register_pipelines`, after which the usual calls work on a folder holding a
 model and its `video_preprocessor_config.json` (what pretrain, finetune and probe write):
 
     pipeline("video-classification", model=dir)("clip.mp4")      # [{"label", "score"}, ...]
@@ -9,23 +8,26 @@ model and its `video_preprocessor_config.json` (what pretrain, finetune and prob
 
 transformers' own video-classification pipeline loads its processor with `AutoVideoProcessor` (which
 needs torchvision), classifies one clip and reads `config.num_frames`; the seeds test on several
-clips per video (and ten crops for ViCC), their softmax averaged. So hf_vssl serves the task with a
-subclass that, for hf_vssl classifiers, decodes with PyAV through the model's `VsslVideoProcessor`
-and averages over all its clips, and runs transformers' code unchanged for every other model.
+clips per video (and ten crops for ViCC), their softmax averaged. transformers picks a pipeline by
+task, not by model, so hf_vssl registers for the task a subclass that, for hf_vssl classifiers,
+decodes with PyAV through the model's `VsslVideoProcessor` and averages over all its clips, and runs
+transformers' code unchanged for every other model (its results are transformers' own).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoVideoProcessor
+from transformers import AutoModel, AutoModelForVideoClassification, AutoVideoProcessor
 from transformers.modeling_outputs import ImageClassifierOutput
-from transformers.pipelines import Pipeline
+from transformers.pipelines import PIPELINE_REGISTRY, Pipeline
 from transformers.pipelines.video_classification import VideoClassificationPipeline
+from transformers.utils import is_torchvision_available
 
 from .data import processor as processor_module
 from .data.processor import VsslVideoProcessor
@@ -65,7 +67,21 @@ def model_video_processor(model: VsslPreTrainedModel, given: Any = None) -> Vssl
     return processor
 
 
-class VsslVideoClassificationPipeline(VideoClassificationPipeline):
+class _SavesAsPlainFolder:
+    """A pipeline `register_pipelines` registered saves as a plain model folder. transformers' own
+    `Pipeline.save_pretrained` would record the class in the folder's `custom_pipelines` as remote
+    code (and fail copying this module's relative imports), which `pipeline()` then refuses without
+    `trust_remote_code`; `import hf_vssl` serves the task instead. The processors are saved with the
+    model, a `VsslVideoProcessor` included (transformers' save skips video processors)."""
+
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
+        self.model.save_pretrained(save_directory, **kwargs)
+        for processor in (self.tokenizer, self.feature_extractor, self.image_processor, self.video_processor):
+            if processor is not None:
+                processor.save_pretrained(save_directory)
+
+
+class VsslVideoClassificationPipeline(_SavesAsPlainFolder, VideoClassificationPipeline):
     """The "video-classification" task: for hf_vssl classifiers, every clip (and crop) of the
     model's processor through the model and the per-clip softmax (sigmoid for multi-label, raw
     outputs for regression) averaged; other models run transformers' pipeline."""
@@ -106,7 +122,7 @@ class VsslVideoClassificationPipeline(VideoClassificationPipeline):
         return super().postprocess(averaged, top_k=top_k, function_to_apply="none")
 
 
-class VsslVideoFeatureExtractionPipeline(Pipeline):
+class VsslVideoFeatureExtractionPipeline(_SavesAsPlainFolder, Pipeline):
     """ "video-feature-extraction": a video -> its pooled backbone feature (D,), averaged over the
     processor's clips and crops (the video feature probe, retrieval and clustering use).
     `return_tensors=True` gives a tensor, else a list of floats (as "image-feature-extraction")."""
@@ -159,7 +175,38 @@ def _video_inputs(
     return {"pixel_values": pixel_values[None].to(pipe.dtype)}
 
 
-def register_auto_video_processor() -> None:
+def register_pipelines() -> None:
+    """transformers' `pipeline()` serves "video-classification" (every model; the class above keeps
+    transformers' default model and runs its code for other models) and "video-feature-extraction"
+    with the classes above; where torchvision is installed, `AutoVideoProcessor` learns hf_vssl's
+    processor files."""
+    task = "video-classification"
+    _, transformers_entry, _ = PIPELINE_REGISTRY.check_task(task)
+    # the registry warns "... is already registered. Overwriting pipeline": the replacement is the point
+    overwrite_notice = logging.getLogger(type(PIPELINE_REGISTRY).__module__)
+    level = overwrite_notice.level
+    overwrite_notice.setLevel(logging.ERROR)
+    try:
+        PIPELINE_REGISTRY.register_pipeline(
+            task,
+            pipeline_class=VsslVideoClassificationPipeline,
+            pt_model=AutoModelForVideoClassification,
+            default=transformers_entry.get("default"),
+            type="video",
+        )
+    finally:
+        overwrite_notice.setLevel(level)
+    PIPELINE_REGISTRY.register_pipeline(
+        "video-feature-extraction",
+        pipeline_class=VsslVideoFeatureExtractionPipeline,
+        pt_model=AutoModel,
+        type="video",
+    )
+    if is_torchvision_available():
+        _register_auto_video_processor()
+
+
+def _register_auto_video_processor() -> None:
     """Where torchvision is installed: `AutoVideoProcessor.from_pretrained(dir)` of an hf_vssl folder
     gives `VsslTorchvisionVideoProcessor`. The saved file names its class `VsslVideoProcessor`;
     transformers maps that name to the requested backend's class through the registered dict."""

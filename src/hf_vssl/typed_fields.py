@@ -6,6 +6,10 @@ annotations of modules with `from __future__ import annotations`) and refuses ha
 float a valid int, and with `from_text=True` (command line `--set`, YAML files, where YAML 1.1 reads
 `1e-3` as a string) a numeric string a valid number. Anything else fails with the field's name, the
 value and the expected type.
+
+A choice list is a `Literal` type; a bound lives in the field's metadata (`bounds(ge=1)`, `bounds(gt=0)`,
+`bounds(ge=0, le=1)`, with an optional `why`). `check_bounds` (the configs' check), the CLI (argparse
+choices and help) and the docs all read them there, so each rule is declared once.
 """
 
 from __future__ import annotations
@@ -20,8 +24,8 @@ from pathlib import PurePath
 from typing import Any, Literal, Union
 
 
-class FieldTypeError(TypeError):
-    """A value that is not of its field's type (the message names both)."""
+class FieldTypeError(TypeError, ValueError):
+    """A value that is not of its field's type, or not among its `Literal` choices (the message names both)."""
 
 
 @cache
@@ -71,6 +75,62 @@ def check_field(name: str, value: Any, ok: bool, allowed: str) -> None:
     """Raise ValueError("<name> must be <allowed>, got <value>") unless `ok`."""
     if not ok:
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
+
+
+def bounds(*, ge: float | None = None, gt: float | None = None, le: float | None = None,
+           lt: float | None = None, why: str = "") -> dict[str, Any]:  # fmt: skip
+    """Field metadata bounding a number (or each number of a list): `field(default=3, metadata=bounds(ge=1))`."""
+    rules = {"ge": ge, "gt": gt, "le": le, "lt": lt}
+    return {"bounds": {k: v for k, v in rules.items() if v is not None}, "why": why}
+
+
+def describe_bounds(metadata: typing.Mapping[str, Any]) -> str | None:
+    """ ">= 1", "> 0", "in [0, 1)"... of a field's `bounds` metadata (with its `why`); None without bounds."""
+    rules = metadata.get("bounds")
+    if not rules:
+        return None
+    low = next(((k, rules[k]) for k in ("ge", "gt") if k in rules), None)
+    high = next(((k, rules[k]) for k in ("le", "lt") if k in rules), None)
+    if low and high:
+        text = f"in {'[' if low[0] == 'ge' else '('}{low[1]}, {high[1]}{']' if high[0] == 'le' else ')'}"
+    else:
+        kind, limit = low or high
+        text = f"{_BOUND_SIGNS[kind]} {limit}"
+    return f"{text} ({metadata['why']})" if metadata.get("why") else text
+
+
+def check_bounds(config: Any) -> None:
+    """ValueError("<field> must be >= 1, got 0") for the first field of the dataclass instance `config`
+    (each item of a list field) outside its metadata's `bounds`; None values are not checked."""
+    for f in dataclasses.fields(config):
+        allowed = describe_bounds(f.metadata)
+        if allowed is None:
+            continue
+        value = getattr(config, f.name)
+        items = [] if value is None else value if isinstance(value, (list, tuple)) else [value]
+        rules = f.metadata["bounds"]
+        ok = all(_BOUND_TESTS[kind](item, limit) for item in items for kind, limit in rules.items())
+        check_field(f.name, value, ok, allowed)
+
+
+_BOUND_SIGNS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+_BOUND_TESTS = {
+    "ge": lambda x, y: x >= y,
+    "gt": lambda x, y: x > y,
+    "le": lambda x, y: x <= y,
+    "lt": lambda x, y: x < y,
+}
+
+
+def literal_choices(hint: Any) -> tuple[Any, ...] | None:
+    """The values a `Literal` annotation (or an optional one) allows; None for other annotations."""
+    if typing.get_origin(hint) is Literal:
+        return typing.get_args(hint)
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        members = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(members) == 1:
+            return literal_choices(members[0])
+    return None
 
 
 def describe_type(hint: Any) -> str:
@@ -169,4 +229,15 @@ def _is_instance(value: Any, hint: Any) -> bool:
     return isinstance(value, origin)
 
 
-__all__ = ["FieldTypeError", "check_field", "coerce_fields", "coerce_value", "describe_type", "field_types"]
+__all__ = [
+    "FieldTypeError",
+    "bounds",
+    "check_bounds",
+    "check_field",
+    "coerce_fields",
+    "coerce_value",
+    "describe_bounds",
+    "describe_type",
+    "field_types",
+    "literal_choices",
+]

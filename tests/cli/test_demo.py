@@ -13,7 +13,7 @@ from hf_vssl.cli.demo import (
     beats,
     verdict,
 )
-from hf_vssl.training.pretrain import build_method_config
+from hf_vssl.methods import build_method_config
 
 # stage fields of the method configs: epoch at which something starts (a queue only matters when it is on)
 STAGE_STARTS = ("graph_start_epoch", "local_start_epoch", "freeze_prototypes_epochs", "queue_start_epoch")

@@ -23,7 +23,7 @@ from hf_vssl.data.processor import VsslVideoProcessor
 from hf_vssl.hub.convert import CONVERSION_RECORD
 from hf_vssl.hub.push import PICKLE_SUFFIXES, push_checkpoint, stage_repository
 from hf_vssl.hub.zoo import Result, get_preset
-from hf_vssl.methods.registry import get_method
+from hf_vssl.methods.registry import build_method_config, get_method
 
 PACE = get_preset("pace-r21d")  # R(2+1)D compact, 16 x 112 x 112 clips: the smallest preset with numbers
 CODE_FILES = {"configuration_r2plus1d.py", "modeling_r2plus1d.py", "modeling_utils.py", "typed_fields.py"}
@@ -46,7 +46,7 @@ def checkpoint(tmp_path, tiny_backbone):
 def pace_model(width_multiplier: float):
     """A Pace pretraining model of preset pace-r21d's configuration at `width_multiplier`."""
     torch.manual_seed(0)
-    config = PACE.build_config(backbone_overrides={"width_multiplier": width_multiplier})
+    config = build_method_config(preset=PACE, backbone_overrides={"width_multiplier": width_multiplier})
     return get_method("pace").model_class(config).eval()
 
 

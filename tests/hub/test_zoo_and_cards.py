@@ -55,9 +55,9 @@ def test_training_builds_each_preset(preset):
     """`hf-vssl pretrain --preset <name>` reads the table: method, backbone, clip length, crop and frame size."""
     if preset.method not in METHODS:
         pytest.skip(f"method '{preset.method}' is not registered yet")
-    from hf_vssl.training.pretrain import build_method_config
+    from hf_vssl.methods import build_method_config
 
-    config = build_method_config(preset=preset.name, backbone_overrides={"width_multiplier": 0.125})
+    config = build_method_config(preset=preset, backbone_overrides={"width_multiplier": 0.125})
     assert config.backbone_config.model_type == preset.backbone_type
     assert (config.num_frames, config.crop_size) == (preset.num_frames, preset.crop_size)
     frame_size = dict(preset.method_config).get("frame_size")

@@ -15,7 +15,7 @@ from hf_vssl.data.encoding import RGB_CODEC, write_video
 from hf_vssl.data.loaders import load_ucf101
 from hf_vssl.evaluation.clustering import cluster_metrics
 from hf_vssl.methods.registry import get_method
-from hf_vssl.methods.vicc import ViCCConfig, ViCCForPretraining, cross_stream_schedule, prototype_assignments
+from hf_vssl.methods.vicc import ViCCConfig, ViCCForPretraining, cross_stream_schedule
 from hf_vssl.nn import sinkhorn_knopp, swapped_prediction_loss
 
 BACKBONE = {"model_type": "vssl-r3d", "depth": 18, "width_multiplier": 0.125}
@@ -243,9 +243,11 @@ def test_second_clip_without_gradient():
     assert rgb.grad[:, 0].abs().sum() > 0 and rgb.grad[:, 1].abs().sum() == 0
 
 
+@torch.no_grad()
 def test_prototype_assignments_and_cluster_metrics(tiny_ucf_root):
+    """The arg-max of `prototype_scores` is what `hf-vssl cluster --assignments prototypes` scores."""
     config = tiny_config()
-    model = ViCCForPretraining(config)
+    model = ViCCForPretraining(config).eval()
     test = load_ucf101(tiny_ucf_root, split=1)["test"]
     data = VideoClipDataset(test, get_method("vicc").build_sampler(config), frame_size=(16, 20))
     augment = get_method("vicc").build_augment(config)
@@ -254,7 +256,7 @@ def test_prototype_assignments_and_cluster_metrics(tiny_ucf_root):
     for batch in loader:
         batches.append(augment(batch)["rgb"][:, 0])
         labels.append(batch["label"])
-    assignments = prototype_assignments(model, batches)
+    assignments = torch.cat([model.prototype_scores(clips).argmax(dim=1) for clips in batches]).numpy()
     assert assignments.shape == (len(test),) and assignments.dtype == np.int64
     assert assignments.min() >= 0 and assignments.max() < 12
     metrics = cluster_metrics(assignments, torch.cat(labels).numpy())

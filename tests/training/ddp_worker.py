@@ -17,9 +17,10 @@ import tiny_method
 from hf_vssl.data.processor import VsslVideoProcessor
 from hf_vssl.data.sources import load_video_dataset
 from hf_vssl.evaluation.features import cached_backbone_features
+from hf_vssl.methods import build_method_config
 from hf_vssl.optim.recipe import OptimizerRecipe
 from hf_vssl.training.loop import TrainingArguments, fit, make_accelerator
-from hf_vssl.training.pretrain import build_method_config, build_train_dataset
+from hf_vssl.training.pretrain import build_train_dataset
 
 
 def run(root: str, output_dir: Path, steps: int, global_batch: int) -> None:

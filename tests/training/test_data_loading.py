@@ -15,9 +15,10 @@ from torch.utils.data import Dataset
 
 from hf_vssl.data.prepare import prepare_dataset
 from hf_vssl.data.sources import load_video_dataset
+from hf_vssl.methods import build_method_config
 from hf_vssl.optim.recipe import OptimizerRecipe
 from hf_vssl.training.loop import TrainingArguments, default_num_workers, fit
-from hf_vssl.training.pretrain import build_method_config, build_train_dataset, pretrain
+from hf_vssl.training.pretrain import build_train_dataset, pretrain
 
 
 class SlowDataset(Dataset):

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from hf_vssl.cli.common import load_config_file
+from hf_vssl.hub.zoo import get_preset
+from hf_vssl.methods import build_method_config
 from hf_vssl.optim.recipe import OptimizerRecipe
-from hf_vssl.training.pretrain import build_method_config
 
 CONFIGS = Path(__file__).parents[2] / "examples" / "configs"
 # file -> (method, backbone type, optimizer, lr, weight decay, schedule, milestones, epochs, global batch)
@@ -47,9 +48,8 @@ def test_every_example_config_is_checked():
 @pytest.mark.parametrize("name", sorted(SEED_RECIPES))
 def test_example_config_builds_the_seed_recipe(name):
     values = load_config_file(CONFIGS / name)
-    config = build_method_config(
-        values.get("method"), preset=values.get("preset"), overrides=values["method_config"]
-    )
+    preset = get_preset(values["preset"]) if values.get("preset") else None
+    config = build_method_config(values.get("method"), preset=preset, overrides=values["method_config"])
     method, backbone, optimizer, lr, weight_decay, schedule, milestones, epochs, batch = SEED_RECIPES[name]
     assert config.method == method and config.backbone_config.model_type == backbone
     recipe = OptimizerRecipe.from_config(config)
@@ -65,6 +65,6 @@ def test_mfo_ucf101_config_starts_the_graph_at_the_released_epoch():
     """released README.md (shvdiwnkozbw/Video-Representation-via-Multi-level-Optimization), UCF-101
     command: --split 50 --cluster 200 --thres 0.05 (Kinetics-400 and the method default: --split 20)."""
     values = load_config_file(CONFIGS / "mfo_r3d18_ucf101.yaml")
-    config = build_method_config(preset=values["preset"], overrides=values["method_config"])
+    config = build_method_config(preset=get_preset(values["preset"]), overrides=values["method_config"])
     assert config.graph_start_epoch == 50
     assert (config.num_prototypes, config.graph_threshold) == (200, 0.05)

@@ -10,9 +10,10 @@ import pytest
 import torch
 from accelerate.state import AcceleratorState
 
+from hf_vssl.methods import build_method_config
 from hf_vssl.optim.recipe import OptimizerRecipe
 from hf_vssl.training.loop import TrainingArguments, fit, make_accelerator
-from hf_vssl.training.pretrain import build_method_config, build_train_dataset
+from hf_vssl.training.pretrain import build_train_dataset
 
 STEPS = 3
 

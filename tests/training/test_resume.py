@@ -7,10 +7,11 @@ import json
 import pytest
 import torch
 
+from hf_vssl.methods import build_method_config
 from hf_vssl.optim.recipe import OptimizerRecipe
 from hf_vssl.training.checkpointing import STATE_FILE, list_checkpoints
 from hf_vssl.training.loop import TrainingArguments, fit
-from hf_vssl.training.pretrain import build_method_config, build_train_dataset
+from hf_vssl.training.pretrain import build_train_dataset
 
 
 def _train(spec, dataset, output_dir, max_steps, resume=None, repeats=1):

@@ -9,10 +9,11 @@ import shutil
 import pytest
 import torch
 
+from hf_vssl.methods import build_method_config
 from hf_vssl.optim.recipe import OptimizerRecipe
 from hf_vssl.training.checkpointing import list_checkpoints, read_run_file
 from hf_vssl.training.loop import TrainingArguments, TrainingDiverged, fit
-from hf_vssl.training.pretrain import build_method_config, build_train_dataset
+from hf_vssl.training.pretrain import build_train_dataset
 
 DIVERGING = {"learning_rate": 1e6, "epochs": 2}
 

@@ -2,8 +2,9 @@
 
 Every option of a dataclass field (`TrainingArguments`, `DataArguments`, `EvaluationArguments`, ...)
 is made from the field itself: its name (`batch_size` -> `--batch-size`), its type, its default and
-the `help` / `choices` / `metavar` / `aliases` of its metadata; `from_args` builds the dataclass back.
-So a field is declared once, where it is used.
+the `help` / `metavar` / `aliases` of its metadata; a `Literal` type gives the option's choices and
+`bounds` metadata (`hf_vssl.typed_fields.bounds`) its help's range. `from_args` builds the dataclass
+back. So a field is declared once, where it is used.
 
 A config file (YAML or JSON) is a mapping of option names (`batch_size` or `batch-size`) to values,
 plus two nested mappings: `method_config` (fields of the method config, like repeated `--set`) and
@@ -23,7 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..typed_fields import coerce_value, field_types
+from ..typed_fields import coerce_value, describe_bounds, field_types, literal_choices
 
 NESTED_CONFIG_KEYS = {"method_config": "set", "backbone_config": "backbone_config"}
 
@@ -172,15 +173,17 @@ def _option_kwargs(hint: Any, default: Any, metadata: typing.Mapping[str, Any]) 
     """argparse keywords for a field of type `hint`; options default to None (= the field's default)
     so a config file can tell an unset option from one set to the default value."""
     base = _strip_optional(hint)
-    help_text = metadata.get("help", "")
+    notes = [f"{describe_bounds(metadata)}"] if describe_bounds(metadata) else []
     shown = default if not isinstance(default, (dict, list)) or default else None
     if shown is not None and not (base is bool and default is False):
-        help_text = f"{help_text} (default: {shown})" if help_text else f"(default: {shown})"
+        notes.append(f"default: {shown}")
+    help_text = " ".join([metadata.get("help", ""), *(f"({note})" for note in notes)]).strip()
     kwargs: dict[str, Any] = {"help": help_text or None, "default": None}
     if "metavar" in metadata:
         kwargs["metavar"] = metadata["metavar"]
-    if "choices" in metadata:
-        kwargs["choices"] = metadata["choices"]
+    choices = literal_choices(hint) or metadata.get("choices")
+    if choices:
+        kwargs["choices"] = choices
     if "const" in metadata:  # an option that may be given without a value
         kwargs.update(nargs="?", const=metadata["const"])
     origin = typing.get_origin(base)
@@ -201,6 +204,8 @@ def _option_kwargs(hint: Any, default: Any, metadata: typing.Mapping[str, Any]) 
         kwargs["type"] = item if item in (int, float) else str
     elif base in (int, float) and "const" not in metadata:
         kwargs["type"] = base
+    elif literal_choices(base) and all(isinstance(c, int) for c in literal_choices(base)):
+        kwargs["type"] = int
     return kwargs
 
 

@@ -253,8 +253,9 @@ def run_demo(
     from ..evaluation.retrieval import evaluate_retrieval
     from ..evaluation.runner import Evaluation, default_processor, load_backbone, quiet_loading
     from ..evaluation.tsne import plot_tsne
+    from ..methods import build_method_config
     from ..training.loop import LOGS_DIR, TrainingArguments, make_accelerator
-    from ..training.pretrain import build_method_config, pretrain
+    from ..training.pretrain import pretrain
 
     recipe = DEMO_RECIPES[method]
     epochs = recipe.epochs if epochs is None else epochs

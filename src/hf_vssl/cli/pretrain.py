@@ -75,7 +75,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training.pretrain import build_method_config, pretrain
+    from ..hub.zoo import get_preset
+    from ..methods import build_method_config
+    from ..training.pretrain import pretrain
 
     overrides = parse_assignments(args.set, "--set")
     shortcuts = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr}
@@ -85,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     config = build_method_config(
         args.method,
         args.backbone,
-        preset=args.preset,
+        preset=get_preset(args.preset) if args.preset else None,
         backbone_overrides=parse_assignments(args.backbone_config, "--backbone-config"),
         overrides=overrides,
     )

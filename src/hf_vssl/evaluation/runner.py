@@ -24,6 +24,7 @@ from transformers import AutoConfig, AutoModel
 
 from ..data.processor import VsslVideoProcessor
 from ..data.sources import DataArguments, as_video_dataset, class_names
+from ..models.auto import backbone_model_type
 from ..models.modeling_utils import VsslBackboneModel
 from .features import STREAM_COLUMNS, ClipOutputs, cached_backbone_features, extract_clip_outputs
 
@@ -122,8 +123,6 @@ def load_backbone(
         return loaded, display_name(model)
     if backbone is None:
         raise ValueError("name the network to evaluate: --model (a checkpoint) or --backbone (a random init)")
-    from ..training.pretrain import backbone_model_type
-
     config = AutoConfig.for_model(backbone_model_type(backbone), **(backbone_overrides or {}))
     torch.manual_seed(seed)
     return AutoModel.from_config(config), f"random init ({config.model_type.removeprefix('vssl-')})"
@@ -163,24 +162,28 @@ def default_processor(
     if model is not None and (Path(model) / VsslVideoProcessor.config_name).is_file():
         processor = VsslVideoProcessor.from_pretrained(model)
     elif backbone.config.pretraining:
-        from ..methods.registry import get_method
-
-        method = get_method(backbone.config.pretraining["method"])
-        processor = method.config_class.from_checkpoint_config(backbone.config, model or "").video_processor()
+        processor = pretraining_config(backbone, model or "").video_processor()
     else:
         processor = VsslVideoProcessor()
     return dataclasses.replace(processor, **overrides)
 
 
-def model_stream(backbone: VsslBackboneModel) -> str | None:
-    """The stream `backbone` was pretrained on (its pretraining record's, e.g. ViCC's `stream`), None
-    for a backbone without a record (a random init or a converted plain backbone)."""
+def pretraining_config(backbone: VsslBackboneModel, source: str = ""):
+    """The method config `backbone`'s pretraining record describes (`source` names it in errors);
+    None for a backbone without a record (a random init or a converted plain backbone)."""
     record = backbone.config.pretraining
     if not record:
         return None
     from ..methods.registry import get_method
 
-    return get_method(record["method"]).config_class.from_checkpoint_config(backbone.config, "").modality
+    return get_method(record["method"]).config_class.from_checkpoint_config(backbone.config, source)
+
+
+def model_stream(backbone: VsslBackboneModel) -> str | None:
+    """The stream `backbone` was pretrained on (its pretraining record's, e.g. ViCC's `stream`), None
+    for a backbone without a record."""
+    config = pretraining_config(backbone)
+    return None if config is None else config.modality
 
 
 def check_stream(backbone: VsslBackboneModel, name: str, stream: str) -> None:

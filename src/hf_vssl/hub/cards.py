@@ -15,12 +15,15 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..data.processor import VsslVideoProcessor
 from .zoo import DATASETS, TASKS, ZOO, Preset, Result
+
+if TYPE_CHECKING:
+    from ..methods.modeling_pretraining import VsslPretrainingConfig
 
 TEMPLATE_PATH = Path(__file__).parent / "templates" / "model_card.md"
 LIBRARY_NAME = "transformers"  # loading goes through transformers' Auto classes
@@ -178,10 +181,33 @@ def render_card(
         pretrain_dataset=_dataset_title(preset.pretrain_dataset),
         paper=preset.paper,
         input_description=_input_description(preset.modality, origin, shown),
-        recipe=preset.recipe,
+        recipe=recipe_summary(preset.config),
         measured=[_row(r) for r in measured],
         reported=[_row(r) for r in preset.reported],
         limitations=_limitations(preset, origin),
+    )
+
+
+def recipe_summary(config: VsslPretrainingConfig) -> str:
+    """A run's recipe in a few sentences for its model card, read from the method config's fields
+    (never written by hand); the method's own part is `config.method_summary()`."""
+    frames = (
+        f" cropped from frames resized to {config.frame_size[0]} x {config.frame_size[1]}"
+        if config.frame_size is not None
+        else ""
+    )
+    schedule = {
+        "step": f"x{config.lr_decay_factor:g} at epochs {list(config.lr_milestones)}",
+        "cosine": f"cosine to {config.final_lr:g}",
+        "constant": "constant",
+    }[config.lr_schedule]
+    repeats = f" of {config.epoch_repeats} passes over the videos" if config.epoch_repeats > 1 else ""
+    if config.repeated_samples > 1:
+        repeats += f", {config.repeated_samples} clips per decoded video"
+    return (
+        f"{config.method_summary()} {config.num_frames} x {config.crop_size} x {config.crop_size} clips{frames}; "
+        f"{config.optimizer.upper()} lr {config.learning_rate:g} ({schedule}), weight decay "
+        f"{config.weight_decay:g}, global batch {config.batch_size}, {config.epochs} epochs{repeats}."
     )
 
 
@@ -518,6 +544,7 @@ __all__ = [
     "classifier_card",
     "load_results",
     "plain_card",
+    "recipe_summary",
     "render_card",
     "run_preset",
     "write_cards",

@@ -9,12 +9,15 @@ to the card renderer separately (`hf_vssl.hub.cards`).
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
 
+from ..typed_fields import coerce_value
+
 Task = Literal["linear-probe", "finetune", "retrieval"]
-TASKS: tuple[str, ...] = ("linear-probe", "finetune", "retrieval")
+TASKS: tuple[str, ...] = typing.get_args(Task)
 # dataset ids used in results and card metadata -> display names
 DATASETS: dict[str, str] = {
     "ucf101": "UCF-101",
@@ -42,8 +45,7 @@ class Result:
     note: str = ""
 
     def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise ValueError(f"Result.task must be one of {TASKS}, got {self.task!r}")
+        coerce_value("Result.task", self.task, Task)  # one of the Literal's tasks, or an error naming them
         if self.dataset not in DATASETS:
             raise ValueError(f"Result.dataset must be one of {list(DATASETS)}, got {self.dataset!r}")
         expected = ("R@",) if self.task == "retrieval" else ("top-1", "top-5")
@@ -114,10 +116,11 @@ class Preset:
     backbone_kwargs: fields of the backbone config (`AutoConfig.for_model(backbone_type, **kwargs)`),
         as a tuple of pairs so the preset stays hashable.
     method_config: fields of the method config that differ from the method's defaults (clip geometry,
-        stream, concept counts, pace set...), as pairs; `build_config()` applies them and the backbone.
+        stream, concept counts, pace set...), as pairs; `hf_vssl.methods.build_method_config(preset=...)`
+        applies them over the method's defaults, and the backbone.
     convert_from: the `hf-vssl convert --from` layout of the authors' released weights, or None when
         there is no release to convert.
-    Everything a card says about the recipe, clip and stream is read from `build_config()`.
+    Everything a card says about the recipe, clip and stream is read from `config`.
     """
 
     name: str
@@ -143,23 +146,12 @@ class Preset:
 
         return AutoConfig.for_model(self.backbone_type, **{**dict(self.backbone_kwargs), **overrides})
 
-    def build_config(self, backbone_overrides: dict[str, Any] | None = None, **overrides: Any):
-        """The method config of this preset's run: the method's defaults < `method_config` < `overrides`;
-        the backbone is the preset's with `backbone_overrides`."""
-        from ..methods.registry import get_method
-
-        backbone = {
-            "model_type": self.backbone_type,
-            **dict(self.backbone_kwargs),
-            **(backbone_overrides or {}),
-        }
-        values = {**{k: _list(v) for k, v in self.method_config}, **overrides}
-        return get_method(self.method).config_class(backbone_config=backbone, **values)
-
     @cached_property
     def config(self):
-        """`build_config()` of the preset as published (built once)."""
-        return self.build_config()
+        """The method config of this preset's run as published (`hf_vssl.methods.build_method_config`)."""
+        from ..methods import build_method_config
+
+        return build_method_config(preset=self)
 
     @property
     def modality(self) -> str:
@@ -172,14 +164,6 @@ class Preset:
     @property
     def crop_size(self) -> int:
         return self.config.crop_size
-
-    @property
-    def recipe(self) -> str:
-        return self.config.recipe_summary()
-
-
-def _list(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
 
 
 def _results(

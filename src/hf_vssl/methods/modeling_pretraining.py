@@ -26,7 +26,7 @@ from ..data.processor import VsslVideoProcessor
 from ..models.modeling_utils import VsslBackboneConfig, VsslPreTrainedModel, _hub_kwargs
 from ..nn.prototypes import Prototypes
 from ..optim.recipe import OptimizerRecipe
-from ..typed_fields import check_field, coerce_fields
+from ..typed_fields import check_bounds, check_field, coerce_fields
 
 PRETRAINING_KEY = "pretraining"
 
@@ -107,6 +107,10 @@ class VsslPretrainingConfig(PreTrainedConfig):
     def optimizer_recipe(self) -> OptimizerRecipe:
         return OptimizerRecipe.from_config(self)
 
+    def validate_field_bounds(self) -> None:
+        """The `bounds` every field's metadata declares (`hf_vssl.typed_fields.bounds`)."""
+        check_bounds(self)
+
     def validate_clip(self) -> None:
         check_field("num_frames", self.num_frames, self.num_frames >= 1, ">= 1")
         check_field("crop_size", self.crop_size, self.crop_size >= 1, ">= 1")
@@ -161,29 +165,9 @@ class VsslPretrainingConfig(PreTrainedConfig):
         `repeated_samples` > 1 some of those are clips of the same video."""
         return True
 
-    def recipe_summary(self) -> str:
-        """The run in a few sentences for model cards, read from the fields (never written by hand)."""
-        frames = (
-            f" cropped from frames resized to {self.frame_size[0]} x {self.frame_size[1]}"
-            if self.frame_size is not None
-            else ""
-        )
-        schedule = {
-            "step": f"x{self.lr_decay_factor:g} at epochs {list(self.lr_milestones)}",
-            "cosine": f"cosine to {self.final_lr:g}",
-            "constant": "constant",
-        }[self.lr_schedule]
-        repeats = f" of {self.epoch_repeats} passes over the videos" if self.epoch_repeats > 1 else ""
-        if self.repeated_samples > 1:
-            repeats += f", {self.repeated_samples} clips per decoded video"
-        return (
-            f"{self.method_summary()} {self.num_frames} x {self.crop_size} x {self.crop_size} clips{frames}; "
-            f"{self.optimizer.upper()} lr {self.learning_rate:g} ({schedule}), weight decay {self.weight_decay:g}, "
-            f"global batch {self.batch_size}, {self.epochs} epochs{repeats}."
-        )
-
     def method_summary(self) -> str:
-        """The method's own part of `recipe_summary` (each method says what its fields set)."""
+        """What the method's fields set, in a sentence for the recipe of model cards
+        (`hf_vssl.hub.cards.recipe_summary`)."""
         return f"{self.method} pretraining:"
 
     def video_processor(self) -> VsslVideoProcessor:
@@ -224,10 +208,11 @@ class VsslPretrainingConfig(PreTrainedConfig):
         return cls(backbone_config=backbone_dict, **record)
 
 
-def own_field_names(cls: type[VsslPretrainingConfig]) -> list[str]:
-    """The fields of a method config that are not transformers' own nor the nested backbone config:
-    the shared clip / augmentation / recipe fields, then the method's."""
-    inherited = {f.name for f in dataclasses.fields(PreTrainedConfig)} | {"backbone_config"}
+def own_field_names(cls: type[PreTrainedConfig]) -> list[str]:
+    """The fields a user sets on a method or backbone config: not transformers' bookkeeping, the nested
+    backbone config or a checkpoint's pretraining record (for a method config: the shared clip /
+    augmentation / recipe fields, then the method's)."""
+    inherited = {f.name for f in dataclasses.fields(PreTrainedConfig)} | {"backbone_config", PRETRAINING_KEY}
     return [f.name for f in dataclasses.fields(cls) if f.name not in inherited]
 
 

@@ -5,7 +5,7 @@ from ..optim.recipe import OptimizerRecipe, build_optimizer, build_scheduler
 from .checkpointing import TrainerState
 from .interrupts import TrainingInterrupted
 from .loop import TrainingArguments, TrainingDiverged, TrainResult, fit, make_accelerator
-from .pretrain import PretrainOutput, build_method_config, pretrain, pretrain_cross_stream
+from .pretrain import PretrainOutput, pretrain, pretrain_cross_stream
 from .run_dir import prepare_output_dir
 
 __all__ = [
@@ -16,7 +16,6 @@ __all__ = [
     "TrainingArguments",
     "TrainingDiverged",
     "TrainingInterrupted",
-    "build_method_config",
     "build_optimizer",
     "build_scheduler",
     "fit",

@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
@@ -27,15 +27,16 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
 from ..optim.recipe import OptimizerRecipe, build_optimizer, build_scheduler
+from ..typed_fields import bounds, check_bounds, coerce_fields
 from .checkpointing import TrainerState, load_checkpoint, save_checkpoint
 from .distributed import check_process_count, convert_sync_batchnorm
 from .interrupts import InterruptGuard, TrainingInterrupted, ignore_interrupts, resume_command
 from .run_dir import RunInfo, prepare_output_dir
 
-MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
-SWITCHES = ("auto", "on", "off")
+MixedPrecision = Literal["auto", "no", "bf16", "fp16"]
+Switch = Literal["auto", "on", "off"]
 # the trackers of `accelerate.Accelerator(log_with=...)`, as transformers' `--report_to`
-REPORT_TO = ("tensorboard", "wandb", "mlflow", "comet_ml", "aim", "clearml", "dvclive", "all", "none")
+ReportTo = Literal["tensorboard", "wandb", "mlflow", "comet_ml", "aim", "clearml", "dvclive", "all", "none"]
 LOGS_DIR = "logs"  # trackers that write files (TensorBoard, aim, dvclive) write under OUTPUT_DIR/logs
 
 
@@ -60,27 +61,25 @@ class TrainingArguments:
     output_dir: Path = field(
         metadata={"help": "where checkpoints, logs, models and results go", "metavar": "DIR"}
     )
-    gradient_accumulation_steps: int = 1
+    gradient_accumulation_steps: int = field(default=1, metadata=bounds(ge=1))
     num_workers: int | None = field(
         default=None,
         metadata={
-            "help": "decoding processes; default: the CPU cores this process may use / processes per machine"
+            "help": "decoding processes; default: the CPU cores this process may use / processes per machine",
+            **bounds(ge=0),
         },
     )
     prefetch_factor: int = field(
-        default=2, metadata={"help": "batches each decoding process prepares ahead (torch's default)"}
+        default=2,
+        metadata={"help": "batches each decoding process prepares ahead (torch's default)", **bounds(ge=1)},
     )
     seed: int = 0
-    mixed_precision: str = field(
+    mixed_precision: MixedPrecision = field(
         default="auto",
-        metadata={
-            "help": "autocast dtype; auto = bf16 on CUDA GPUs that support it, float32 (no) on CPU",
-            "choices": MIXED_PRECISION,
-        },
+        metadata={"help": "autocast dtype; auto = bf16 on CUDA GPUs that support it, float32 (no) on CPU"},
     )
-    channels_last: str = field(
-        default="auto",
-        metadata={"help": "channels_last_3d memory format; auto = on CUDA only", "choices": SWITCHES},
+    channels_last: Switch = field(
+        default="auto", metadata={"help": "channels_last_3d memory format; auto = on CUDA only"}
     )
     compile: bool = field(default=False, metadata={"help": "torch.compile the model (inductor)"})
     sync_bn: bool = field(
@@ -93,10 +92,14 @@ class TrainingArguments:
         },
     )
     max_grad_norm: float | None = field(default=None, metadata={"help": "clip the gradient norm"})
-    max_steps: int | None = field(default=None, metadata={"help": "stop after this many optimizer steps"})
-    save_steps: int = field(default=500, metadata={"help": "checkpoint every N optimizer steps"})
+    max_steps: int | None = field(
+        default=None, metadata={"help": "stop after this many optimizer steps", **bounds(ge=1)}
+    )
+    save_steps: int = field(
+        default=500, metadata={"help": "checkpoint every N optimizer steps", **bounds(ge=1)}
+    )
     save_total_limit: int = field(default=2, metadata={"help": "checkpoints kept (0 = all)"})
-    logging_steps: int = field(default=10, metadata={"help": "log every N optimizer steps"})
+    logging_steps: int = field(default=10, metadata={"help": "log every N optimizer steps", **bounds(ge=1)})
     resume: str | Path | bool | None = field(
         default=None,
         metadata={
@@ -117,33 +120,15 @@ class TrainingArguments:
     )
     cpu: bool = field(default=False, metadata={"help": "run on the CPU even when a GPU is present"})
     progress_bar: bool = True
-    report_to: str = field(
+    report_to: ReportTo = field(
         default="tensorboard",
-        metadata={
-            "help": "experiment tracker (accelerate's log_with); the project is the run folder's name",
-            "choices": REPORT_TO,
-        },
+        metadata={"help": "experiment tracker (accelerate's log_with); the project is the run folder's name"},
     )
 
     def __post_init__(self) -> None:
         self.output_dir = Path(self.output_dir)
-        if self.mixed_precision not in MIXED_PRECISION:
-            raise ValueError(
-                f"mixed_precision must be one of {MIXED_PRECISION}, got '{self.mixed_precision}'"
-            )
-        if self.report_to not in REPORT_TO:
-            raise ValueError(f"report_to must be one of {REPORT_TO}, got '{self.report_to}'")
-        if self.channels_last not in SWITCHES:
-            raise ValueError(f"channels_last must be one of {SWITCHES}, got '{self.channels_last}'")
-        for name in ("gradient_accumulation_steps", "save_steps", "logging_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.num_workers is not None and self.num_workers < 0:
-            raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
-        if self.prefetch_factor < 1:
-            raise ValueError(f"prefetch_factor must be >= 1, got {self.prefetch_factor}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError(f"max_steps must be >= 1, got {self.max_steps}")
+        coerce_fields(self)  # a choice outside its Literal fails here, naming the field and the choices
+        check_bounds(self)
 
 
 @dataclass

@@ -1,5 +1,5 @@
-"""Pretraining of any registered method: config from (preset, method, backbone, overrides), the shared
-loop, then the export (`save_pretrained` of backbone + heads, and a model card beside it)."""
+"""Pretraining of any registered method: a method config (`hf_vssl.methods.build_method_config`), the
+shared loop, then the export (`save_pretrained` of backbone + heads, and a model card beside it)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,9 @@ from typing import Any
 
 import datasets
 from accelerate.utils import set_seed
-from transformers import PreTrainedConfig
-from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
 from ..methods.modeling_pretraining import VsslForPretraining, VsslPretrainingConfig
 from ..methods.registry import MethodSpec, get_method
-from ..typed_fields import coerce_value, field_types
 from .loop import TrainingArguments, TrainResult, fit, make_accelerator
 
 logger = logging.getLogger(__name__)
@@ -28,89 +25,6 @@ class PretrainOutput:
     result: TrainResult
     model_dir: Path
     card_path: Path
-
-
-def backbone_model_type(name: str) -> str:
-    """ "r3d" or "vssl-r3d" -> "vssl-r3d"; an unknown name is an error listing the known backbones."""
-    model_type = name if name.startswith("vssl-") else f"vssl-{name}"
-    known = sorted(_backbone_types())
-    if model_type not in known:
-        raise ValueError(
-            f"unknown backbone '{name}'; choose one of: {', '.join(k.removeprefix('vssl-') for k in known)}"
-        )
-    return model_type
-
-
-def _backbone_types() -> set[str]:
-    from ..models.modeling_utils import VsslBackboneConfig
-
-    return {
-        k
-        for k, cls in CONFIG_MAPPING.items()
-        if k.startswith("vssl-") and issubclass(cls, VsslBackboneConfig)
-    }
-
-
-def build_method_config(
-    method: str | None = None,
-    backbone: str | None = None,
-    *,
-    preset: str | None = None,
-    backbone_overrides: dict[str, Any] | None = None,
-    overrides: dict[str, Any] | None = None,
-) -> VsslPretrainingConfig:
-    """The method config of a run. Precedence: `overrides` > preset > the method's defaults.
-
-    preset: a zoo name (`hf-vssl zoo`): its method, backbone and every method-config field it sets
-        (clip geometry, stream, concept counts...).
-    backbone: a backbone type ("r3d", "s3d"...) replacing the preset's / the method's default one.
-    backbone_overrides: backbone config fields (e.g. width_multiplier=0.25, depth=18).
-    overrides: method config fields (recipe fields included: epochs, batch_size, learning_rate...).
-    Values may be text (`--set`, YAML): each is coerced to its field's type; an unknown field of
-    either config is an error listing the known ones.
-    """
-    if preset is None and method is None:
-        raise ValueError("name a method (--method) or a zoo preset (--preset)")
-    zoo_entry = None
-    if preset is not None:
-        from ..hub.zoo import get_preset
-
-        zoo_entry = get_preset(preset)
-        if method is not None and method != zoo_entry.method:
-            raise ValueError(f"preset '{preset}' is a '{zoo_entry.method}' model, not '{method}'")
-    spec = get_method(zoo_entry.method if zoo_entry else method)
-    overrides = coerce_overrides(spec.config_class, overrides or {}, "--set")
-    default_backbone = spec.config_class.sub_configs_defaults["backbone_config"]
-    if backbone is not None:
-        model_type, backbone_values = backbone_model_type(backbone), {}
-    elif zoo_entry is not None:
-        model_type, backbone_values = zoo_entry.backbone_type, {}
-    else:  # the method's default backbone (e.g. Pace's compact R(2+1)D)
-        model_type, backbone_values = default_backbone.model_type, dict(default_backbone.init_kwargs)
-    backbone_values |= coerce_overrides(
-        CONFIG_MAPPING[model_type], backbone_overrides or {}, "--backbone-config"
-    )
-    if zoo_entry is not None and backbone is None:
-        return zoo_entry.build_config(backbone_overrides=backbone_values, **overrides)
-    return spec.config_class(backbone_config={"model_type": model_type, **backbone_values}, **overrides)
-
-
-def coerce_overrides(config_class: type, values: dict[str, Any], option: str) -> dict[str, Any]:
-    """`values` coerced to the fields of `config_class`; an unknown name is an error listing the fields."""
-    hints = field_types(config_class)
-    fields = _own_fields(config_class)
-    unknown = sorted(set(values) - fields)
-    if unknown:
-        raise ValueError(
-            f"{option}: unknown {config_class.__name__} field(s) {unknown}; fields: {', '.join(sorted(fields))}"
-        )
-    return {k: coerce_value(f"{option} {k}", v, hints[k], from_text=True) for k, v in values.items()}
-
-
-def _own_fields(config_class: type) -> set[str]:
-    """The fields a user may set: the config class's own, not transformers' bookkeeping."""
-    inherited = {f.name for f in dataclasses.fields(PreTrainedConfig)} | {"backbone_config", "pretraining"}
-    return {f.name for f in dataclasses.fields(config_class)} - inherited
 
 
 def build_train_dataset(spec: MethodSpec, config: VsslPretrainingConfig, split: datasets.Dataset, seed: int):
@@ -210,16 +124,18 @@ def pretrain_cross_stream(
     (`hf_vssl.methods.vicc.cross_stream_schedule`). With `args.resume`, finished rounds are skipped
     and an interrupted round continues from its newest checkpoint.
     """
-    from ..methods.vicc import ViCCForPretraining, cross_stream_schedule
+    from ..methods.registry import coerce_overrides
+    from ..methods.vicc import ViCCConfig, ViCCForPretraining, cross_stream_schedule
     from .checkpointing import list_checkpoints
 
+    overrides = coerce_overrides(ViCCConfig, overrides or {}, "--set")
     outputs = []
     for round_ in cross_stream_schedule(
         rgb_checkpoint, flow_checkpoint, args.output_dir, rounds, first_stream
     ):
         if args.resume and (round_.checkpoint / "model.safetensors").is_file():
             continue  # finished before the interruption
-        model = ViCCForPretraining.for_round(round_, **(overrides or {}))
+        model = ViCCForPretraining.for_round(round_, **overrides)
         resume = "latest" if args.resume and list_checkpoints(round_.output_dir) else None
         round_args = dataclasses.replace(args, output_dir=round_.output_dir, resume=resume)
         outputs.append(pretrain(model.config, dataset, round_args, dataset_name=dataset_name, model=model))

@@ -13,6 +13,8 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig
 from transformers.configuration_utils import SubConfigSpec
 
+from ...data.augment import CropSampler
+from ...typed_fields import bounds
 from ..modeling_pretraining import VsslPretrainingConfig
 from .temporal import TEMPORAL_TRANSFORMS
 
@@ -33,8 +35,10 @@ class MFOConfig(VsslPretrainingConfig):
     }
 
     # --- views (seed 001 §2; METHODS.md "Views") ---
-    num_frames: int = 16  # seed 001 §2: 32 frames split into two 16-frame clips; the overview takes every 2nd
-    max_stride: int = 3  # METHODS.md: frame stride drawn in [1, min(3, N / 32)] (released --rate 3)
+    # seed 001 §2: 32 frames split into two 16-frame clips; the overview takes every 2nd
+    num_frames: int = field(default=16, metadata=bounds(ge=2, why="frames per clip"))
+    # METHODS.md: frame stride drawn in [1, min(3, N / 32)] (released --rate 3)
+    max_stride: int = field(default=3, metadata=bounds(ge=1))
     # seed 001 §2: 112x112 clips from 128x171 frames, horizontal flipping (the shared defaults)
     crop_scale: list[float] | None = field(default_factory=lambda: [0.5, 1.0])  # METHODS.md: area 0.5-1
     grayscale_p: float = 0.5  # METHODS.md: grey p 0.5
@@ -48,7 +52,7 @@ class MFOConfig(VsslPretrainingConfig):
     blur_p: float = 0.5
     # released train.py RandomSizedCrop(consistent=True) (augmentation.py): up to 10 draws (aspect uniform,
     # w / h swapped with p 0.5), then the centre square; "torchvision": log-uniform aspect, centre fallback
-    crop_sampler: str = "ten_draws"
+    crop_sampler: CropSampler = "ten_draws"
     # released train.py RandomGray(consistent=False): grey drawn per frame, and (augmentation.py
     # RandomGray.grayscale) its channel too; seed 001 §2 lists no grey among its temporally consistent ops
     grayscale_per_frame: bool = True
@@ -58,38 +62,52 @@ class MFOConfig(VsslPretrainingConfig):
     continuous_stride: bool = True
 
     # --- heads ---
-    projection_dim: int = 128  # released model.py: every projection ends in 128 channels
-    motion_reduction: int = 16  # released r3d.py: channel reduction of the motion-excitation module
-    temperature: float = 0.07  # seed 001 §2: tau of every contrastive loss (following MoCo)
+    # released model.py: every projection ends in 128 channels
+    projection_dim: int = field(default=128, metadata=bounds(ge=1))
+    # released r3d.py: channel reduction of the motion-excitation module
+    motion_reduction: int = field(default=16, metadata=bounds(ge=1))
+    temperature: float = field(
+        default=0.07, metadata=bounds(gt=0)
+    )  # seed 001 §2: tau of every contrastive loss
 
     # --- temporal modelling (seed 001 table 3) ---
     use_aug_loss: bool = True  # L_aug: low / mid contrast with temporally transformed negatives
     # seed 001 §2: "temporal shuffle and reverse"; the released code reverses only: ["reverse"]
     temporal_negatives: list[str] = field(default_factory=lambda: ["reverse", "shuffle"])
     use_ret_loss: bool = True  # L_ret: timestamp retrieval between the short clips and the overview
-    retrieval_temperature: float = 0.07  # METHODS.md: cross-entropy over time indices, tau 0.07
+    # METHODS.md: cross-entropy over time indices, tau 0.07
+    retrieval_temperature: float = field(default=0.07, metadata=bounds(gt=0))
 
     # --- prototypes (seed 001 §2; METHODS.md) ---
     # seed 001 §2: 1000 prototypes for Kinetics-400; METHODS.md: 200 when pretraining on UCF-101
-    num_prototypes: int = 1000
-    prototype_temperature: float = 0.1  # METHODS.md: swapped cross-entropy, tau 0.1
-    sinkhorn_epsilon: float = 0.05  # METHODS.md: eps 0.05
-    sinkhorn_iterations: int = 3  # METHODS.md: 3 iterations
-    queue_size: int = 1024  # seed 001 §2: queue length 1024 (of past prototype scores, METHODS.md)
-    queue_start_epoch: int = 10  # released train.py: the queue joins Sinkhorn from epoch 10
-    freeze_prototypes_epochs: int = 1  # released train.py: no prototype gradient in epoch 0
+    num_prototypes: int = field(default=1000, metadata=bounds(ge=2))
+    # METHODS.md: swapped cross-entropy, tau 0.1
+    prototype_temperature: float = field(default=0.1, metadata=bounds(gt=0))
+    sinkhorn_epsilon: float = field(default=0.05, metadata=bounds(gt=0))  # METHODS.md: eps 0.05
+    sinkhorn_iterations: int = field(default=3, metadata=bounds(ge=1))  # METHODS.md: 3 iterations
+    # seed 001 §2: queue length 1024 (of past prototype scores, METHODS.md)
+    queue_size: int = field(default=1024, metadata=bounds(ge=0))
+    # released train.py: the queue joins Sinkhorn from epoch 10
+    queue_start_epoch: int = field(default=10, metadata=bounds(ge=0))
+    # released train.py: no prototype gradient in epoch 0
+    freeze_prototypes_epochs: int = field(default=1, metadata=bounds(ge=0))
 
     # --- graph G_ins and L_mul ---
-    graph_threshold: float = 0.05  # seed 001 §2: eta = 0.05
-    graph_start_epoch: int = 20  # seed 001 §2: two-stage schedule; released train.py --split 20
+    graph_threshold: float = field(
+        default=0.05, metadata=bounds(ge=0, lt=1, why="eta")
+    )  # seed 001 §2: eta 0.05
+    # seed 001 §2: two-stage schedule; released train.py --split 20
+    graph_start_epoch: int = field(default=20, metadata=bounds(ge=0))
     # seed 001 §2: before the graph starts only L_high (instance + prototype contrast on high-level
     # features) is trained; the released train.py trains every term but L_mul there: False
     stage_one_high_only: bool = True
 
     # --- loss weights (released train.py: high + graph + 0.5 mid + 0.3 low + 0.5 proto) ---
-    level_weights: list[float] = field(default_factory=lambda: [0.3, 0.5, 1.0])  # low, mid, high
-    proto_weight: float = 0.5
-    graph_weight: float = 1.0
+    level_weights: list[float] = field(
+        default_factory=lambda: [0.3, 0.5, 1.0], metadata=bounds(ge=0)
+    )  # low, mid, high
+    proto_weight: float = field(default=0.5, metadata=bounds(ge=0))
+    graph_weight: float = field(default=1.0, metadata=bounds(ge=0))
 
     # --- optimisation recipe (seed 001 §2) ---
     optimizer: str = "adam"
@@ -109,14 +127,6 @@ class MFOConfig(VsslPretrainingConfig):
             f"{self.queue_size}, graph G_ins from epoch {self.graph_start_epoch};"
         )
 
-    def validate_num_frames(self) -> None:
-        if self.num_frames < 2:
-            raise ValueError(f"num_frames must be >= 2 (frames per clip), got {self.num_frames}")
-
-    def validate_max_stride(self) -> None:
-        if self.max_stride < 1:
-            raise ValueError(f"max_stride must be >= 1, got {self.max_stride}")
-
     def validate_temporal_negatives(self) -> None:
         unknown = [kind for kind in self.temporal_negatives if kind not in TEMPORAL_TRANSFORMS]
         if unknown or (self.use_aug_loss and not self.temporal_negatives):
@@ -126,36 +136,10 @@ class MFOConfig(VsslPretrainingConfig):
             )
 
     def validate_level_weights(self) -> None:
-        if len(self.level_weights) != 3 or any(w < 0 for w in self.level_weights):
+        if len(self.level_weights) != 3:
             raise ValueError(
                 f"level_weights must be 3 non-negative weights (low, mid, high), got {self.level_weights}"
             )
-
-    def validate_temperatures(self) -> None:
-        for name in ("temperature", "retrieval_temperature", "prototype_temperature", "sinkhorn_epsilon"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-
-    def validate_num_prototypes(self) -> None:
-        if self.num_prototypes < 2:
-            raise ValueError(f"num_prototypes must be >= 2, got {self.num_prototypes}")
-
-    def validate_epochs_fields(self) -> None:
-        for name in ("queue_size", "queue_start_epoch", "freeze_prototypes_epochs", "graph_start_epoch"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-
-    def validate_widths_and_weights(self) -> None:
-        for name in ("projection_dim", "motion_reduction", "sinkhorn_iterations"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("proto_weight", "graph_weight"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-
-    def validate_graph_threshold(self) -> None:
-        if not 0 <= self.graph_threshold < 1:
-            raise ValueError(f"graph_threshold (eta) must be in [0, 1), got {self.graph_threshold}")
 
 
 __all__ = ["MFOConfig"]

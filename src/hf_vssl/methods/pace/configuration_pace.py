@@ -9,18 +9,20 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import field
 from fractions import Fraction
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig
 from transformers.configuration_utils import SubConfigSpec
 
 from ...data.processor import VsslVideoProcessor
-from ...data.samplers import END_POLICIES
+from ...data.samplers import EndPolicy
+from ...typed_fields import bounds
 from ..modeling_pretraining import VsslPretrainingConfig
 
-BACKWARD_MODES = ("none", "random", "signed")
-CONTRASTIVE_MODES = ("none", "same_context", "same_pace")
+BackwardMode = Literal["none", "random", "signed"]
+ContrastiveMode = Literal["none", "same_context", "same_pace"]
+InputFormat = Literal["bgr_255", "rgb_imagenet"]
 MAX_PACE_DENOMINATOR = 64  # slow paces are 1/k: 0.333... means 1/3
 
 # seed 003 tables 1-4: row -> PaceConfig fields (table 2/3/4's baseline is [1, 2, 3, 4])
@@ -58,23 +60,24 @@ class PaceConfig(VsslPretrainingConfig):
     paces: list[float] = field(default_factory=lambda: [1, 2, 3, 4])  # seed 003 tables 2-4: the baseline
     # "random": each clip reversed with p 0.5, label unchanged (table 4, 4 classes); "signed": +-p are
     # different classes (table 4, 8 classes: paces then their negatives)
-    backward_mode: str = "none"
-    end_policy: str = "wrap"  # METHODS.md: the original wraps to the first frame; "loop" / "clamp"
+    backward_mode: BackwardMode = "none"
+    end_policy: EndPolicy = "wrap"  # METHODS.md: the original wraps to the first frame; "loop" / "clamp"
     start_anywhere: bool = True  # the original draws the start over the whole video (then wraps)
 
     # --- loss (seed 003 §3, algorithms 1 and 2) ---
     # "same_context": two clips of a video at two different paces are positives (algorithm 1);
     # "same_pace": clips with the same pace label are positives (algorithm 2); "none": L_cls only
-    contrastive: str = "same_context"
-    lambda_cls: float = 1.0  # METHODS.md: L = lambda_cls L_cls + lambda_ctr L_ctr, default 1, 1
-    lambda_ctr: float = 1.0
+    contrastive: ContrastiveMode = "same_context"
+    # METHODS.md: L = lambda_cls L_cls + lambda_ctr L_ctr, default 1, 1
+    lambda_cls: float = field(default=1.0, metadata=bounds(ge=0))
+    lambda_ctr: float = field(default=1.0, metadata=bounds(ge=0))
     # seed 003 algorithms: exp(sim(z_i, z_j)), sim the dot product of the (here L2-normalised) pooled
     # features, with no temperature: tau 1 (our reading; the release has no contrastive code, and its
     # author calls it "similar to SimCLR", laura-wang/video-pace issue #4: SimCLR uses tau 0.1-0.5)
-    contrastive_temperature: float = 1.0
+    contrastive_temperature: float = field(default=1.0, metadata=bounds(gt=0))
     # SimCLR-style projection head g (Linear F->F, ReLU, Linear F->dim) between the pooled features
     # and the contrastive term; 0: none, the algorithms' z = f(x) (our reading, see above)
-    contrastive_projection_dim: int = 0
+    contrastive_projection_dim: int = field(default=0, metadata=bounds(ge=0, why="0: no projection head"))
 
     # --- views (METHODS.md "Original training": 16-frame clips, resize 128x171, random crop 112) ---
     crop_scale: list[float] | None = None  # a fixed 112 crop at a random position, no resize
@@ -83,7 +86,7 @@ class PaceConfig(VsslPretrainingConfig):
     # released datasets/ucf101.py: frames read by cv2.imread (BGR, 0-255), jittered by torchvision as if
     # RGB, fed without rescaling or normalisation ("bgr_255", what converted Pace weights expect);
     # "rgb_imagenet": RGB in [0, 1] normalised with the ImageNet mean / std
-    input_format: str = "bgr_255"
+    input_format: InputFormat = "bgr_255"
 
     # --- optimisation recipe (METHODS.md "Original training") ---
     optimizer: str = "sgd"
@@ -139,25 +142,10 @@ class PaceConfig(VsslPretrainingConfig):
                 f"paces must be >= 2 distinct positive numbers (e.g. [1, 2, 3, 4]), got {self.paces}"
             )
 
-    def validate_modes(self) -> None:
-        for name, allowed in (
-            ("backward_mode", BACKWARD_MODES),
-            ("contrastive", CONTRASTIVE_MODES),
-            ("end_policy", END_POLICIES),
-        ):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-
     def validate_loss_weights(self) -> None:
-        if self.lambda_cls < 0 or self.lambda_ctr < 0 or self.lambda_cls + self.lambda_ctr == 0:
+        if self.lambda_cls + self.lambda_ctr == 0:
             raise ValueError(
-                f"lambda_cls and lambda_ctr must be >= 0 and not both 0, got {self.lambda_cls}, {self.lambda_ctr}"
-            )
-        if not self.contrastive_temperature > 0:
-            raise ValueError(f"contrastive_temperature must be > 0, got {self.contrastive_temperature}")
-        if self.contrastive_projection_dim < 0:
-            raise ValueError(
-                f"contrastive_projection_dim must be >= 0 (0: no projection head), got {self.contrastive_projection_dim}"
+                f"lambda_cls and lambda_ctr must not both be 0, got {self.lambda_cls}, {self.lambda_ctr}"
             )
 
 

@@ -26,9 +26,6 @@ def build_sampler(config: PaceConfig) -> PaceSampler:
     )
 
 
-INPUT_FORMATS = ("bgr_255", "rgb_imagenet")
-
-
 class PaceAugment(nn.Module):
     """batch {"views": {"clip0": uint8 (B, T, H, W, C), ...}, "targets": {"pace0": (B,), ...}} ->
     {"clips": (B, V, 3, T, S, S), "pace_labels": (B, V)}; each clip gets its own crop and flip.
@@ -39,8 +36,6 @@ class PaceAugment(nn.Module):
 
     def __init__(self, config: PaceConfig) -> None:
         super().__init__()
-        if config.input_format not in INPUT_FORMATS:
-            raise ValueError(f"input_format must be one of {INPUT_FORMATS}, got {config.input_format!r}")
         self.views = config.clips_per_video
         self.bgr_255 = config.input_format == "bgr_255"
         self.augment = ClipAugment(

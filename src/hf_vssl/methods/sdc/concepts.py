@@ -8,12 +8,15 @@ clips and frame differences.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import nn
 
-TRANSFORM_HEADS = ("identity", "linear", "mlp")
+TransformHead = Literal["identity", "linear", "mlp"]
+TRANSFORM_HEADS = typing.get_args(TransformHead)
 
 
 def transform_head(kind: str, dim: int) -> nn.Module:

@@ -12,8 +12,10 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig
 from transformers.configuration_utils import SubConfigSpec
 
+from ...data.augment import CropSampler
+from ...typed_fields import bounds
 from ..modeling_pretraining import VsslPretrainingConfig
-from .concepts import TRANSFORM_HEADS
+from .concepts import TransformHead
 
 
 @strict
@@ -35,8 +37,10 @@ class SDCConfig(VsslPretrainingConfig):
     }
 
     # --- views (seed 002 §1; METHODS.md "SDC") ---
-    num_frames: int = 16  # seed 002 §1: 16-frame clips; v1, v2 are two consecutive ones
-    max_stride: int = 3  # released dataloader: frame stride drawn in [1, min(3, N / 32)]
+    # seed 002 §1: 16-frame clips; v1, v2 are two consecutive ones
+    num_frames: int = field(default=16, metadata=bounds(ge=2, why="a frame difference needs two frames"))
+    # released dataloader: frame stride drawn in [1, min(3, N / 32)]
+    max_stride: int = field(default=3, metadata=bounds(ge=1))
     # seed 002 §1: 16x112x112 clips (METHODS.md / the released code: crop 128), random horizontal
     # flip: the shared defaults
     crop_scale: list[float] | None = field(default_factory=lambda: [0.5, 1.0])  # released RandomSizedCrop
@@ -49,7 +53,7 @@ class SDCConfig(VsslPretrainingConfig):
     # released train.py RandomSizedCrop(consistent=True) (its augmentation.py is not shipped; MFO's, by the
     # same authors): up to 10 draws (aspect uniform, w / h swapped with p 0.5), then the centre square;
     # "torchvision": log-uniform aspect, centre fallback
-    crop_sampler: str = "ten_draws"
+    crop_sampler: CropSampler = "ten_draws"
     # released RandomGray(consistent=True) (MFO's augmentation.py RandomGray.grayscale): the grey channel
     # drawn per frame of the clip v (and so of d); the static view s keeps one channel, as seed 002 §1
     # says it has no temporal dynamics (the release: per frame there too)
@@ -61,37 +65,48 @@ class SDCConfig(VsslPretrainingConfig):
 
     # --- encoders and heads ---
     separate_encoders: bool = False  # seed 002 table 5: one shared encoder beats three separate ones
-    transform_head: str = "identity"  # seed 002 §1 / table 1: sigma = identity (also "linear", "mlp")
-    num_static_concepts: int = 50  # seed 002 tables 2-3: K_s = 50 (UCF-101); 100 for Kinetics-400
-    num_dynamic_concepts: int = 50  # seed 002 tables 2-3: K_d = 50 (UCF-101); 100 for Kinetics-400
+    transform_head: TransformHead = "identity"  # seed 002 §1 / table 1: sigma = identity
+    # seed 002 tables 2-3: K_s = K_d = 50 (UCF-101); 100 for Kinetics-400
+    num_static_concepts: int = field(default=50, metadata=bounds(ge=1))
+    num_dynamic_concepts: int = field(default=50, metadata=bounds(ge=1))
     # seed 002 §1 / table 2: g = MLP 100-512-512 / 50-512-512; [128] is 100-128-512, [] the linear 100-512
-    decoder_hidden_dims: list[int] = field(default_factory=lambda: [512])
+    decoder_hidden_dims: list[int] = field(default_factory=lambda: [512], metadata=bounds(ge=1))
 
     # --- concept alignment (METHODS.md) ---
-    concept_temperature: float = 0.1  # swapped prediction and entropy softmax, tau 0.1
-    sinkhorn_epsilon: float = 0.05
-    sinkhorn_iterations: int = 3
-    queue_size: int = 1024  # past concept scores in front of the batch before Sinkhorn
-    queue_start_epoch: int = 1  # released train.py: queue used from the second epoch
-    freeze_prototypes_epochs: int = 1  # released train.py: no concept gradient in epoch 0
-    entropy_weight: float = 0.1  # METHODS.md: entropy term weight 0.1
-    alignment_weight: float = 1.0  # static + dynamic swapped prediction
-    reconstruction_weight: float = 1.0  # decoders g: negative cosine to the detached feature
+    # swapped prediction and entropy softmax, tau 0.1
+    concept_temperature: float = field(default=0.1, metadata=bounds(gt=0))
+    sinkhorn_epsilon: float = field(default=0.05, metadata=bounds(gt=0))
+    sinkhorn_iterations: int = field(default=3, metadata=bounds(ge=1))
+    # past concept scores in front of the batch before Sinkhorn
+    queue_size: int = field(default=1024, metadata=bounds(ge=0))
+    # released train.py: queue used from the second epoch
+    queue_start_epoch: int = field(default=1, metadata=bounds(ge=0))
+    # released train.py: no concept gradient in epoch 0
+    freeze_prototypes_epochs: int = field(default=1, metadata=bounds(ge=0))
+    entropy_weight: float = field(default=0.1, metadata=bounds(ge=0))  # METHODS.md: entropy term weight 0.1
+    alignment_weight: float = field(default=1.0, metadata=bounds(ge=0))  # static + dynamic swapped prediction
+    # decoders g: negative cosine to the detached feature
+    reconstruction_weight: float = field(default=1.0, metadata=bounds(ge=0))
 
     # --- cross-view InfoNCE (METHODS.md: v1-v2, v-s and v-d of the other clip) ---
-    nce_dim: int = 128  # released model.py: 512-512-128 projection heads
-    nce_temperature: float = 0.07
-    nce_weight: float = 1.0
+    nce_dim: int = field(
+        default=128, metadata=bounds(ge=1)
+    )  # released model.py: 512-512-128 projection heads
+    nce_temperature: float = field(default=0.07, metadata=bounds(gt=0))
+    nce_weight: float = field(default=1.0, metadata=bounds(ge=0))
     # released train.py `contrast(q, k)`: einsum('nc,mc->nm', q, k.detach()), no gradient through the
     # key of each direction; False back-propagates through both sides
     nce_detach_keys: bool = True
 
     # --- local concept matching L_loc (seed 002 eq. 8) ---
-    local_start_epoch: int = 5  # seed 002 §1: no L_loc in the first 5 epochs (the released code: 10)
-    top_k: int = 5  # seed 002 table 3: K = 5 (top-10% of 50 concepts)
-    local_margin: float = 1.4  # released model.py: negatives pushed beyond distance 1.4
-    local_attention_iterations: int = 1  # METHODS.md: templates attend once over the tokens
-    local_weight: float = 1.0
+    # seed 002 §1: no L_loc in the first 5 epochs (the released code: 10)
+    local_start_epoch: int = field(default=5, metadata=bounds(ge=0))
+    top_k: int = field(default=5, metadata=bounds(ge=1))  # seed 002 table 3: K = 5 (top-10% of 50 concepts)
+    # released model.py: negatives pushed beyond distance 1.4
+    local_margin: float = field(default=1.4, metadata=bounds(gt=0))
+    # METHODS.md: templates attend once over the tokens
+    local_attention_iterations: int = field(default=1, metadata=bounds(ge=1))
+    local_weight: float = field(default=1.0, metadata=bounds(ge=0))
 
     # --- optimisation recipe (METHODS.md) ---
     optimizer: str = "adam"
@@ -116,66 +131,11 @@ class SDCConfig(VsslPretrainingConfig):
         """Concepts per prototype matrix: K_s static then K_d dynamic."""
         return self.num_static_concepts + self.num_dynamic_concepts
 
-    def validate_num_frames(self) -> None:
-        if self.num_frames < 2:
-            raise ValueError(
-                f"num_frames must be >= 2 (a frame difference needs two frames), got {self.num_frames}"
-            )
-
-    def validate_max_stride(self) -> None:
-        if self.max_stride < 1:
-            raise ValueError(f"max_stride must be >= 1, got {self.max_stride}")
-
-    def validate_transform_head(self) -> None:
-        if self.transform_head not in TRANSFORM_HEADS:
-            raise ValueError(
-                f"transform_head must be one of {list(TRANSFORM_HEADS)}, got {self.transform_head!r}"
-            )
-
-    def validate_concepts(self) -> None:
-        for name in ("num_static_concepts", "num_dynamic_concepts"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-
     def validate_top_k(self) -> None:
         smallest = min(self.num_static_concepts, self.num_dynamic_concepts)
-        if not 1 <= self.top_k <= smallest:
+        if self.top_k > smallest:
             raise ValueError(
                 f"top_k must be in [1, {smallest}] (min of num_static_concepts, num_dynamic_concepts), got {self.top_k}"
-            )
-
-    def validate_widths(self) -> None:
-        for name in ("nce_dim", "sinkhorn_iterations"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-
-    def validate_decoder_hidden_dims(self) -> None:
-        if any(width < 1 for width in self.decoder_hidden_dims):
-            raise ValueError(f"decoder_hidden_dims must be positive widths, got {self.decoder_hidden_dims}")
-
-    def validate_temperatures(self) -> None:
-        for name in ("concept_temperature", "sinkhorn_epsilon", "nce_temperature", "local_margin"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-
-    def validate_weights(self) -> None:
-        for name in (
-            "entropy_weight",
-            "alignment_weight",
-            "reconstruction_weight",
-            "nce_weight",
-            "local_weight",
-        ):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-
-    def validate_epochs_fields(self) -> None:
-        for name in ("queue_size", "queue_start_epoch", "freeze_prototypes_epochs", "local_start_epoch"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.local_attention_iterations < 1:
-            raise ValueError(
-                f"local_attention_iterations must be >= 1, got {self.local_attention_iterations}"
             )
 
 

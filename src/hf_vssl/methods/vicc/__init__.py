@@ -6,7 +6,6 @@ from .modeling_vicc import (
     CrossStreamRound,
     ViCCForPretraining,
     cross_stream_schedule,
-    prototype_assignments,
 )
 from .views import ViCCAugment, ViCCSampler, build_sampler, uses_flow
 
@@ -28,5 +27,4 @@ __all__ = [
     "ViCCForPretraining",
     "ViCCSampler",
     "cross_stream_schedule",
-    "prototype_assignments",
 ]

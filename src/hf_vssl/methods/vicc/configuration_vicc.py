@@ -8,16 +8,20 @@ resolved from the stage at construction, so `ViCCConfig(stream="flow")` is seed 
 
 from __future__ import annotations
 
+import typing
 from dataclasses import field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
+from ...data.augment import CropSampler
+from ...typed_fields import bounds
 from ..modeling_pretraining import VsslPretrainingConfig
 
-STREAMS = ("rgb", "flow")
+Stream = Literal["rgb", "flow"]
+STREAMS: tuple[str, ...] = typing.get_args(Stream)
 RGB_CHANNELS = 3
 
 
@@ -34,27 +38,28 @@ class ViCCConfig(VsslPretrainingConfig):
     stage_fields: ClassVar[tuple[str, ...]] = ("freeze_prototypes_epochs", "queue_start_epoch", "epochs")
 
     # --- stage ---
-    stream: str = "rgb"  # the stream trained in this stage (ViCC-RGB-* or ViCC-Flow-*)
+    stream: Stream = "rgb"  # the stream trained in this stage (ViCC-RGB-* or ViCC-Flow-*)
     cross_stream: bool = False  # stage 2: the other stream, frozen, joins the swapped prediction
     # released code: flow frames are 3-channel images (128, v, u) fed to a 3-channel backbone;
     # 2 keeps only (v, u)
-    flow_channels: int = 3
+    flow_channels: Literal[3, 2] = 3
 
     # --- heads and swapped prediction (seed 004 §2.1) ---
-    projection_dim: int = 128  # released model: 1x1x1 conv F->F, ReLU, 1x1x1 conv F->128 (moco-dim 128)
-    num_prototypes: int = (
-        300  # METHODS.md / released --nmb_prototypes 300 (seed 004 §3.1.2 uses 101 for table 1)
-    )
-    temperature: float = 0.1  # seed 004 §2.1: tau 0.1
-    sinkhorn_epsilon: float = 0.05  # seed 004 §2.1: eps 0.05
-    sinkhorn_iterations: int = 3  # seed 004 §2.1: 3 Sinkhorn-Knopp iterations
+    # released model: 1x1x1 conv F->F, ReLU, 1x1x1 conv F->128 (moco-dim 128)
+    projection_dim: int = field(default=128, metadata=bounds(ge=1))
+    # METHODS.md / released --nmb_prototypes 300 (seed 004 §3.1.2 uses 101 for table 1)
+    num_prototypes: int = field(default=300, metadata=bounds(ge=1))
+    temperature: float = field(default=0.1, metadata=bounds(gt=0))  # seed 004 §2.1: tau 0.1
+    sinkhorn_epsilon: float = field(default=0.05, metadata=bounds(gt=0))  # seed 004 §2.1: eps 0.05
+    sinkhorn_iterations: int = field(default=3, metadata=bounds(ge=1))  # seed 004 §2.1: 3 iterations
     # seed 004 §2.1: prototypes frozen for the first 100 epochs of a single stream, trained from the start
     # in the cross-stream stage (None: 100 / 0 by stage)
-    freeze_prototypes_epochs: int | None = None
-    queue_size: int = 1920  # seed 004 §2.2: 1920 = the last 10 global batches of 192 (0: no queue)
+    freeze_prototypes_epochs: int | None = field(default=None, metadata=bounds(ge=0))
+    # seed 004 §2.2: 1920 = the last 10 global batches of 192 (0: no queue)
+    queue_size: int = field(default=1920, metadata=bounds(ge=0))
     # seed 004 §2.2: the queue starts at epoch 150 (RGB-1), 200 (Flow-1), 25 of each cross-stream
     # alternation (None: by stage); it is filled from then on and used once full, as the released code
-    queue_start_epoch: int | None = None
+    queue_start_epoch: int | None = field(default=None, metadata=bounds(ge=0))
     # the released code encodes the second clip of the trained stream without gradient, shuffled
     # across processes (MoCo batch shuffle), when SyncBN is off; seed 004's pseudocode back-propagates
     # through both clips (the default)
@@ -72,11 +77,11 @@ class ViCCConfig(VsslPretrainingConfig):
     blur_p: float = 0.5
     # released TransformController: with p 0.5 both views come from one clip (one strong, one weak view),
     # else each clip is strong with p 0.3; one_clip_p=0 and strong_p=1 give two fully augmented clips
-    one_clip_p: float = 0.5
-    strong_p: float = 0.3
+    one_clip_p: float = field(default=0.5, metadata=bounds(ge=0, le=1))
+    strong_p: float = field(default=0.3, metadata=bounds(ge=0, le=1))
     # released main_single.py / main_cross.py: RandomSizedCrop(consistent=False, seq_len): ONE draw (aspect
     # uniform, w / h swapped with p 0.5), the whole frame squashed when it misses; "torchvision": 10 draws
-    crop_sampler: str = "single_draw"
+    crop_sampler: CropSampler = "single_draw"
     # released utils/augmentation.py RandomGray.grayscale: np.random.choice(3) per frame; False: per clip
     grayscale_channel_per_frame: bool = True
     # released main_single.py / main_cross.py: flow frames get the same base transform as RGB (jitter, grey,
@@ -146,14 +151,6 @@ class ViCCConfig(VsslPretrainingConfig):
         values["pretraining"] = None
         return type(self.backbone_config).from_dict(values)
 
-    def validate_stream(self) -> None:
-        if self.stream not in STREAMS:
-            raise ValueError(f"stream must be one of {STREAMS}, got {self.stream!r}")
-
-    def validate_flow_channels(self) -> None:
-        if self.flow_channels not in (2, 3):
-            raise ValueError(f"flow_channels must be 3 (128, v, u) or 2 (v, u), got {self.flow_channels}")
-
     def validate_backbone_channels(self) -> None:
         wanted = self.stream_channels(self.stream)
         if self.backbone_config.in_channels != wanted:
@@ -162,29 +159,11 @@ class ViCCConfig(VsslPretrainingConfig):
                 f"'{self.stream}' has {wanted} channels; set backbone_config.in_channels={wanted} (or flow_channels)"
             )
 
-    def validate_positive(self) -> None:
-        for name in ("projection_dim", "num_prototypes", "sinkhorn_iterations"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("temperature", "sinkhorn_epsilon"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-
-    def validate_schedule_epochs(self) -> None:
-        for name in ("freeze_prototypes_epochs", "queue_start_epoch", "queue_size"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-
     def validate_batch_shuffle(self) -> None:
         if self.batch_shuffle and not self.second_clip_no_grad:
             raise ValueError(
                 "batch_shuffle shuffles the no-gradient encoding of the second clip; set second_clip_no_grad=True"
             )
-
-    def validate_probabilities(self) -> None:
-        for name in ("one_clip_p", "strong_p"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
 
 
 __all__ = ["ViCCConfig"]

@@ -11,12 +11,10 @@ starting from the previous rounds' checkpoints.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -266,23 +264,10 @@ def cross_stream_schedule(
     return schedule
 
 
-@torch.no_grad()
-def prototype_assignments(model: ViCCForPretraining, batches: Iterable[torch.Tensor]) -> np.ndarray:
-    """Rounded (arg-max) prototype assignment of every clip: batches of the trained stream's
-    preprocessed clips (B, C, T, H, W) -> (N,) int64 prototype ids (seed 004 table 1)."""
-    model.eval()
-    device = next(model.parameters()).device
-    ids = [model.prototype_scores(clips.to(device)).argmax(dim=1).cpu() for clips in batches]
-    if not ids:
-        raise ValueError("prototype_assignments got no batches")
-    return torch.cat(ids).numpy().astype(np.int64)
-
-
 __all__ = [
     "CrossStreamRound",
     "ViCCForPretraining",
     "ViCCFrozenStream",
     "ViCCProjection",
     "cross_stream_schedule",
-    "prototype_assignments",
 ]
