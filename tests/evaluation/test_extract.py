@@ -1,0 +1,148 @@
+"""Dense features for temporal models (`hf_vssl.evaluation.extract`) on real mp4s decoded by PyAV: one
+(T, C) array per video with its clips' times, equal to the backbone's forward on the same clips; a folder
+made with other settings is refused; dataset layouts and plain folders give the same video names."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pytest
+import torch
+from transformers import AutoConfig, AutoModel
+
+from hf_vssl.data.decoding import decode_frames, probe_video
+from hf_vssl.data.processor import VsslVideoProcessor
+from hf_vssl.evaluation import ExtractionArguments, extract_features, write_features
+from hf_vssl.evaluation.extract import open_videos, video_ids, video_paths
+
+PROCESSOR = VsslVideoProcessor(num_frames=4, crop_size=32, frame_size=[40, 50])
+VIDEOS = ("MoveLeft/v_MoveLeft_g02_c01", "MoveRight/v_MoveRight_g01_c01", "Still/v_Still_g01_c01")
+
+
+@pytest.fixture(scope="module")
+def backbone() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return AutoModel.from_config(AutoConfig.for_model("vssl-r3d", depth=10, width_multiplier=0.125)).eval()
+
+
+@pytest.fixture(scope="module")
+def plain_folder(tiny_ucf_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three synthetic mp4s in a plain folder (no layout, no labels), one of them nested deeper."""
+    root = tmp_path_factory.mktemp("plain")
+    for name, target in zip(VIDEOS, ("left", "more/right", "more/deeper/static")):
+        (root / target).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(tiny_ucf_root / f"{name}.mp4", root / f"{target}.mp4")
+    return root
+
+
+def clips_forward(backbone, path: Path, starts: np.ndarray, processor: VsslVideoProcessor, level: int | None):
+    """The reference: the clips starting at `starts` decoded directly, every crop through the backbone."""
+    indices = starts[:, None] + np.arange(processor.num_frames) * processor.frame_stride
+    frames = decode_frames(path, indices.reshape(-1), size=tuple(processor.frame_size))
+    clips = torch.from_numpy(frames.reshape(*indices.shape, *frames.shape[1:]))
+    with torch.no_grad():
+        output = backbone(processor.preprocess_clips(clips), output_multilevel_features=level is not None)
+    maps = output.pooler_output if level is None else output.multilevel_features[level].mean(dim=(2, 3, 4))
+    return maps.reshape(len(starts), -1, maps.shape[-1]).mean(dim=1).numpy()
+
+
+def test_npy_arrays_have_the_clips_times_and_the_backbones_values(backbone, plain_folder, tmp_path):
+    report = write_features(
+        backbone, plain_folder, tmp_path, ExtractionArguments(stride=8, batch_size=3),  # batches cut across videos
+        processor=PROCESSOR, num_workers=0, progress=False,
+    )  # fmt: skip
+    assert (report.videos, report.extracted, report.existing, report.skipped) == (3, 3, 0, {})
+    written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.npy"))
+    assert written == ["left.npy", "more/deeper/static.npy", "more/right.npy"]
+    for name in ("left", "more/right", "more/deeper/static"):
+        info = probe_video(plain_folder / f"{name}.mp4")
+        starts = np.arange(0, info.video_frames - PROCESSOR.num_frames + 1, 8)
+        features = np.load(tmp_path / f"{name}.npy")
+        sidecar = json.loads((tmp_path / f"{name}.json").read_text())
+        assert features.shape == (len(starts), backbone.config.hidden_size) and features.dtype == np.float32
+        assert sidecar["start_frames"] == starts.tolist() and sidecar["fps"] == pytest.approx(info.fps)
+        assert np.allclose(sidecar["start_times"], starts / info.fps)
+        expected = clips_forward(backbone, plain_folder / f"{name}.mp4", starts, PROCESSOR, None)
+        assert np.allclose(features, expected, rtol=1e-4, atol=1e-5), name
+    assert json.loads((tmp_path / "report.json").read_text())["clips"] == report.clips
+    assert not list(tmp_path.rglob("*.partial"))
+
+
+def test_fps_ten_crop_mid_level_and_float16_in_memory(backbone, plain_folder):
+    processor = VsslVideoProcessor(num_frames=4, crop_size=32, frame_size=[40, 50], ten_crop=True)
+    arguments = ExtractionArguments(fps=2.0, level="mid", dtype="float16")
+    result = extract_features(
+        backbone, plain_folder, arguments, processor=processor, num_workers=0, progress=False
+    )
+    assert list(result) == ["left", "more/deeper/static", "more/right"]
+    video = result["more/right"]
+    info = probe_video(plain_folder / "more/right.mp4")
+    step = info.fps / 2.0  # 2 clips a second: a start every fps / 2 frames, rounded
+    starts = np.unique(np.round(np.arange(0, info.video_frames - 4 + 1, step)).astype(int))
+    assert video.start_frames.tolist() == starts.tolist() and len(starts) > 2
+    assert video.features.dtype == np.float16
+    assert video.features.shape == (len(starts), backbone.config.multilevel_channels[1])
+    expected = clips_forward(backbone, plain_folder / "more/right.mp4", starts, processor, 1)
+    assert np.allclose(video.features.astype(np.float32), expected, rtol=2e-3, atol=2e-3)
+
+
+def test_a_video_shorter_than_one_clip_gives_one_looped_clip(backbone, plain_folder):
+    processor = VsslVideoProcessor(num_frames=32, frame_stride=2, crop_size=32, frame_size=[40, 50])
+    video = extract_features(backbone, plain_folder, processor=processor, num_workers=0, progress=False)[
+        "left"
+    ]
+    assert video.start_frames.tolist() == [0] and video.features.shape == (1, backbone.config.hidden_size)
+
+
+def test_a_folder_made_with_other_settings_is_refused(backbone, plain_folder, tmp_path):
+    options = {"processor": PROCESSOR, "num_workers": 0, "progress": False}
+    write_features(backbone, plain_folder, tmp_path, ExtractionArguments(stride=16), **options)
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.npy")}
+    again = write_features(backbone, plain_folder, tmp_path, ExtractionArguments(stride=16), **options)
+    assert (again.extracted, again.existing) == (0, 3)  # a finished folder: nothing redone
+    with pytest.raises(ValueError, match=r"other settings \(stride differ\)"):
+        write_features(backbone, plain_folder, tmp_path, ExtractionArguments(stride=8), **options)
+    assert before == {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.npy")}
+
+
+def test_parquet_output_opens_with_load_dataset(backbone, plain_folder, tmp_path):
+    arguments = ExtractionArguments(stride=8, format="parquet", dtype="float16")
+    write_features(
+        backbone, plain_folder, tmp_path, arguments, processor=PROCESSOR, num_workers=0, progress=False
+    )
+    table = datasets.load_dataset(str(tmp_path))["train"].with_format("numpy")
+    assert list(table["video"]) == ["left", "more/deeper/static", "more/right"]
+    npy = extract_features(
+        backbone,
+        plain_folder,
+        ExtractionArguments(stride=8),
+        processor=PROCESSOR,
+        num_workers=0,
+        progress=False,
+    )
+    row = table[2]
+    assert np.allclose(row["features"], npy["more/right"].features, atol=1e-2)
+    assert row["start_times"].tolist() == pytest.approx(npy["more/right"].start_times.tolist())
+    assert not (tmp_path / "parts").exists()
+
+
+def test_a_dataset_layout_gives_class_folder_names(tiny_ucf_root, tmp_path):
+    """A UCF-101-layout folder (its split files list videos absent here: left out) and the same videos as a
+    plain folder name the outputs alike; a DatasetDict passed in is read the same way."""
+    root = tmp_path / "ucf"
+    shutil.copytree(tiny_ucf_root / "ucfTrainTestlist", root / "ucfTrainTestlist")
+    for name in VIDEOS:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(tiny_ucf_root / f"{name}.mp4", root / f"{name}.mp4")
+    layout = open_videos(root)
+    assert sorted(video_ids(video_paths(layout))) == sorted(VIDEOS)
+    shutil.rmtree(root / "ucfTrainTestlist")
+    assert sorted(video_ids(video_paths(open_videos(root)))) == sorted(VIDEOS)
+    splits = datasets.DatasetDict(
+        train=datasets.Dataset.from_dict({"clip": [str(root / f"{VIDEOS[0]}.mp4")]})
+    )
+    assert video_ids(video_paths(open_videos(splits, video_column="clip"))) == ["v_MoveLeft_g02_c01"]
