@@ -146,3 +146,23 @@ def test_a_dataset_layout_gives_class_folder_names(tiny_ucf_root, tmp_path):
         train=datasets.Dataset.from_dict({"clip": [str(root / f"{VIDEOS[0]}.mp4")]})
     )
     assert video_ids(video_paths(open_videos(splits, video_column="clip"))) == ["v_MoveLeft_g02_c01"]
+
+
+def test_the_temporal_head_example_learns_from_the_arrays(backbone, tiny_ucf_root, tmp_path):
+    """examples/temporal_head.py trains on what `write_features` writes and its loss goes down."""
+    import importlib.util
+
+    videos = tmp_path / "videos"
+    for path in sorted(tiny_ucf_root.glob("Move*/*_c01.mp4")):
+        (videos / path.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, videos / path.parent.name / path.name)
+    write_features(backbone, videos, tmp_path / "features", ExtractionArguments(stride=4), processor=PROCESSOR,
+                   num_workers=0, progress=False)  # fmt: skip
+    spec = importlib.util.spec_from_file_location(
+        "temporal_head", Path(__file__).parents[2] / "examples" / "temporal_head.py"
+    )
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    result = example.main([str(tmp_path / "features"), "--steps", "60", "--lr", "1e-2"])
+    assert result["last_loss"] < result["first_loss"]
+    assert 0.0 <= result["accuracy_after"] <= 1.0
