@@ -15,9 +15,14 @@ import torch
 from transformers import AutoConfig, AutoModel
 
 from hf_vssl.data.decoding import decode_frames, probe_video
+from hf_vssl.data.encoding import RGB_CODEC, write_video
+from hf_vssl.data.flow import encode_flow, flow_path_for
 from hf_vssl.data.processor import VsslVideoProcessor
 from hf_vssl.evaluation import ExtractionArguments, extract_features, write_features
 from hf_vssl.evaluation.extract import open_videos, video_ids, video_paths
+from hf_vssl.evaluation.features import model_input
+from hf_vssl.evaluation.runner import default_processor
+from hf_vssl.methods.vicc import ViCCConfig, ViCCForPretraining
 
 PROCESSOR = VsslVideoProcessor(num_frames=4, crop_size=32, frame_size=[40, 50])
 VIDEOS = ("MoveLeft/v_MoveLeft_g02_c01", "MoveRight/v_MoveRight_g01_c01", "Still/v_Still_g01_c01")
@@ -42,10 +47,12 @@ def plain_folder(tiny_ucf_root: Path, tmp_path_factory: pytest.TempPathFactory) 
 def clips_forward(backbone, path: Path, starts: np.ndarray, processor: VsslVideoProcessor, level: int | None):
     """The reference: the clips starting at `starts` decoded directly, every crop through the backbone."""
     indices = starts[:, None] + np.arange(processor.num_frames) * processor.frame_stride
-    frames = decode_frames(path, indices.reshape(-1), size=tuple(processor.frame_size))
+    info = probe_video(path)
+    frames = decode_frames(path, indices.reshape(-1), size=processor.decode_size(info.height, info.width))
     clips = torch.from_numpy(frames.reshape(*indices.shape, *frames.shape[1:]))
+    pixel_values = model_input(processor.preprocess_clips(clips), backbone.config.in_channels)
     with torch.no_grad():
-        output = backbone(processor.preprocess_clips(clips), output_multilevel_features=level is not None)
+        output = backbone(pixel_values, output_multilevel_features=level is not None)
     maps = output.pooler_output if level is None else output.multilevel_features[level].mean(dim=(2, 3, 4))
     return maps.reshape(len(starts), -1, maps.shape[-1]).mean(dim=1).numpy()
 
@@ -166,3 +173,36 @@ def test_the_temporal_head_example_learns_from_the_arrays(backbone, tiny_ucf_roo
     result = example.main([str(tmp_path / "features"), "--steps", "60", "--lr", "1e-2"])
     assert result["last_loss"] < result["first_loss"]
     assert 0.0 <= result["accuracy_after"] <= 1.0
+
+
+def test_a_flow_pretraining_checkpoint_reads_the_flow_videos(tiny_ucf_root, tmp_path):
+    """A ViCC flow checkpoint (2-channel backbone) gives the features of `<stem>.flow.mp4`, not of the RGB
+    video, and the flow video is no video of its own."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy(tiny_ucf_root / f"{VIDEOS[0]}.mp4", videos / "clip.mp4")
+    info = probe_video(videos / "clip.mp4")
+    flow = np.random.default_rng(0).normal(0, 3, (info.video_frames, info.height, info.width, 2))
+    write_video(
+        flow_path_for(videos / "clip.mp4"),
+        encode_flow(flow.astype(np.float32)),
+        fps=info.fps,
+        codec=RGB_CODEC,
+    )
+    torch.manual_seed(0)
+    backbone_config = {"model_type": "vssl-r3d", "depth": 10, "width_multiplier": 0.125}
+    config = ViCCConfig(stream="flow", flow_channels=2, backbone_config=backbone_config, num_frames=4, crop_size=32,
+                        frame_size=[40, 50])  # fmt: skip
+    ViCCForPretraining(config).save_pretrained(tmp_path / "vicc-flow")
+
+    result = extract_features(
+        tmp_path / "vicc-flow", videos, ExtractionArguments(stride=8), num_workers=0, progress=False
+    )
+    assert list(result) == ["clip"]
+    backbone = AutoModel.from_pretrained(tmp_path / "vicc-flow").eval()
+    processor = default_processor(backbone, str(tmp_path / "vicc-flow"))
+    starts = result["clip"].start_frames
+    expected = clips_forward(backbone, flow_path_for(videos / "clip.mp4"), starts, processor, None)
+    assert np.allclose(result["clip"].features, expected, rtol=1e-4, atol=1e-5)
+    rgb = clips_forward(backbone, videos / "clip.mp4", starts, processor, None)
+    assert not np.allclose(result["clip"].features, rgb, rtol=1e-2, atol=1e-3)
