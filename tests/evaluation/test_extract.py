@@ -206,3 +206,17 @@ def test_a_flow_pretraining_checkpoint_reads_the_flow_videos(tiny_ucf_root, tmp_
     assert np.allclose(result["clip"].features, expected, rtol=1e-4, atol=1e-5)
     rgb = clips_forward(backbone, videos / "clip.mp4", starts, processor, None)
     assert not np.allclose(result["clip"].features, rgb, rtol=1e-2, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"stride": 4, "fps": 2.0}, "either stride"),
+        ({"level": "top"}, r"level must be one of \('low', 'mid', 'high', 'final'\)"),
+        ({"fps": 0.0}, "fps must be > 0"),
+        ({"format": "hdf5"}, "format must be one of"),
+    ],
+)
+def test_extraction_arguments_refuse_what_cannot_work(options, message):
+    with pytest.raises(ValueError, match=message):
+        ExtractionArguments(**options)

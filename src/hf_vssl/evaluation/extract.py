@@ -23,7 +23,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -94,13 +94,12 @@ class ExtractionArguments:
     batch_size: int = field(default=32, metadata={"help": "crops per forward pass, filled across videos"})
 
     def __post_init__(self) -> None:
-        for name, allowed in (
-            ("level", FEATURE_LEVELS),
-            ("dtype", FEATURE_DTYPES),
-            ("format", FEATURE_FORMATS),
-        ):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        for option in fields(self):  # the choices of the options are those the CLI offers
+            allowed = option.metadata.get("choices")
+            if allowed and getattr(self, option.name) not in allowed:
+                raise ValueError(
+                    f"{option.name} must be one of {allowed}, got {getattr(self, option.name)!r}"
+                )
         if self.stride is not None and self.fps is not None:
             raise ValueError("give either stride (frames between clips) or fps (clips per second), not both")
         if self.stride is not None and self.stride < 1:
@@ -430,9 +429,8 @@ class FeatureFolder:
         settings, path = self.extractor.settings(), self.root / SETTINGS_FILE
         if path.is_file():
             recorded = json.loads(path.read_text())
-            differ = sorted(
-                k for k in settings.keys() | recorded.keys() if settings.get(k) != recorded.get(k)
-            )
+            keys = (settings.keys() | recorded.keys()) - {"model"}  # a name is no setting: the weights are
+            differ = sorted(k for k in keys if settings.get(k) != recorded.get(k))
             if differ:
                 raise ValueError(
                     f"{self.root} holds features extracted with other settings ({', '.join(differ)} differ); "
