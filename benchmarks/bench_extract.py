@@ -89,7 +89,6 @@ def main() -> None:
         accelerator=accelerator, name="bench", progress=False,
         num_workers=default_num_workers() if args.num_workers is None else args.num_workers,
     )  # fmt: skip
-    compute = compute_rate(extractor, args.compute_iters)
     print(
         f"r3d-{args.depth} x{args.width_multiplier}, clips {args.num_frames}x{args.crop_size}, batch "
         f"{args.batch_size}, stride {args.stride}, {extractor.num_workers} workers, {accelerator.device} "
@@ -98,6 +97,7 @@ def main() -> None:
     print(f"{'data':<12}{'clips':>8}{'end-to-end clips/s':>20}{'compute clips/s':>18}{'ratio':>8}")
     with tempfile.TemporaryDirectory() as out:
         for name, root in (("synthetic", synthetic), ("prepared", prepared)):
+            compute = compute_rate(extractor, args.compute_iters)  # beside each run: a shared machine drifts
             rate, clips = end_to_end_rate(extractor, root, Path(out) / name, args.videos)
             print(f"{name:<12}{clips:>8}{rate:>20.1f}{compute:>18.1f}{rate / compute:>8.2f}")
 

@@ -171,8 +171,13 @@ class DenseClipDataset(TestClipDataset):
     """The processor's clips, one every `arguments.step(fps)` frames while they fit; a video shorter than
     one clip gives one clip, looped as ViCC's dense test does (`dense_clips`)."""
 
-    def __init__(self, dataset: datasets.Dataset, processor: VsslVideoProcessor, video_column: str,
-                 arguments: ExtractionArguments):  # fmt: skip
+    def __init__(
+        self,
+        dataset: datasets.Dataset,
+        processor: VsslVideoProcessor,
+        video_column: str,
+        arguments: ExtractionArguments,
+    ):
         super().__init__(dataset, processor, video_column=video_column, label_column=None)
         self.arguments = arguments
 
