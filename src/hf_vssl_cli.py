@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "extract_flow",
         "compute optical flow videos (<stem>.flow.mp4) for every video under a folder",
     ),
+    "extract-features": ("extract_features", "dense per-video (T, C) clip features for temporal models"),
     "prepare": (
         "prepare",
         "re-encode a dataset for training speed (short side 128, short GOP, fast-decoding codec)",

@@ -3,6 +3,7 @@ of the model's video processor, with the metrics as local `evaluate` modules (`h
 
 from .accuracy import average_clip_probabilities, topk_accuracy
 from .clustering import cluster_metrics, hungarian_accuracy, kmeans_assignments
+from .extract import ExtractionArguments, VideoFeatures, extract_features, write_features
 from .features import ClipOutputs, cached_backbone_features, extract_clip_outputs
 from .finetune import FinetuneArguments, finetune
 from .probe import ProbeArguments, linear_probe
@@ -14,8 +15,10 @@ __all__ = [
     "ClipOutputs",
     "Evaluation",
     "EvaluationArguments",
+    "ExtractionArguments",
     "FinetuneArguments",
     "ProbeArguments",
+    "VideoFeatures",
     "average_clip_probabilities",
     "build_evaluation",
     "cached_backbone_features",
@@ -23,6 +26,7 @@ __all__ = [
     "default_processor",
     "evaluate_retrieval",
     "extract_clip_outputs",
+    "extract_features",
     "finetune",
     "hungarian_accuracy",
     "kmeans_assignments",
@@ -33,5 +37,6 @@ __all__ = [
     "retrieval_recall",
     "topk_accuracy",
     "update_model_card",
+    "write_features",
     "write_report",
 ]

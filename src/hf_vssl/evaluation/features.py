@@ -12,11 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import gather_object
@@ -28,6 +29,7 @@ from tqdm.auto import tqdm
 
 from ..data.decoding import (
     VideoDecodeError,
+    VideoInfo,
     VideoSource,
     decode_frames,
     probe_video,
@@ -93,20 +95,22 @@ class ClipOutputs:
 
 
 class TestClipDataset(Dataset):
-    """Item i: every clip of video i, decoded at the processor's frame size: uint8 (n, T, H, W, C);
+    """Item i: every clip of video i, decoded at the processor's frame size: uint8 (n, T, H, W, C), with
+    each clip's first frame (`start_frames`, (n,)) and the video's frame rate (`fps`), which time the clips;
     an undecodable video gives `clips` None and the reason in `error` (the caller skips or raises).
 
     The video column holds paths or `Video(decode=False)` cells; a cell with bytes (a Parquet shard, a
-    Hub dataset) is decoded from memory and named by the path it records (`video_name`)."""
+    Hub dataset) is decoded from memory and named by the path it records (`video_name`). label_column:
+    None for videos without classes (their `label` is -1)."""
 
     def __init__(
         self,
         dataset: Any,
         processor: VsslVideoProcessor,
         video_column: str = "video",
-        label_column: str = "label",
+        label_column: str | None = "label",
     ):
-        missing = {video_column, label_column} - set(dataset.column_names)
+        missing = {video_column, label_column} - set(dataset.column_names) - {None}
         if missing:
             raise ValueError(
                 f"the dataset has no column(s) {sorted(missing)}; columns: {dataset.column_names}"
@@ -120,22 +124,33 @@ class TestClipDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         row = self.dataset[index]
         cell = row[self.video_column]
-        item = {"label": int(row[self.label_column]), "index": index, "path": video_name(cell), "clips": None}
+        label = -1 if self.label_column is None else int(row[self.label_column])
+        item = {"label": label, "index": index, "path": video_name(cell), "clips": None}
         try:
-            item["clips"] = self._decode(row, video_source(cell))
+            item |= self._decode(row, video_source(cell))
         except VideoDecodeError as err:
             item["error"] = err.reason
         return item
 
-    def _decode(self, row: dict[str, Any], path: VideoSource) -> torch.Tensor:
-        video_frames, size = row.get("video_frames"), self.processor.frame_size
-        if video_frames is None or isinstance(size, int):  # the video's length or size is needed
-            info = probe_video(path)
-            video_frames = info.video_frames
-            size = self.processor.decode_size(info.height, info.width) if size is not None else None
-        indices = self.processor.clip_indices(int(video_frames))  # (n, T); each distinct frame decodes once
+    def clip_indices(self, info: VideoInfo) -> np.ndarray:
+        """Frame indices (n, T) of the clips of a video: the processor's test clips."""
+        return self.processor.clip_indices(info.video_frames)
+
+    def _decode(self, row: dict[str, Any], path: VideoSource) -> dict[str, Any]:
+        size = self.processor.frame_size
+        if row.get("video_frames") is None or row.get("fps") is None or isinstance(size, int):
+            info = probe_video(path)  # the video's length, rate or size is needed
+        else:
+            info = VideoInfo(int(row["video_frames"]), float(row["fps"]), row.get("width"), row.get("height"))
+        if isinstance(size, int):
+            size = self.processor.decode_size(info.height, info.width)
+        indices = self.clip_indices(info)  # (n, T); each distinct frame decodes once
         frames = decode_frames(path, indices.reshape(-1), size=None if size is None else tuple(size))
-        return torch.from_numpy(frames.reshape(*indices.shape, *frames.shape[1:]))  # (n, T, H, W, C)
+        return {
+            "clips": torch.from_numpy(frames.reshape(*indices.shape, *frames.shape[1:])),  # (n, T, H, W, C)
+            "start_frames": torch.from_numpy(indices[:, 0].copy()),
+            "fps": info.fps,
+        }
 
 
 def model_input(pixel_values: torch.Tensor, in_channels: int) -> torch.Tensor:
@@ -180,40 +195,21 @@ def extract_clip_outputs(
     `skip_corrupt=False` is an error naming it. video_column: "video" (RGB) or "flow"; in_channels:
     the network's input channels (`model_input`).
     """
-    for module in modules:
-        module.eval()
     videos = TestClipDataset(dataset, processor, video_column=video_column, label_column=label_column)
     mine = list(range(accelerator.process_index, len(videos), accelerator.num_processes))
-    loader = DataLoader(
-        torch.utils.data.Subset(videos, mine), batch_size=None, num_workers=num_workers, prefetch_factor=None
-    )
-    kept: list[tuple[int, int, int]] = []  # (dataset index, label, crops) of each decoded video
+    results: list[tuple[int, torch.Tensor, int]] = []  # (dataset index, crops' outputs, label) per video
     skipped: list[tuple[int, str]] = []
-    outputs: list[torch.Tensor] = []
-    buffer: torch.Tensor | None = None  # crops waiting for a full batch
-
-    def run(pixel_values: torch.Tensor) -> None:
-        with accelerator.autocast():
-            outputs.append(network(pixel_values).float().cpu())
-
     show = progress and accelerator.is_main_process
-    for item in tqdm(loader, desc="features", unit="video", disable=not show):
-        if item["clips"] is None:
-            if not skip_corrupt:
-                raise VideoDecodeError(item["path"], item["error"])
+    stream = stream_clip_outputs(
+        network, videos, mine, processor, accelerator=accelerator, batch_size=batch_size,
+        num_workers=num_workers, modules=modules, in_channels=in_channels, skip_corrupt=skip_corrupt,
+    )  # fmt: skip
+    for item, crops in tqdm(stream, total=len(mine), desc="features", unit="video", disable=not show):
+        if crops is None:
             skipped.append((item["index"], f"{item['path']}: {item['error']}"))
-            continue
-        clips = item["clips"].to(accelerator.device, non_blocking=True)
-        pixel_values = model_input(processor.preprocess_clips(clips), in_channels)
-        kept.append((item["index"], item["label"], len(pixel_values)))
-        buffer = pixel_values if buffer is None else torch.cat([buffer, pixel_values])
-        while len(buffer) >= batch_size:
-            run(buffer[:batch_size])
-            buffer = buffer[batch_size:]
-    if buffer is not None and len(buffer):
-        run(buffer)
-    crops = torch.cat(outputs).split([n for _, _, n in kept]) if kept else ()
-    results = [(index, video_crops, label) for (index, label, _), video_crops in zip(kept, crops)]
+        else:
+            results.append((item["index"], crops, item["label"]))
+    results.sort(key=lambda r: r[0])
     if accelerator.num_processes > 1:
         results = sorted(gather_object(results), key=lambda r: r[0])
         skipped = sorted(gather_object(skipped))
@@ -228,6 +224,62 @@ def extract_clip_outputs(
         rows=torch.tensor([r[0] for r in results], dtype=torch.long),
         skipped=[message for _, message in skipped],
     )
+
+
+@torch.no_grad()
+def stream_clip_outputs(
+    network: Callable[[torch.Tensor], torch.Tensor],
+    videos: TestClipDataset,
+    indices: Sequence[int],
+    processor: VsslVideoProcessor,
+    *,
+    accelerator: Accelerator,
+    batch_size: int,
+    num_workers: int,
+    modules: tuple[nn.Module, ...] = (),
+    in_channels: int = 3,
+    skip_corrupt: bool = True,
+) -> Iterator[tuple[dict[str, Any], torch.Tensor | None]]:
+    """(item, outputs (crops, D) on the CPU) of the videos `indices` of `videos`, each as soon as its last
+    crop has run; an undecodable video gives outputs None (or, without `skip_corrupt`, raises naming it).
+
+    Forward passes take `batch_size` crops filled across videos while DataLoader workers decode the next
+    videos; `network` runs in eval mode (pass its modules) under the accelerator's autocast."""
+    for module in modules:
+        module.eval()
+    loader = DataLoader(
+        torch.utils.data.Subset(videos, list(indices)), batch_size=None, num_workers=num_workers,
+        prefetch_factor=None,
+    )  # fmt: skip
+    waiting: list[tuple[dict[str, Any], int]] = []  # videos whose crops are queued, with their crop counts
+    done: list[torch.Tensor] = []  # outputs of the queued crops already run
+    buffer: torch.Tensor | None = None  # crops waiting for a full batch
+
+    def run(pixel_values: torch.Tensor) -> Iterator[tuple[dict[str, Any], torch.Tensor]]:
+        with accelerator.autocast():
+            done.append(network(pixel_values).float().cpu())
+        ready = torch.cat(done)
+        while waiting and waiting[0][1] <= len(ready):
+            item, count = waiting.pop(0)
+            yield item, ready[:count]
+            ready = ready[count:]
+        done[:] = [ready] if len(ready) else []
+
+    for item in loader:
+        if item["clips"] is None:
+            if not skip_corrupt:
+                raise VideoDecodeError(item["path"], item["error"])
+            yield item, None
+            continue
+        clips = item.pop("clips").to(accelerator.device, non_blocking=True)
+        pixel_values = model_input(processor.preprocess_clips(clips), in_channels)
+        waiting.append((item, len(pixel_values)))
+        buffer = pixel_values if buffer is None else torch.cat([buffer, pixel_values])
+        while len(buffer) >= batch_size:
+            yield from run(buffer[:batch_size])
+            buffer = buffer[batch_size:]
+    if buffer is not None and len(buffer):
+        yield from run(buffer)
 
 
 def weights_fingerprint(module: nn.Module) -> str:

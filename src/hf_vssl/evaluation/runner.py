@@ -186,6 +186,12 @@ def model_stream(backbone: VsslBackboneModel) -> str | None:
     return None if config is None else config.modality
 
 
+def default_stream(backbone: VsslBackboneModel) -> str:
+    """The stream a model reads unless told: its pretraining stream; without a record, flow for a
+    2-channel network ((v, u)), else rgb."""
+    return model_stream(backbone) or ("flow" if backbone.config.in_channels == 2 else "rgb")
+
+
 def check_stream(backbone: VsslBackboneModel, name: str, stream: str) -> None:
     """A pretrained model evaluates only the stream it was trained on; any model only a stream whose
     clips have its input channels (flow: 3 = (128, v, u) or 2 = (v, u))."""
@@ -345,8 +351,7 @@ def build_evaluation(
     dataset = data.load()
     backbone, name = load_backbone(args.model, args.backbone, args.backbone_config, seed=training.seed)
     processor = default_processor(backbone, args.model, **args.processor_overrides())
-    # the model's own stream; a backbone without a record: flow for 2 channels ((v, u)), else rgb
-    stream = args.stream or model_stream(backbone) or ("flow" if backbone.config.in_channels == 2 else "rgb")
+    stream = args.stream or default_stream(backbone)
     cache_dir = None
     if cache and not args.no_cache:
         cache_dir = Path(args.cache_dir or Path(training.output_dir) / "feature_cache")
