@@ -16,11 +16,17 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import torch
-from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
+from accelerate import (
+    Accelerator,
+    DataLoaderConfiguration,
+    DistributedDataParallelKwargs,
+    InitProcessGroupKwargs,
+)
 from accelerate.utils import ProjectConfiguration, broadcast_object_list, set_seed
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -28,7 +34,7 @@ from tqdm.auto import tqdm
 
 from ..optim.recipe import OptimizerRecipe, build_optimizer, build_scheduler
 from .checkpointing import TrainerState, load_checkpoint, save_checkpoint
-from .distributed import check_process_count, convert_sync_batchnorm
+from .distributed import check_process_count, convert_sync_batchnorm, lost_process_guard
 from .interrupts import InterruptGuard, TrainingInterrupted, ignore_interrupts, resume_command
 from .run_dir import RunInfo, prepare_output_dir
 
@@ -124,6 +130,13 @@ class TrainingArguments:
             "choices": REPORT_TO,
         },
     )
+    ddp_timeout: int = field(
+        default=1800,
+        metadata={
+            "help": "seconds a collective waits for the other processes before the run stops naming the "
+            "lost rank (torch's default)"
+        },
+    )
 
     def __post_init__(self) -> None:
         self.output_dir = Path(self.output_dir)
@@ -135,7 +148,7 @@ class TrainingArguments:
             raise ValueError(f"report_to must be one of {REPORT_TO}, got '{self.report_to}'")
         if self.channels_last not in SWITCHES:
             raise ValueError(f"channels_last must be one of {SWITCHES}, got '{self.channels_last}'")
-        for name in ("gradient_accumulation_steps", "save_steps", "logging_steps"):
+        for name in ("gradient_accumulation_steps", "save_steps", "logging_steps", "ddp_timeout"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.num_workers is not None and self.num_workers < 0:
@@ -224,7 +237,10 @@ def make_accelerator(args: TrainingArguments, trackers: bool = True) -> Accelera
             project_dir=str(args.output_dir), logging_dir=str(Path(args.output_dir) / LOGS_DIR)
         ),
         dynamo_backend=dynamo,
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=args.find_unused_parameters)],
+        kwargs_handlers=[
+            DistributedDataParallelKwargs(find_unused_parameters=args.find_unused_parameters),
+            InitProcessGroupKwargs(timeout=timedelta(seconds=args.ddp_timeout)),
+        ],
     )
     check_process_count(accelerator.num_processes)
     return accelerator
@@ -270,7 +286,7 @@ def fit(
     `args.output_dir` must not hold another run (`run_dir.prepare_output_dir`). A non-finite loss
     term raises `TrainingDiverged`; SIGINT / SIGTERM save a checkpoint and raise `TrainingInterrupted`.
     """
-    with InterruptGuard() as interrupts:
+    with InterruptGuard() as interrupts, lost_process_guard(args.output_dir):
         return _fit(
             model, train_dataset, augment, recipe, args, accelerator, param_groups, hparams, interrupts
         )
