@@ -26,6 +26,7 @@ from .interrupts import resume_command
 # what gloo and NCCL say when a peer process is gone or stopped answering (torch raises a plain
 # RuntimeError for some of them, `torch.distributed.DistError` for others)
 LOST_PEER_MARKERS = (
+    "timeout caused pair closure",
     "Connection reset by peer",
     "Connection closed by peer",
     "Broken pipe",
@@ -141,4 +142,6 @@ def _lost_rank(rank: int, world: int) -> str:
     """Which rank was lost, as far as one survivor can tell: with two processes, the other one."""
     if world == 2:
         return f"rank {1 - rank}"
-    return f"one of ranks {', '.join(str(r) for r in range(world) if r != rank)} (its log names it)"
+    return (
+        f"one of ranks {', '.join(str(r) for r in range(world) if r != rank)} (a survivor cannot tell which)"
+    )
