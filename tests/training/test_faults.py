@@ -143,3 +143,20 @@ def test_a_second_run_into_a_folder_in_use_is_refused_and_a_dead_holders_lock_ta
     _train(tiny_spec, tiny_dataset, run, max_steps=1)
     assert f"note: took over {run / LOCK_FILE} from process {holder.pid}" in capsys.readouterr().out
     assert len(list_checkpoints(run)) == 1
+
+
+def test_a_truncated_exported_model_is_a_one_line_error_naming_it(tmp_path):
+    from transformers import AutoConfig, AutoModel
+
+    from hf_vssl.evaluation.runner import load_backbone
+
+    model = tmp_path / "run" / "model"
+    AutoModel.from_config(AutoConfig.for_model("vssl-r3d", depth=10, width_multiplier=0.125)).save_pretrained(
+        model
+    )
+    weights = model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(
+        ValueError, match=rf"model {model}: its safetensors weights are damaged \(.*\); export"
+    ):
+        load_backbone(str(model))
