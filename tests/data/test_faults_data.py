@@ -71,3 +71,27 @@ def test_a_split_file_naming_a_video_outside_the_root_is_refused(tiny_ucf_root, 
         handle.write(f"{first_row[0].split('/')[0]}/../../outside/v_secret.mp4 {first_row[1]}\n")
     with pytest.raises(ValueError, match=r"split 'train' of .* names a video outside the dataset root: "):
         load_video_dataset(root)
+
+
+def test_evaluation_skips_and_names_a_video_past_the_default_limits(tiny_ucf_root, tmp_path):
+    from transformers import AutoConfig, AutoModel
+
+    from hf_vssl.data.decoding import video_path
+    from hf_vssl.data.processor import VsslVideoProcessor
+    from hf_vssl.evaluation.features import cached_backbone_features
+    from hf_vssl.training.loop import TrainingArguments, make_accelerator
+
+    big = tmp_path / "big.mp4"
+    write_video(big, np.zeros((1, 4336, 7696, 3), dtype=np.uint8))  # one frame over 8K UHD, 8 kB of H.264
+    test = load_video_dataset(tiny_ucf_root)["test"].select(range(2))
+    rows = datasets.Dataset.from_dict(
+        {"video": [*(video_path(cell) for cell in test["video"]), str(big)], "label": [*test["label"], 0]}
+    )
+    backbone = AutoModel.from_config(AutoConfig.for_model("vssl-r3d", depth=10, width_multiplier=0.125))
+    outputs = cached_backbone_features(
+        backbone, rows, VsslVideoProcessor(num_frames=4, crop_size=32, frame_size=[40, 50], num_clips=1),
+        accelerator=make_accelerator(TrainingArguments(output_dir=tmp_path), trackers=False),
+        cache_dir=None, num_workers=0,
+    )  # fmt: skip
+    assert outputs.num_videos == 2 and len(outputs.skipped) == 1 and str(big) in outputs.skipped[0]
+    assert "refused: its frames are 7696x4336, over max_frame_pixels" in outputs.skipped[0]

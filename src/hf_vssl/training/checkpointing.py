@@ -88,16 +88,18 @@ def save_checkpoint(
         shutil.rmtree(partial, ignore_errors=True)  # the leftover of a killed write
     accelerator.wait_for_everyone()
     try:
-        accelerator.save_state(str(partial))
-        accelerator.wait_for_everyone()  # every process's RNG file is in `partial`
-        if accelerator.is_main_process:
-            write_run_file(partial, run.run_id, run.record)
-            (partial / STATE_FILE).write_text(json.dumps(asdict(state), indent=2) + "\n")
-            write_manifest(partial)
+        accelerator.save_state(str(partial))  # writes files only: no collective to tell apart
     # any failure of the write (OSError, torch's and safetensors' writer errors) leaves `partial` unfinished
     except Exception as err:
         raise _write_failed(accelerator, partial, path, run, err) from err
+    accelerator.wait_for_everyone()  # every process's RNG file is in `partial`
     if accelerator.is_main_process:
+        try:
+            write_run_file(partial, run.run_id, run.record)
+            (partial / STATE_FILE).write_text(json.dumps(asdict(state), indent=2) + "\n")
+            write_manifest(partial)
+        except OSError as err:
+            raise _write_failed(accelerator, partial, path, run, err) from err
         if path.exists():  # an incomplete leftover or an older save of this run at this step
             remove_checkpoint(path)
         partial.rename(path)
@@ -127,7 +129,8 @@ def _write_failed(
 
 
 def _state_bytes(accelerator: Accelerator) -> int:
-    """The bytes of the models' and optimizers' states: a first checkpoint's size, near enough."""
+    """The bytes of the models' and optimizers' states: a first checkpoint's size, near enough
+    (accelerate keeps the prepared objects in `_models` / `_optimizers`)."""
     states = [m.state_dict() for m in accelerator._models] + [o.state_dict() for o in accelerator._optimizers]
     total = 0
     for state in states:
@@ -142,6 +145,7 @@ def _state_bytes(accelerator: Accelerator) -> int:
 
 
 def folder_bytes(folder: Path) -> int:
+    """The bytes of every file under `folder`."""
     return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
 
 
