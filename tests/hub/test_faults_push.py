@@ -110,7 +110,7 @@ def test_transient_failures_are_retried_until_the_commit_lands(staged, fake_hub)
 
 def test_a_push_that_keeps_failing_raises_one_line_and_leaves_the_repository_empty(staged, fake_hub):
     fake_hub.failures = ["503"] * 3
-    with pytest.raises(RuntimeError, match=r"push to alice/repo failed \(try 3 of 3: .*503.*\); the upload is one commit") as error:  # fmt: skip
+    with pytest.raises(RuntimeError, match=r"push to alice/repo failed \(try 3 of 3: .*503.*\); no commit was made") as error:  # fmt: skip
         _upload(staged, fake_hub, max_tries=3)
     assert "\n" not in str(error.value)
     assert fake_hub.commit_requests == 3 and fake_hub.files == {}  # no config without weights

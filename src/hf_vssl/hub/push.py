@@ -262,6 +262,8 @@ def upload_repository(
     """Create `repo_id` if needed and commit every file of `folder` in one commit, trying up to
     `max_tries` times on a transient failure (waits `backoff_seconds`, doubling); then check the
     commit holds every file. endpoint: another Hub than huggingface_hub's (`HF_ENDPOINT`)."""
+    if max_tries < 1:
+        raise ValueError(f"max_tries must be >= 1, got {max_tries}")
     folder = Path(folder)
     api = HfApi(token=token, endpoint=endpoint)
     names = sorted(path.name for path in folder.iterdir() if path.is_file())
@@ -284,8 +286,8 @@ def upload_repository(
             if not _is_transient(err) or attempt == max_tries:
                 reason = " ".join(str(err).split())[:300]
                 raise RuntimeError(
-                    f"push to {repo_id} failed (try {attempt} of {max_tries}: {reason}); the upload is one "
-                    "commit, so the repository is as it was before: push again"
+                    f"push to {repo_id} failed (try {attempt} of {max_tries}: {reason}); no commit was made "
+                    "(the upload is one commit), so no file of it is in the repository: push again"
                 ) from err
             time.sleep(backoff_seconds * 2 ** (attempt - 1))
     _check_commit(api, repo_id, commit, names)
