@@ -8,8 +8,14 @@
    another method, a diverging learning rate, a backbone of another width, empty and text `.pth`
    files, a single-process `accelerate launch`, mistyped values); for each, the exit code, the
    message, whether a traceback was printed and whether anything was lost or written.
+3. Cluster faults: a rank SIGKILLed in a two-process gloo run, a full disk during a checkpoint
+   (a file size limit), damaged checkpoints, a second run started into a folder in use, videos that
+   hurt the decoder (an 8K+ frame, a split file naming `../`), an upload failing half-way (a fake Hub
+   on 127.0.0.1); for each, what the run did, what was lost, and the seconds from the fault until
+   the run continued or stopped with its message (with the resume's seconds where there is one).
 
     python benchmarks/bench_faults.py --kills 4            # ~10 min on 2 CPU cores
+    python benchmarks/bench_faults.py --only-cluster-faults
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import argparse
 import hashlib
 import os
 import random
+import resource
 import shutil
 import signal
 import subprocess
@@ -27,11 +34,16 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load_file
 
+from hf_vssl.data.encoding import write_video
 from hf_vssl.data.synthetic import make_synthetic_ucf
-from hf_vssl.training.checkpointing import PARTIAL_SUFFIX, list_checkpoints
+from hf_vssl.training.checkpointing import PARTIAL_SUFFIX, checkpoint_damage, list_checkpoints
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "hub"))
+from test_faults_push import FakeHub  # the tests' fake Hub on 127.0.0.1
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
 HF_VSSL = [sys.executable, "-m", "hf_vssl.cli.main"]
@@ -53,10 +65,11 @@ class Run:
     """A command in a session of its own (SIGKILL reaches its DataLoader workers), its output read
     line by line."""
 
-    def __init__(self, argv: list[str]) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None, preexec_fn=None) -> None:
         self.process = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV, start_new_session=True
-        )
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env or ENV,
+            start_new_session=True, preexec_fn=preexec_fn,
+        )  # fmt: skip
         self.lines: list[str] = []
         self.reader = threading.Thread(target=lambda: self.lines.extend(self.process.stdout), daemon=True)
         self.reader.start()
@@ -201,6 +214,172 @@ def bad_inputs(root: Path, work: Path, finished: Path) -> list[dict]:
     return rows
 
 
+def message(run: Run) -> str:
+    """The run's own one-line error (or its last line), shortened for the table."""
+    ours = [line.strip() for line in run.lines if line.startswith("hf-vssl ")]
+    text = ours[-1] if ours else (run.lines[-1].strip() if run.lines else "")
+    return text if len(text) < 160 else text[:157] + "..."
+
+
+def lost_nothing(output_dir: Path, before: list[Path]) -> str:
+    """Whether every checkpoint that existed before the fault is still intact."""
+    damaged = [p.name for p in before if not p.is_dir() or checkpoint_damage(p) is not None]
+    return f"nothing ({len(before)} checkpoint(s) intact)" if not damaged else f"DAMAGED: {damaged}"
+
+
+def timed_until_exit(run: Run, start: float) -> tuple[int, float]:
+    code = run.finish()
+    return code, time.perf_counter() - start
+
+
+def lost_rank(root: Path, work: Path) -> dict:
+    """Two gloo ranks started one by one (as srun does); rank 1 SIGKILLed after the first checkpoint."""
+    output_dir, port = work / "lost-rank", str(29600 + os.getpid() % 300)
+    ranks = []
+    for rank in (0, 1):
+        env = {**ENV, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2",
+               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port}  # fmt: skip
+        ranks.append(Run(pretrain_argv(root, output_dir, "--max-steps", "6", "--num-workers", "0"), env=env))
+    ranks[0].wait_for(lambda: len(list_checkpoints(output_dir)) >= 1)
+    before = list_checkpoints(output_dir)
+    start = time.perf_counter()
+    ranks[1].kill()
+    code, seconds = timed_until_exit(ranks[0], start)
+    return {"fault": "rank 1 of 2 SIGKILLed (gloo)", "what the run did": f"rank 0 exit {code}: {message(ranks[0])}",
+            "what was lost": lost_nothing(output_dir, before), "time to recover": f"{seconds:.1f} s to stop"}  # fmt: skip
+
+
+def full_disk(root: Path, work: Path) -> dict:
+    """A first checkpoint written, then the resumed run's next one hits a 256 KiB file size limit."""
+    output_dir = work / "full-disk"
+    Run(pretrain_argv(root, output_dir, "--max-steps", "1")).finish()
+    before = list_checkpoints(output_dir)
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, resource.RLIM_INFINITY))
+
+    # no decoding processes: the limit would also refuse their shared-memory batches (files in /dev/shm)
+    run = Run(
+        pretrain_argv(root, output_dir, "--max-steps", "2", "--resume", "--num-workers", "0"),
+        preexec_fn=limit,
+    )
+    run.wait_for(run.training)
+    code, seconds = timed_until_exit(run, time.perf_counter())
+    resume = time.perf_counter()
+    resumed = Run(pretrain_argv(root, output_dir, "--max-steps", "2", "--resume")).finish()
+    return {"fault": "full disk during checkpoint 2 (RLIMIT_FSIZE 256 KiB)", "what the run did": f"exit {code}: {message(run)}",
+            "what was lost": lost_nothing(output_dir, before),
+            "time to recover": f"{seconds:.1f} s to stop; resume exit {resumed} in {time.perf_counter() - resume:.0f} s"}  # fmt: skip
+
+
+def damaged_checkpoints(root: Path, work: Path) -> dict:
+    """The newest checkpoint truncated, the one before it altered by one byte: --resume takes the third."""
+    output_dir = work / "damaged"
+    Run(pretrain_argv(root, output_dir, "--max-steps", "3", "--save-total-limit", "0")).finish()
+    first, second, third = list_checkpoints(output_dir)[-3:]
+    weights = third / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    data = bytearray((second / "optimizer.bin").read_bytes())
+    data[1000] ^= 0xFF
+    (second / "optimizer.bin").write_bytes(bytes(data))
+    start = time.perf_counter()
+    run = Run(pretrain_argv(root, output_dir, "--max-steps", "4", "--resume"))
+    run.wait_for(lambda: any(line.startswith("resumed from") for line in run.lines))
+    seconds = time.perf_counter() - start
+    code = run.finish()
+    resumed = next((line.strip() for line in run.lines if line.startswith("resumed from")), "no resume line")
+    warnings = sum(line.startswith("warning: --resume:") for line in run.lines)
+    return {"fault": "newest checkpoint truncated, the previous one with a flipped byte", "what the run did":
+            f"exit {code}; {warnings} warnings naming them; {resumed.split(':')[0].replace(str(output_dir), '')}",
+            "what was lost": f"steps after {first.name} (the damaged ones)", "time to recover": f"{seconds:.1f} s to resume"}  # fmt: skip
+
+
+def second_run(root: Path, work: Path) -> dict:
+    output_dir = work / "in-use"
+    first = Run(pretrain_argv(root, output_dir))  # all 12 steps: still running when the second starts
+    first.wait_for(first.training)
+    start = time.perf_counter()
+    second = Run(pretrain_argv(root, output_dir, "--max-steps", "2", "--resume"))
+    code, seconds = timed_until_exit(second, start)
+    first_code = first.finish()
+    return {"fault": "a second run started into a folder in use", "what the run did": f"exit {code}: {message(second)}",
+            "what was lost": f"nothing (the first run ended with exit {first_code})", "time to recover": f"{seconds:.1f} s to refuse (start-up included)"}  # fmt: skip
+
+
+def hurtful_videos(root: Path, work: Path) -> list[dict]:
+    """A train video replaced by a 7696x4336 one (over the 8K UHD default), and a split file row `../`."""
+    data = work / "hurtful-data"
+    shutil.copytree(root, data)
+    listing = data / "ucfTrainTestlist" / "trainlist01.txt"
+    victim = data / listing.read_text().split()[0]
+    write_video(victim, np.zeros((2, 4336, 7696, 3), dtype=np.uint8))
+    start = time.perf_counter()
+    run = Run(pretrain_argv(data, work / "hurtful", "--max-steps", "3"))
+    code, seconds = timed_until_exit(run, start)
+    epochs = [line.strip() for line in run.lines if line.startswith("epoch ")]
+    skipped = epochs[-1].split("skipped videos ")[1].split(",")[0] if epochs else "?"
+    # the loader probes every video up front: one past the limits is left out and reported there
+    left_out = next(
+        (line.strip()[:120] for line in run.lines if "unreadable" in line or "probed" in line), ""
+    )
+    rows = [{"fault": "a 7696x4336 video in the train split", "what the run did": f"exit {code}; {left_out}; skipped videos {skipped}",
+             "what was lost": "that one video (left out, named in the load report)", "time to recover": f"continued ({seconds:.0f} s run)"}]  # fmt: skip
+    first_row = listing.read_text().split("\n")[0].split()
+    with open(listing, "a") as handle:
+        handle.write(f"{first_row[0].split('/')[0]}/../../outside.mp4 {first_row[1]}\n")
+    shutil.copy(root / first_row[0], work / "outside.mp4")
+    start = time.perf_counter()
+    run = Run(pretrain_argv(data, work / "escape", "--max-steps", "1"))
+    code, seconds = timed_until_exit(run, start)
+    rows.append({"fault": "a split file row '<Class>/../../outside.mp4'", "what the run did": f"exit {code}: {message(run)}",
+                 "what was lost": "nothing (no run started)", "time to recover": f"{seconds:.1f} s to refuse (start-up included)"})  # fmt: skip
+    return rows
+
+
+def failing_upload(work: Path) -> list[dict]:
+    """`upload_repository` against the fake Hub: two transient failures, then one that never ends."""
+    from transformers import AutoConfig, AutoModel
+
+    from hf_vssl.hub.push import upload_repository
+
+    folder = work / "upload"
+    AutoModel.from_config(AutoConfig.for_model("vssl-c3d", width_multiplier=0.125)).save_pretrained(folder)
+    hub = FakeHub()
+    threading.Thread(target=hub.serve_forever, daemon=True).start()
+    rows = []
+    for failures, name in (
+        (["503", "reset"], "503 then a reset connection"),
+        (["503"] * 4, "503 on every try"),
+    ):
+        hub.failures, hub.files, hub.commit_requests = list(failures), {}, 0
+        start = time.perf_counter()
+        try:
+            upload_repository(
+                folder, "alice/repo", token="hf_fake", endpoint=hub.endpoint, backoff_seconds=0.5
+            )
+            did = f"committed on try {hub.commit_requests}"
+        except RuntimeError as err:
+            did = " ".join(str(err).split())[:157]
+        held = sorted(hub.files)
+        rows.append({"fault": f"upload: {name}", "what the run did": did,
+                     "what was lost": f"nothing; the repository holds {held or 'no file'}",
+                     "time to recover": f"{time.perf_counter() - start:.1f} s"})  # fmt: skip
+    hub.shutdown()
+    hub.server_close()
+    return rows
+
+
+def cluster_faults(root: Path, work: Path) -> list[dict]:
+    rows = [
+        lost_rank(root, work),
+        full_disk(root, work),
+        damaged_checkpoints(root, work),
+        second_run(root, work),
+    ]
+    return rows + hurtful_videos(root, work) + failing_upload(work)
+
+
 def table(rows: list[dict]) -> str:
     keys = list(rows[0])
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
@@ -214,9 +393,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the kill points")
     parser.add_argument("--work-dir", type=Path, help="where runs go (default: a temporary folder)")
     parser.add_argument("--skip-bad-inputs", action="store_true")
+    parser.add_argument("--only-cluster-faults", action="store_true", help="run part 3 only")
     options = parser.parse_args()
     work = options.work_dir or Path(tempfile.mkdtemp(prefix="bench_faults_"))
     root = make_synthetic_ucf(work / "data", preset="tiny", seed=0)
+    if options.only_cluster_faults:
+        stamp = time.perf_counter()
+        rows = cluster_faults(root, work)
+        print(f"## Cluster faults ({time.perf_counter() - stamp:.0f} s)\n")
+        print(table(rows))
+        print(f"\nruns in {work}")
+        return
     stamp = time.perf_counter()
     straight = Run(pretrain_argv(root, work / "straight"))  # the uninterrupted run, alongside the faulty one
     rows = kill_and_resume(root, work / "faulty", options.kills, random.Random(options.seed))
@@ -232,6 +419,10 @@ def main() -> None:
         rows = bad_inputs(root, work, work / "straight")
         print(f"## Bad inputs ({time.perf_counter() - stamp:.0f} s)\n")
         print(table(rows))
+    stamp = time.perf_counter()
+    rows = cluster_faults(root, work)
+    print(f"\n## Cluster faults ({time.perf_counter() - stamp:.0f} s)\n")
+    print(table(rows))
     print(f"\nruns in {work}")
 
 

@@ -74,6 +74,9 @@ def hub_http():
             return httpx2.Response(
                 200, json={"commitUrl": url, "commitOid": "a" * 40, "pullRequestUrl": None}
             )
+        if "/tree/" in path:  # the check that the commit holds every file
+            files = committed_files(requests[:-1])
+            return httpx2.Response(200, json=[{"type": "file", "path": name, "size": len(content), "oid": "b" * 40} for name, content in files.items()])  # fmt: skip
         return httpx2.Response(404, json={"error": f"{path} is not part of the fake Hub"})
 
     set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(handle)))
@@ -124,6 +127,7 @@ def test_push_uploads_the_staged_files_through_huggingface_hub(checkpoint, hub_h
         "/api/repos/create",
         "/api/models/alice/my-r21d/preupload/main",
         "/api/models/alice/my-r21d/commit/main",
+        "/api/models/alice/my-r21d/tree/" + "a" * 40,
     ]
     files = committed_files(hub_http)
     assert set(files) == BACKBONE_FILES

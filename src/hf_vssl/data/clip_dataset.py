@@ -24,6 +24,8 @@ import torch
 from torch.utils.data import Dataset, default_collate
 
 from .decoding import (
+    DEFAULT_LIMITS,
+    DecodeLimits,
     VideoDecodeError,
     VideoSource,
     decode_frames,
@@ -60,6 +62,8 @@ class VideoClipDataset(Dataset):
         (evaluation should see every video).
     repeated_samples: K independent samples (clip positions) of the item's video from one decode; every
         per-sample entry of the item gains a leading K dimension, and `collate_fn` flattens them into the batch.
+    decode_limits: frame size, frame count and decode time a video may take (`DecodeLimits`); a video past
+        them is skipped and counted as an undecodable one.
 
     Item: {"views": {name: uint8 (T, H, W, 3) or (num_clips, T, H, W, 3)}, "targets": {name: tensor},
     "label": int64, "index": int64 (the row actually used), "num_skipped": int64}; `collate_fn` batches it
@@ -81,6 +85,7 @@ class VideoClipDataset(Dataset):
         decode_threads: int = 1,
         epoch_repeats: int = 1,
         repeated_samples: int = 1,
+        decode_limits: DecodeLimits = DEFAULT_LIMITS,
     ):
         if video_column not in dataset.column_names:
             raise ValueError(
@@ -101,6 +106,7 @@ class VideoClipDataset(Dataset):
         self.skip_corrupt = skip_corrupt
         self.max_attempts = max_attempts
         self.decode_threads = decode_threads
+        self.decode_limits = decode_limits
         # plain lists: cheap to index and to copy into worker processes; video bytes stay in the (memory-mapped)
         # Arrow table and are read one row at a time
         in_table = isinstance(dataset.features[video_column], datasets.Video)
@@ -179,7 +185,7 @@ class VideoClipDataset(Dataset):
         video_frames = self._video_frames[row] if self._video_frames is not None else None
         try:
             if video_frames is None:  # not probed up front (bytes rows, unreadable files): probe it now
-                video_frames = probe_video(path).video_frames
+                video_frames = probe_video(path, self.decode_limits).video_frames
             samples = [self.sampler(video_frames, rng) for _ in range(self.repeated_samples)]
             if len(samples) == 1:
                 indices, targets = samples[0].views, samples[0].targets
@@ -207,7 +213,9 @@ class VideoClipDataset(Dataset):
             return {}
         flat = np.concatenate([indices.reshape(-1) for indices in views.values()])
         unique, inverse = np.unique(flat, return_inverse=True)
-        frames = decode_frames(path, unique, size=self.frame_size, threads=self.decode_threads)
+        frames = decode_frames(
+            path, unique, size=self.frame_size, threads=self.decode_threads, limits=self.decode_limits
+        )
         out, offset = {}, 0
         for key, indices in views.items():
             rows = inverse[offset : offset + indices.size]

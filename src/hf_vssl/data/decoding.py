@@ -5,14 +5,19 @@ seek to the key frame before the first needed frame, decode forward to the last 
 send the decoder only the key-frame groups that hold a needed frame, convert and optionally resize each kept
 frame in FFmpeg's swscale, and return uint8 (N, H, W, 3). A video is a file path or its bytes (a
 `Video(decode=False)` row of a Parquet dataset, see `hf-vssl prepare --format parquet`).
+
+A video that would hurt a data worker (`DecodeLimits`: frames too large, too many frames, a decode that
+takes too long) is a `VideoDecodeError` like a corrupt one: skipped and counted in training, reported
+in evaluation. Size and length are read from the stream's metadata, before any frame is allocated.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import av
@@ -26,6 +31,31 @@ FRAME_COUNT_TOLERANCE = 2
 # swscale interpolation for the optional resize: area averaging antialiases the usual downscaling and, with
 # one reformatter reused for all frames of a call, is ~4x faster than swscale's bilinear (benchmarks/)
 RESIZE_INTERPOLATION = "AREA"
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    """What one video may cost a data worker; a video past a limit is refused as undecodable."""
+
+    max_frame_pixels: int = field(
+        default=7680 * 4320,
+        metadata={"help": "frame width x height; default 8K UHD (a 16k x 16k frame is 805 MB of RGB)"},
+    )
+    max_video_frames: int = field(
+        default=500_000, metadata={"help": "frames in the stream; default ~2.3 hours at 60 fps"}
+    )
+    max_decode_seconds: float = field(
+        default=60.0,
+        metadata={"help": "wall-clock seconds to decode one video's clip; a tiny clip takes well under 1 s"},
+    )
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            if not getattr(self, item.name) > 0:
+                raise ValueError(f"DecodeLimits.{item.name} must be > 0, got {getattr(self, item.name)}")
+
+
+DEFAULT_LIMITS = DecodeLimits()
 
 
 # a video to read: a file path, or the encoded file's bytes (read from memory, never written to disk)
@@ -95,8 +125,9 @@ class VideoInfo:
     height: int
 
 
-def _open(path: VideoSource) -> av.container.InputContainer:
-    """Open `path` (or bytes) for reading; any failure becomes a `VideoDecodeError` naming the file."""
+def _open(path: VideoSource, limits: DecodeLimits) -> av.container.InputContainer:
+    """Open `path` (or bytes) for reading; any failure, or a stream past `limits`, becomes a
+    `VideoDecodeError` naming the file."""
     if isinstance(path, bytes):
         if not path:
             raise VideoDecodeError(path, "the video is empty (0 bytes)")
@@ -111,6 +142,16 @@ def _open(path: VideoSource) -> av.container.InputContainer:
     if not container.streams.video:
         container.close()
         raise VideoDecodeError(path, "it has no video stream")
+    stream = container.streams.video[0]
+    width, height = stream.codec_context.width, stream.codec_context.height
+    excess = None
+    if width * height > limits.max_frame_pixels:
+        excess = f"its frames are {width}x{height}, over max_frame_pixels {limits.max_frame_pixels}"
+    elif stream.frames > limits.max_video_frames:
+        excess = f"it has {stream.frames} frames, over max_video_frames {limits.max_video_frames}"
+    if excess is not None:
+        container.close()
+        raise VideoDecodeError(path, f"refused: {excess} (DecodeLimits)")
     return container
 
 
@@ -121,17 +162,22 @@ def _frame_rate(stream: av.video.stream.VideoStream) -> float:
     return float(rate)
 
 
-def probe_video(path: VideoSource) -> VideoInfo:
+def probe_video(path: VideoSource, limits: DecodeLimits = DEFAULT_LIMITS) -> VideoInfo:
     """Frame count, fps and size of `path`, read from the container; counts packets when the header has no count.
 
-    Raises `VideoDecodeError` when the file cannot be opened or holds no frame.
+    Raises `VideoDecodeError` when the file cannot be opened, holds no frame or is past `limits`.
     """
-    container = _open(path)
+    container = _open(path, limits)
     try:
         stream = container.streams.video[0]
         video_frames = stream.frames
         if video_frames <= 0:  # webm / some avi carry no count in the header: count the packets (no decoding)
             video_frames = sum(1 for packet in container.demux(stream) if packet.size > 0)
+            if video_frames > limits.max_video_frames:
+                raise VideoDecodeError(
+                    path,
+                    f"refused: it has {video_frames} frames, over max_video_frames {limits.max_video_frames}",
+                )
         width, height = stream.codec_context.width, stream.codec_context.height
         try:
             fps = _frame_rate(stream)
@@ -163,6 +209,7 @@ def decode_frames(
     threads: int = 0,
     skip_unneeded: bool = True,
     stats: dict[str, int] | None = None,
+    limits: DecodeLimits = DEFAULT_LIMITS,
 ) -> np.ndarray:
     """Frames `indices` of `path` (a file, or its bytes) as uint8 (len(indices), H, W, 3) RGB.
 
@@ -173,7 +220,8 @@ def decode_frames(
     skip_unneeded: key-frame groups between the first and last needed frame that hold no needed frame are
         read but not decoded (False decodes every frame of that span, the behaviour before; for benchmarks).
     stats: if given, stats["decoded"] is increased by the frames the decoder produced (benchmarks).
-    Raises `VideoDecodeError` (naming the file) for a missing, empty, unreadable or truncated video.
+    Raises `VideoDecodeError` (naming the file) for a missing, empty, unreadable or truncated video, and for
+    one past `limits`.
     """
     if size is not None and short_side is not None:
         raise ValueError("decode_frames: give `size` or `short_side`, not both")
@@ -185,7 +233,8 @@ def decode_frames(
     needed = np.unique(wanted)
     first, last = int(needed[0]), int(needed[-1])
 
-    container = _open(path)
+    container = _open(path, limits)
+    deadline = time.monotonic() + limits.max_decode_seconds
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -194,9 +243,13 @@ def decode_frames(
             size = short_side_size(stream.codec_context.height, stream.codec_context.width, short_side)
         if size is not None and tuple(size) == (stream.codec_context.height, stream.codec_context.width):
             size = None  # already the wanted size (a prepared dataset): convert only
-        frames = _decode_range(container, stream, needed, first, last, size, skip_unneeded, stats)
+        frames = _decode_range(container, stream, needed, first, last, size, skip_unneeded, stats, deadline)
     except av.FFmpegError as err:
         raise VideoDecodeError(path, f"FFmpeg failed while decoding it ({err})") from err
+    except TimeoutError:
+        raise VideoDecodeError(
+            path, f"refused: decoding took over max_decode_seconds {limits.max_decode_seconds} (DecodeLimits)"
+        ) from None
     finally:
         container.close()
 
@@ -223,9 +276,11 @@ def _decode_range(
     size: tuple[int, int] | None,
     skip_unneeded: bool,
     stats: dict[str, int] | None,
+    deadline: float,
 ) -> dict[int, np.ndarray]:
     """Decode frames up to `last` (keeping those in `needed`), seeking to the key frame before `first` when the
     timestamps allow it. When the video ends early its final frame is kept too (see FRAME_COUNT_TOLERANCE).
+    Past `deadline` (time.monotonic) it raises TimeoutError.
 
     A frame's index is its presentation time times the frame rate. When timestamps are missing, the seek lands
     after `first`, or a needed frame has no timestamp of its own (variable frame rate), it decodes from the
@@ -244,6 +299,8 @@ def _decode_range(
         frames: dict[int, np.ndarray] = {}
         final = None
         for index, frame in decoded:
+            if time.monotonic() > deadline:
+                raise TimeoutError
             if stats is not None:
                 stats["decoded"] = stats.get("decoded", 0) + 1
             if index is None or (final is None and index > first):

@@ -7,6 +7,7 @@ Parquet shards, or anything `datasets.load_dataset` reads (a Hub dataset id, a `
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,8 @@ import datasets
 DATASET_FORMATS = ("auto", "ucf101", "hmdb51", "kinetics400", "diving48", "folder", "saved", "parquet", "hub")
 # `name` or `owner/name`: what --dataset is taken for (a Hub dataset id) when it is not a folder
 _HUB_ID = re.compile(r"[\w.-]+(/[\w.-]+)?")
+# the layouts whose split files or folders name videos by paths relative to the root
+_RELATIVE_LAYOUTS = ("ucf101", "hmdb51", "kinetics400", "diving48", "folder")
 # files or folders that identify a layout when --dataset-format is auto
 _MARKERS = (
     ("dataset_dict.json", "saved"),
@@ -90,7 +93,26 @@ def load_video_dataset(
         splits = loaders.load_video_folder(root)
     if not isinstance(splits, datasets.DatasetDict) or "train" not in splits:
         raise ValueError(f"{root} ({dataset_format}) has no 'train' split; found {list(splits)}")
+    if dataset_format in _RELATIVE_LAYOUTS:
+        check_inside_root(splits, root)
     return as_video_dataset(splits, video_column=video_column, num_workers=num_workers)
+
+
+def check_inside_root(splits: datasets.DatasetDict, root: Path) -> None:
+    """Refuse a listing whose paths leave the dataset root (`../` in a split file): the run would read
+    files the dataset does not hold. Checked on the paths as written, so a root whose videos are
+    symbolic links to another disk is fine. Listed names left out as missing are checked too."""
+    base = os.path.normpath(os.path.abspath(root))
+    report = getattr(splits, "load_report", None)
+    for name, split in splits.items():
+        paths = [cell["path"] if isinstance(cell, dict) else cell for cell in split["video"]]
+        paths += report.missing.get(name, []) if report is not None else []
+        for path in paths:
+            if path and os.path.commonpath([base, os.path.normpath(os.path.join(base, path))]) != base:
+                raise ValueError(
+                    f"split '{name}' of {root} names a video outside the dataset root: '{path}'; "
+                    "list videos by paths inside the root (no '../') or move them under it"
+                )
 
 
 def _load_hub(name: str) -> datasets.DatasetDict:

@@ -20,6 +20,7 @@ from typing import Any
 import datasets
 import torch
 from accelerate import Accelerator
+from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModel
 
 from ..data.processor import VsslVideoProcessor
@@ -118,6 +119,10 @@ def load_backbone(
                 loaded = AutoModel.from_pretrained(model)
         except OSError as err:  # a Hub id that cannot be fetched, or a folder without weights
             raise FileNotFoundError(f"could not load model {model}: {err}") from err
+        except SafetensorError as err:  # a truncated or altered weights file
+            raise ValueError(
+                f"model {model}: its safetensors weights are damaged ({err}); export or download them again"
+            ) from err
         if not isinstance(loaded, VsslBackboneModel):
             raise ValueError(f"{model} holds a {type(loaded).__name__}, not an hf-vssl video backbone")
         return loaded, display_name(model)

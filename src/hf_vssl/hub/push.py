@@ -4,7 +4,10 @@ A repository holds config.json (with `auto_map`), the safetensors weights, the r
 the video processor config and the model card. Nothing else is copied from the checkpoint folder
 (optimizer states, training logs, `conversion.json`), and pickles are never written: a checkpoint
 whose weights exist only as a pickle is refused. The upload is one commit planned by
-huggingface_hub (`HfApi.create_commit` with one `CommitOperationAdd` per staged file).
+huggingface_hub (`HfApi.create_commit` with one `CommitOperationAdd` per staged file): a push that
+fails half-way leaves the repository as it was, never with a config but no weights. Transient
+failures (5xx, 429, a reset connection) are retried with backoff, and the commit is checked to hold
+every staged file.
 """
 
 from __future__ import annotations
@@ -12,11 +15,14 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx2
 from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi, ModelCard
+from huggingface_hub.errors import HfHubHTTPError
 
 from ..data.processor import VsslVideoProcessor
 from .cards import WeightsOrigin, classifier_card, plain_card, render_card, run_preset
@@ -27,6 +33,8 @@ SAFE_WEIGHTS = "model.safetensors"
 SAFE_WEIGHTS_INDEX = "model.safetensors.index.json"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".tar")
 CARD_NAME = "README.md"
+# answers of a Hub (or a proxy) that a later try may not get: timeout, rate limit, server errors
+TRANSIENT_STATUS = (408, 429, 500, 502, 503, 504)
 
 
 def weight_files(checkpoint: Path) -> list[Path]:
@@ -247,24 +255,58 @@ def upload_repository(
     create_pr: bool = False,
     commit_message: str | None = None,
     commit_description: str | None = None,
+    endpoint: str | None = None,
+    max_tries: int = 4,
+    backoff_seconds: float = 2.0,
 ) -> CommitInfo:
-    """Create `repo_id` if needed and commit every file of `folder` in one commit."""
+    """Create `repo_id` if needed and commit every file of `folder` in one commit, trying up to
+    `max_tries` times on a transient failure (waits `backoff_seconds`, doubling); then check the
+    commit holds every file. endpoint: another Hub than huggingface_hub's (`HF_ENDPOINT`)."""
+    if max_tries < 1:
+        raise ValueError(f"max_tries must be >= 1, got {max_tries}")
     folder = Path(folder)
-    api = HfApi(token=token)
-    api.create_repo(repo_id, private=private, exist_ok=True)
-    operations = [
-        CommitOperationAdd(path_in_repo=path.name, path_or_fileobj=str(path))
-        for path in sorted(folder.iterdir())
-        if path.is_file()
-    ]
-    return api.create_commit(
-        repo_id,
-        operations=operations,
-        commit_message=commit_message or f"Upload {repo_id} with hf-vssl",
-        commit_description=commit_description,
-        revision=revision,
-        create_pr=create_pr,
-    )
+    api = HfApi(token=token, endpoint=endpoint)
+    names = sorted(path.name for path in folder.iterdir() if path.is_file())
+    for attempt in range(1, max_tries + 1):
+        try:
+            api.create_repo(repo_id, private=private, exist_ok=True)
+            commit = api.create_commit(
+                repo_id,
+                operations=[
+                    CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name))
+                    for name in names
+                ],
+                commit_message=commit_message or f"Upload {repo_id} with hf-vssl",
+                commit_description=commit_description,
+                revision=revision,
+                create_pr=create_pr,
+            )
+            break
+        except (HfHubHTTPError, httpx2.TransportError) as err:
+            if not _is_transient(err) or attempt == max_tries:
+                reason = " ".join(str(err).split())[:300]
+                raise RuntimeError(
+                    f"push to {repo_id} failed (try {attempt} of {max_tries}: {reason}); no commit was made "
+                    "(the upload is one commit), so no file of it is in the repository: push again"
+                ) from err
+            time.sleep(backoff_seconds * 2 ** (attempt - 1))
+    _check_commit(api, repo_id, commit, names)
+    return commit
+
+
+def _is_transient(err: Exception) -> bool:
+    if isinstance(err, httpx2.TransportError):  # reset or refused connection, timeout
+        return True
+    response = getattr(err, "response", None)
+    return response is not None and response.status_code in TRANSIENT_STATUS
+
+
+def _check_commit(api: HfApi, repo_id: str, commit: CommitInfo, names: list[str]) -> None:
+    """Refuse a commit that does not hold every staged file (a Hub that dropped one)."""
+    listed = set(api.list_repo_files(repo_id, revision=commit.oid))
+    missing = [name for name in names if name not in listed]
+    if missing:
+        raise RuntimeError(f"the commit {commit.oid} of {repo_id} lacks {missing}: push again")
 
 
 def push_checkpoint(

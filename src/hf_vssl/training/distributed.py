@@ -1,4 +1,5 @@
-"""Batch norm over the global batch under several processes, on GPUs and on CPUs (gloo).
+"""Batch norm over the global batch under several processes, on GPUs and on CPUs (gloo), and what
+a run does when one of its processes dies (`lost_process_guard`).
 
 On accelerators torch's `nn.SyncBatchNorm` does it. On CPU torch refuses it (both the layer and DDP
 reject CPU SyncBatchNorm), so a multi-process CPU run would normalise each process's part of the
@@ -10,12 +11,29 @@ statistics as in torch's CUDA kernel.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from ..nn.distributed import all_gather_with_grad, is_distributed
+from .checkpointing import list_checkpoints
+from .interrupts import resume_command
+
+# what gloo and NCCL say when a peer process is gone or stopped answering (torch raises a plain
+# RuntimeError for some of them, `torch.distributed.DistError` for others)
+LOST_PEER_MARKERS = (
+    "timeout caused pair closure",
+    "Connection reset by peer",
+    "Connection closed by peer",
+    "Broken pipe",
+    "Timed out",
+    "timed out",
+    "NCCL",
+)
 
 
 class CpuSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
@@ -91,3 +109,39 @@ def check_process_count(num_processes: int, environ: Mapping[str, str] = os.envi
             "runs a single process): launch with `accelerate launch --multi_gpu --num_processes N` "
             "and without --cpu; on a CPU-only machine the processes then form a gloo group"
         )
+
+
+class ProcessGroupLost(RuntimeError):
+    """A process of a multi-process run died or stopped answering for `ddp_timeout` seconds."""
+
+
+@contextmanager
+def lost_process_guard(output_dir: Path) -> Iterator[None]:
+    """Turn the error a collective raises when a peer process is gone into one line: the lost rank,
+    the checkpoint kept and the command that resumes the run. Without it a surviving process fails
+    with gloo's socket error (or, on a peer that hangs, waits for the collective timeout)."""
+    try:
+        yield
+    except RuntimeError as err:
+        if not (is_distributed() and _names_a_lost_peer(err)):
+            raise
+        checkpoints = list_checkpoints(output_dir)
+        kept = f"checkpoint {checkpoints[-1]} is kept" if checkpoints else "no checkpoint was written yet"
+        world = dist.get_world_size()
+        raise ProcessGroupLost(
+            f"process group lost {_lost_rank(dist.get_rank(), world)} ({' '.join(str(err).split())[:300]}); "
+            f"{kept}; resume with: {resume_command(num_processes=world)}"
+        ) from err
+
+
+def _names_a_lost_peer(err: RuntimeError) -> bool:
+    return isinstance(err, dist.DistError) or any(marker in str(err) for marker in LOST_PEER_MARKERS)
+
+
+def _lost_rank(rank: int, world: int) -> str:
+    """Which rank was lost, as far as one survivor can tell: with two processes, the other one."""
+    if world == 2:
+        return f"rank {1 - rank}"
+    return (
+        f"one of ranks {', '.join(str(r) for r in range(world) if r != rank)} (a survivor cannot tell which)"
+    )

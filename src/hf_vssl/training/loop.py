@@ -16,11 +16,17 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
+from accelerate import (
+    Accelerator,
+    DataLoaderConfiguration,
+    DistributedDataParallelKwargs,
+    InitProcessGroupKwargs,
+)
 from accelerate.utils import ProjectConfiguration, broadcast_object_list, set_seed
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -29,7 +35,7 @@ from tqdm.auto import tqdm
 from ..optim.recipe import OptimizerRecipe, build_optimizer, build_scheduler
 from ..typed_fields import bounds, check_bounds, coerce_fields
 from .checkpointing import TrainerState, load_checkpoint, save_checkpoint
-from .distributed import check_process_count, convert_sync_batchnorm
+from .distributed import check_process_count, convert_sync_batchnorm, lost_process_guard
 from .interrupts import InterruptGuard, TrainingInterrupted, ignore_interrupts, resume_command
 from .run_dir import RunInfo, prepare_output_dir
 
@@ -124,6 +130,14 @@ class TrainingArguments:
         default="tensorboard",
         metadata={"help": "experiment tracker (accelerate's log_with); the project is the run folder's name"},
     )
+    ddp_timeout: int = field(
+        default=1800,
+        metadata={
+            **bounds(ge=1),
+            "help": "seconds a collective waits for the other processes before the run stops naming the "
+            "lost rank (torch's default)"
+        },
+    )
 
     def __post_init__(self) -> None:
         self.output_dir = Path(self.output_dir)
@@ -209,7 +223,10 @@ def make_accelerator(args: TrainingArguments, trackers: bool = True) -> Accelera
             project_dir=str(args.output_dir), logging_dir=str(Path(args.output_dir) / LOGS_DIR)
         ),
         dynamo_backend=dynamo,
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=args.find_unused_parameters)],
+        kwargs_handlers=[
+            DistributedDataParallelKwargs(find_unused_parameters=args.find_unused_parameters),
+            InitProcessGroupKwargs(timeout=timedelta(seconds=args.ddp_timeout)),
+        ],
     )
     check_process_count(accelerator.num_processes)
     return accelerator
@@ -255,7 +272,7 @@ def fit(
     `args.output_dir` must not hold another run (`run_dir.prepare_output_dir`). A non-finite loss
     term raises `TrainingDiverged`; SIGINT / SIGTERM save a checkpoint and raise `TrainingInterrupted`.
     """
-    with InterruptGuard() as interrupts:
+    with InterruptGuard() as interrupts, lost_process_guard(args.output_dir):
         return _fit(
             model, train_dataset, augment, recipe, args, accelerator, param_groups, hparams, interrupts
         )

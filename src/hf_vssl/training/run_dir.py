@@ -11,32 +11,23 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .checkpointing import (
     PARTIAL_SUFFIX,
     RUN_FILE,
+    RunInfo,
     list_checkpoints,
     read_run_file,
     resolve_resume,
     write_run_file,
 )
+from .run_lock import lock_run_folder
 
 # the exports of `pretrain` (model/) and `finetune` (finetuned/): a folder with one holds a finished run
 MODEL_DIRS = ("model", "finetuned")
 MAX_LISTED = 8  # differences named in a --resume error
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """run_id: names the run's checkpoints; record: what must not change across a resume;
-    resume_from: the checkpoint to continue from, None for a new run."""
-
-    run_id: str
-    record: dict[str, Any]
-    resume_from: Path | None = None
 
 
 def prepare_output_dir(
@@ -49,9 +40,11 @@ def prepare_output_dir(
     """Check `output_dir` may take this run, then write the run record into it.
 
     A folder holding a run (checkpoints or a final model) is refused unless `resume` (continue it:
-    its record must equal `run_record`) or `overwrite` (its checkpoints and model are deleted first).
+    its record must equal `run_record`) or `overwrite` (its checkpoints and model are deleted first);
+    a folder another live process runs in is refused in any case (`run_lock`).
     """
     output_dir = Path(output_dir)
+    lock_run_folder(output_dir)
     record = json.loads(json.dumps(run_record, default=str))  # as it reads back from run.json
     if resume and overwrite:
         raise ValueError(
