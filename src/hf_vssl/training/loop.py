@@ -135,7 +135,7 @@ class TrainingArguments:
         metadata={
             **bounds(ge=1),
             "help": "seconds a collective waits for the other processes before the run stops naming the "
-            "lost rank (torch's default)"
+            "lost rank (torch's default)",
         },
     )
 
