@@ -15,6 +15,7 @@ import time
 import pytest
 import torch
 
+from hf_vssl.methods import build_method_config
 from hf_vssl.optim.recipe import OptimizerRecipe
 from hf_vssl.training.checkpointing import (
     MANIFEST_FILE,
@@ -24,7 +25,7 @@ from hf_vssl.training.checkpointing import (
     list_checkpoints,
 )
 from hf_vssl.training.loop import TrainingArguments, fit
-from hf_vssl.training.pretrain import build_method_config, build_train_dataset
+from hf_vssl.training.pretrain import build_train_dataset
 from hf_vssl.training.run_lock import LOCK_FILE, RunFolderLocked
 
 FILE_LIMIT = 256 * 1024  # bytes: the JSON and RNG files of a tiny checkpoint fit, its ~1 MB weights do not
