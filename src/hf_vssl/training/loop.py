@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from ..optim.recipe import OptimizerRecipe, build_optimizer, build_scheduler
 from .checkpointing import TrainerState, load_checkpoint, save_checkpoint
 from .distributed import check_process_count, convert_sync_batchnorm
+from .hooks import DatasetHooks, model_hooks
 from .interrupts import InterruptGuard, TrainingInterrupted, ignore_interrupts, resume_command
 from .run_dir import RunInfo, prepare_output_dir
 
@@ -264,220 +265,301 @@ def fit(
     train_dataset items are dicts (collated by its `collate_fn`, else torch's default collate); if it has
     `set_epoch`, it is called at every epoch start so per-sample randomness depends on (seed, epoch, index).
     If it has `repeated_samples` (K samples per item), the loader reads batch / K items per step and
-    len / K items per epoch: `recipe.batch_size` counts samples, and an epoch keeps its steps.
-    augment(batch on device) -> kwargs of `model.forward`; it runs on the device, batched.
+    len / K items per epoch: `recipe.batch_size` counts samples, and an epoch keeps its steps
+    (`hooks.EpochDataset`, `hooks.RepeatedSamplesDataset`). A model implementing `hooks.TrainingHooks`
+    gets them called. augment(batch on device) -> kwargs of `model.forward`; it runs on the device, batched.
     param_groups: optimizer parameter groups (default: every trainable parameter, one group).
     `args.output_dir` must not hold another run (`run_dir.prepare_output_dir`). A non-finite loss
     term raises `TrainingDiverged`; SIGINT / SIGTERM save a checkpoint and raise `TrainingInterrupted`.
     """
     with InterruptGuard() as interrupts:
-        return _fit(
-            model, train_dataset, augment, recipe, args, accelerator, param_groups, hparams, interrupts
+        run = _TrainingRun(
+            model, train_dataset, augment, recipe, args, accelerator or make_accelerator(args), interrupts
         )
+        return run.run(param_groups, hparams)
 
 
-def _fit(
-    model: nn.Module,
-    train_dataset: Dataset,
-    augment: Callable[[dict[str, Any]], dict[str, Any]],
-    recipe: OptimizerRecipe,
-    args: TrainingArguments,
-    accelerator: Accelerator | None,
-    param_groups: list[dict[str, Any]] | None,
-    hparams: dict[str, Any] | None,
-    interrupts: InterruptGuard,
-) -> TrainResult:
-    accelerator = accelerator or make_accelerator(args)
-    run = _prepare_run(accelerator, model, recipe, args)
-    set_seed(args.seed, device_specific=True)  # augmentations differ across processes, identically per run
-    micro_batch = per_process_batch_size(recipe.batch_size, accelerator)
-    repeats = getattr(train_dataset, "repeated_samples", 1)  # samples per item (one decode)
-    if micro_batch % repeats:
-        raise ValueError(
-            f"repeated_samples {repeats} must divide the batch of each process and accumulation step "
-            f"({micro_batch}); change batch_size or repeated_samples"
+class _TrainingRun:
+    """One call of `fit`: `run` builds the loader, prepares model and optimizer, resumes, then trains
+    epoch after epoch (`run_epoch` -> `advance` per batch -> `on_step_end` per optimizer step) and
+    `finish`es. `state` is what a checkpoint records; `result` what the caller gets."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        dataset: Dataset,
+        augment: Callable[[dict[str, Any]], dict[str, Any]],
+        recipe: OptimizerRecipe,
+        args: TrainingArguments,
+        accelerator: Accelerator,
+        interrupts: InterruptGuard,
+    ) -> None:
+        self.model, self.dataset, self.augment, self.recipe, self.args = model, dataset, augment, recipe, args
+        self.accelerator, self.interrupts = accelerator, interrupts
+        self.data = DatasetHooks.of(dataset)
+        self.state = TrainerState()
+        self.result = TrainResult(global_step=0)
+        self.window = _Window()
+        self.saved_step: int | None = None  # the step of the newest checkpoint of this run
+
+    def run(self, param_groups: list[dict[str, Any]] | None, hparams: dict[str, Any] | None) -> TrainResult:
+        self.info = _prepare_run(self.accelerator, self.model, self.recipe, self.args)
+        set_seed(
+            self.args.seed, device_specific=True
+        )  # augmentations differ across processes, identically per run
+        self.build_loader()
+        self.prepare(param_groups)
+        self.resume()
+        self.accelerator.init_trackers(
+            self.args.output_dir.resolve().name,
+            config=_scalar_hparams({**(hparams or {}), **vars(self.args)}),
         )
-    sampler = EpochShuffleSampler(len(train_dataset), seed=args.seed, num_draws=len(train_dataset) // repeats)
-    num_workers = default_num_workers() if args.num_workers is None else args.num_workers
-    loader = DataLoader(
-        train_dataset,
-        batch_size=micro_batch // repeats,
-        sampler=sampler,
-        collate_fn=getattr(train_dataset, "collate_fn", None),
-        drop_last=True,
-        num_workers=num_workers,
-        persistent_workers=num_workers > 0,  # no respawn (and dataset copy) at every epoch
-        prefetch_factor=args.prefetch_factor if num_workers > 0 else None,
-        pin_memory=accelerator.device.type == "cuda",
-        # a private generator: creating the iterator must not consume the global RNG, or a resumed
-        # run's augmentations would drift from the uninterrupted run's
-        generator=torch.Generator().manual_seed(args.seed),
-        worker_init_fn=ignore_interrupts,
-    )
-    global_batches = len(sampler) // (micro_batch // repeats * accelerator.num_processes)
-    if global_batches == 0:
-        raise ValueError(
-            f"the training set has {len(train_dataset)} videos, fewer than one batch of {micro_batch} x "
-            f"{accelerator.num_processes} processes; lower batch_size"
-        )
-    steps_per_epoch = math.ceil(global_batches / accelerator.gradient_accumulation_steps)
+        self.result.global_step = self.state.global_step
+        # a resumed run that had reached max_steps only exports
+        self.result.stopped_early = self._reached_max_steps()
+        self.progress = self._progress_bar()
+        while self.state.epoch < self.recipe.epochs and not self.result.stopped_early:
+            self.on_epoch_end(self.run_epoch())
+        return self.finish()
 
-    if args.sync_bn and accelerator.num_processes > 1:
-        model = convert_sync_batchnorm(model, accelerator.device)
-    use_channels_last = args.channels_last == "on" or (
-        args.channels_last == "auto" and accelerator.device.type == "cuda"
-    )
-    if use_channels_last:
-        model = model.to(memory_format=torch.channels_last_3d)
-    optimizer = build_optimizer(param_groups or [p for p in model.parameters() if p.requires_grad], recipe)
-    scheduler = build_scheduler(optimizer, recipe, steps_per_epoch)
-    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
-    accelerator.register_for_checkpointing(scheduler)
-    if isinstance(augment, nn.Module):
-        augment.to(accelerator.device)
-    hooks = accelerator.unwrap_model(model)
-    accelerator.print(_setup_line(accelerator, micro_batch, use_channels_last))
-
-    state = TrainerState()
-    result = TrainResult(global_step=0)
-    if run.resume_from is not None:
-        state = load_checkpoint(accelerator, run.resume_from)
-        result.last_checkpoint = run.resume_from
-        accelerator.print(
-            f"resumed from {run.resume_from}: epoch {state.epoch + 1}, step {state.global_step}"
-        )
-    saved_step = state.global_step if run.resume_from is not None else None
-
-    def save() -> None:
-        nonlocal saved_step
-        _stop_if_diverged(window, accelerator, result)  # a checkpoint is always a good one
-        result.last_checkpoint = save_checkpoint(
-            accelerator, args.output_dir, state, args.save_total_limit, run
-        )
-        saved_step = state.global_step
-
-    accelerator.init_trackers(
-        Path(args.output_dir).resolve().name, config=_scalar_hparams({**(hparams or {}), **vars(args)})
-    )
-
-    result.global_step = state.global_step
-    # a resumed run that had reached max_steps only exports
-    result.stopped_early = args.max_steps is not None and state.global_step >= args.max_steps
-    total_steps = recipe.epochs * steps_per_epoch if args.max_steps is None else args.max_steps
-    progress = tqdm(
-        total=total_steps,
-        initial=state.global_step,
-        disable=not (args.progress_bar and accelerator.is_local_main_process),
-        unit="step",
-        dynamic_ncols=True,
-    )
-    window = _Window()
-    while state.epoch < recipe.epochs and not result.stopped_early:
-        sampler.set_epoch(state.epoch)
-        loader.set_epoch(state.epoch)
-        if hasattr(train_dataset, "set_epoch"):
-            train_dataset.set_epoch(state.epoch)
-        if hasattr(hooks, "set_epoch"):
-            hooks.set_epoch(state.epoch)
-        model.train()
-        epoch_loader = (
-            accelerator.skip_first_batches(loader, state.batches_in_epoch)
-            if state.batches_in_epoch
-            else loader
-        )
-        epoch_terms: dict[str, list[float]] = defaultdict(list)
-        skipped = torch.zeros((), dtype=torch.long, device=accelerator.device)
-        skipped_steps = 0
-        epoch_start = time.perf_counter()
-        progress.set_description(f"epoch {state.epoch + 1}/{recipe.epochs}")
-        for batch in _timed(epoch_loader, window):
-            with accelerator.accumulate(model):
-                inputs = augment(batch)
-                if use_channels_last:
-                    inputs = {k: _channels_last(v) for k, v in inputs.items()}
-                out = model(**inputs)
-                accelerator.backward(out.loss)
-                window.add(out, micro_batch * accelerator.num_processes)
-                if accelerator.sync_gradients:
-                    if hasattr(hooks, "before_optimizer_step"):
-                        hooks.before_optimizer_step()
-                    if args.max_grad_norm or args.skip_nonfinite_steps:
-                        norm = accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm or math.inf)
-                        window.add_step_value("grad_norm", norm)
-                    step_lr = scheduler.get_last_lr()[0]  # the lr this step uses
-                    skip = args.skip_nonfinite_steps and window.step_is_nonfinite(accelerator)
-                    if not skip or accelerator.scaler is not None:  # fp16's GradScaler skips it itself
-                        optimizer.step()
-                    scheduler.step()
-                    if not skip and hasattr(hooks, "after_optimizer_step"):
-                        hooks.after_optimizer_step()
-                    window.end_step(state.global_step + 1, skipped=skip)
-                    skipped_steps += skip
-                optimizer.zero_grad(set_to_none=True)
-            state.batches_in_epoch += 1
-            skipped += batch.get("num_skipped", torch.zeros(())).sum().to(skipped.device)
-            if not accelerator.sync_gradients:
-                continue
-            state.global_step += 1
-            progress.update(1)
-            if state.global_step % args.logging_steps == 0:
-                _stop_if_diverged(window, accelerator, result)
-                logs = window.reduce(accelerator)
-                logs["lr"] = step_lr
-                result.history.append({"step": state.global_step, **logs})
-                accelerator.log({f"train/{k}": v for k, v in logs.items()}, step=state.global_step)
-                progress.set_postfix(
-                    loss=f"{logs.get('loss', math.nan):.4f}",
-                    clips_per_s=f"{logs['clips_per_s']:.1f}",
-                    data_wait=f"{logs['data_wait']:.0%}",
-                    lr=f"{logs['lr']:.2e}",
-                )
-                for key, value in logs.items():
-                    epoch_terms[key].append(value)
-            if state.global_step % args.save_steps == 0:
-                save()
-            if args.max_steps is not None and state.global_step >= args.max_steps:
-                result.stopped_early = True
-                break
-            signum = interrupts.requested()
-            if signum:
-                if saved_step != state.global_step:
-                    save()
-                progress.close()
-                accelerator.print(
-                    f"interrupted by {signal.Signals(signum).name} at step {state.global_step}: checkpoint "
-                    f"{result.last_checkpoint}; continue with:\n  "
-                    f"{resume_command(num_processes=accelerator.num_processes)}"
-                )
-                raise TrainingInterrupted(signum, result.last_checkpoint)
-        if window.count:  # the tail of the epoch that no logging step covered
-            _stop_if_diverged(window, accelerator, result)
-            for key, value in window.reduce(accelerator).items():
-                epoch_terms[key].append(value)
-        summary = {k: sum(v) / len(v) for k, v in epoch_terms.items() if k != "lr"}
-        summary["skipped_videos"] = int(accelerator.reduce(skipped, reduction="sum").item())
-        summary["skipped_steps"] = skipped_steps
-        result.skipped_steps += skipped_steps
-        summary["seconds"] = time.perf_counter() - epoch_start
-        summary["epoch"] = state.epoch + 1  # 1-based, as every line the user reads
-        result.epoch_summaries.append(summary)
-        accelerator.log({f"epoch/{k}": v for k, v in summary.items()}, step=state.global_step)
-        if accelerator.is_main_process:  # through tqdm, so the line does not break the progress bar
-            progress.write(
-                _epoch_line(summary, recipe.epochs, complete=state.batches_in_epoch >= len(loader))
+    def build_loader(self) -> None:
+        """The DataLoader of this process, its sampler and the optimizer steps of an epoch."""
+        args, accelerator, repeats = self.args, self.accelerator, self.data.repeats
+        self.micro_batch = per_process_batch_size(self.recipe.batch_size, accelerator)
+        if self.micro_batch % repeats:
+            raise ValueError(
+                f"repeated_samples {repeats} must divide the batch of each process and accumulation step "
+                f"({self.micro_batch}); change batch_size or repeated_samples"
             )
-        if state.batches_in_epoch >= len(loader):
+        size = len(self.dataset)
+        self.sampler = EpochShuffleSampler(size, seed=args.seed, num_draws=size // repeats)
+        num_workers = default_num_workers() if args.num_workers is None else args.num_workers
+        self.loader = DataLoader(
+            self.dataset,
+            batch_size=self.micro_batch // repeats,
+            sampler=self.sampler,
+            collate_fn=self.data.collate,
+            drop_last=True,
+            num_workers=num_workers,
+            persistent_workers=num_workers > 0,  # no respawn (and dataset copy) at every epoch
+            prefetch_factor=args.prefetch_factor if num_workers > 0 else None,
+            pin_memory=accelerator.device.type == "cuda",
+            # a private generator: creating the iterator must not consume the global RNG, or a resumed
+            # run's augmentations would drift from the uninterrupted run's
+            generator=torch.Generator().manual_seed(args.seed),
+            worker_init_fn=ignore_interrupts,
+        )
+        global_batches = len(self.sampler) // (self.micro_batch // repeats * accelerator.num_processes)
+        if global_batches == 0:
+            raise ValueError(
+                f"the training set has {size} videos, fewer than one batch of {self.micro_batch} x "
+                f"{accelerator.num_processes} processes; lower batch_size"
+            )
+        self.steps_per_epoch = math.ceil(global_batches / accelerator.gradient_accumulation_steps)
+
+    def prepare(self, param_groups: list[dict[str, Any]] | None) -> None:
+        """SyncBN, memory layout, optimizer and scheduler; everything handed to `accelerator.prepare`."""
+        args, accelerator, model = self.args, self.accelerator, self.model
+        if args.sync_bn and accelerator.num_processes > 1:
+            model = convert_sync_batchnorm(model, accelerator.device)
+        self.channels_last = args.channels_last == "on" or (
+            args.channels_last == "auto" and accelerator.device.type == "cuda"
+        )
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last_3d)
+        trainable = param_groups or [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = build_optimizer(trainable, self.recipe)
+        self.scheduler = build_scheduler(self.optimizer, self.recipe, self.steps_per_epoch)
+        self.model, self.optimizer, self.loader = accelerator.prepare(model, self.optimizer, self.loader)
+        accelerator.register_for_checkpointing(self.scheduler)
+        if isinstance(self.augment, nn.Module):
+            self.augment.to(accelerator.device)
+        self.hooks = model_hooks(accelerator.unwrap_model(self.model))
+        accelerator.print(_setup_line(accelerator, self.micro_batch, self.channels_last))
+
+    def resume(self) -> None:
+        """Load the checkpoint `prepare_output_dir` chose, if any: weights, optimizer, RNG and `state`."""
+        checkpoint = self.info.resume_from
+        if checkpoint is None:
+            return
+        self.state = load_checkpoint(self.accelerator, checkpoint)
+        self.result.last_checkpoint = checkpoint
+        self.saved_step = self.state.global_step
+        self.accelerator.print(
+            f"resumed from {checkpoint}: epoch {self.state.epoch + 1}, step {self.state.global_step}"
+        )
+
+    def run_epoch(self) -> dict[str, float]:
+        """Train on what is left of the epoch in progress; its summary (`TrainResult.epoch_summaries`)."""
+        state, accelerator = self.state, self.accelerator
+        for set_epoch in (
+            self.sampler.set_epoch,
+            self.loader.set_epoch,
+            self.data.set_epoch,
+            self.hooks.set_epoch,
+        ):
+            set_epoch(state.epoch)
+        self.model.train()
+        batches = self.loader
+        if state.batches_in_epoch:
+            batches = accelerator.skip_first_batches(self.loader, state.batches_in_epoch)
+        self.epoch_terms: dict[str, list[float]] = defaultdict(list)
+        self.skipped_videos = torch.zeros((), dtype=torch.long, device=accelerator.device)
+        self.skipped_steps = 0
+        start = time.perf_counter()
+        self.progress.set_description(f"epoch {state.epoch + 1}/{self.recipe.epochs}")
+        for batch in _timed(batches, self.window):
+            if self.advance(batch) and self.on_step_end():
+                break
+        if self.window.count:  # the tail of the epoch that no logging step covered
+            self._stop_if_diverged()
+            for key, value in self.window.reduce(accelerator).items():
+                self.epoch_terms[key].append(value)
+        summary = {k: sum(v) / len(v) for k, v in self.epoch_terms.items() if k != "lr"}
+        summary["skipped_videos"] = int(accelerator.reduce(self.skipped_videos, reduction="sum").item())
+        summary["skipped_steps"] = self.skipped_steps
+        summary["seconds"] = time.perf_counter() - start
+        summary["epoch"] = state.epoch + 1  # 1-based, as every line the user reads
+        return summary
+
+    def advance(self, batch: dict[str, Any]) -> bool:
+        """Forward and backward of one micro-batch; whether it ended an optimizer step."""
+        accelerator = self.accelerator
+        with accelerator.accumulate(self.model):
+            inputs = self.augment(batch)
+            if self.channels_last:
+                inputs = {k: _channels_last(v) for k, v in inputs.items()}
+            out = self.model(**inputs)
+            accelerator.backward(out.loss)
+            self.window.add(out, self.micro_batch * accelerator.num_processes)
+            if accelerator.sync_gradients:
+                self.optimizer_step()
+            self.optimizer.zero_grad(set_to_none=True)
+        self.state.batches_in_epoch += 1
+        self.skipped_videos += batch.get("num_skipped", torch.zeros(())).sum().to(self.skipped_videos.device)
+        return accelerator.sync_gradients
+
+    def optimizer_step(self) -> None:
+        """Clip, step (unless the step is non-finite and such steps are skipped), schedule, hooks."""
+        args = self.args
+        self.hooks.before_optimizer_step()
+        if args.max_grad_norm or args.skip_nonfinite_steps:
+            norm = self.accelerator.clip_grad_norm_(self.model.parameters(), args.max_grad_norm or math.inf)
+            self.window.add_step_value("grad_norm", norm)
+        self.step_lr = self.scheduler.get_last_lr()[0]  # the lr this step uses
+        skip = args.skip_nonfinite_steps and self.window.step_is_nonfinite(self.accelerator)
+        if not skip or self.accelerator.scaler is not None:  # fp16's GradScaler skips it itself
+            self.optimizer.step()
+        self.scheduler.step()
+        if not skip:
+            self.hooks.after_optimizer_step()
+        self.window.end_step(self.state.global_step + 1, skipped=skip)
+        self.skipped_steps += skip
+
+    def on_step_end(self) -> bool:
+        """Count the optimizer step; log, checkpoint, obey an interrupt. Whether the run stops here."""
+        state, args = self.state, self.args
+        state.global_step += 1
+        self.progress.update(1)
+        if state.global_step % args.logging_steps == 0:
+            self.log_step()
+        if state.global_step % args.save_steps == 0:
+            self.save()
+        if self._reached_max_steps():
+            self.result.stopped_early = True
+            return True
+        signum = self.interrupts.requested()
+        if signum:
+            self.interrupt(signum)
+        return False
+
+    def log_step(self) -> None:
+        """The window's means to the history, the trackers, the progress bar and the epoch's terms."""
+        self._stop_if_diverged()
+        logs = self.window.reduce(self.accelerator)
+        logs["lr"] = self.step_lr
+        step = self.state.global_step
+        self.result.history.append({"step": step, **logs})
+        self.accelerator.log({f"train/{k}": v for k, v in logs.items()}, step=step)
+        self.progress.set_postfix(
+            loss=f"{logs.get('loss', math.nan):.4f}",
+            clips_per_s=f"{logs['clips_per_s']:.1f}",
+            data_wait=f"{logs['data_wait']:.0%}",
+            lr=f"{logs['lr']:.2e}",
+        )
+        for key, value in logs.items():
+            self.epoch_terms[key].append(value)
+
+    def on_epoch_end(self, summary: dict[str, float]) -> None:
+        """Record and print the epoch's summary; move to the next epoch if this one is complete."""
+        state, accelerator = self.state, self.accelerator
+        self.result.skipped_steps += summary["skipped_steps"]
+        self.result.epoch_summaries.append(summary)
+        accelerator.log({f"epoch/{k}": v for k, v in summary.items()}, step=state.global_step)
+        complete = state.batches_in_epoch >= len(self.loader)
+        if accelerator.is_main_process:  # through tqdm, so the line does not break the progress bar
+            self.progress.write(_epoch_line(summary, self.recipe.epochs, complete=complete))
+        if complete:
             state.epoch += 1
             state.batches_in_epoch = 0
-    progress.close()
-    result.global_step = state.global_step
-    if saved_step != state.global_step:
-        save()
-    # not `end_training()`: it destroys the process group, which evaluation after training still needs
-    for tracker in accelerator.trackers:
-        tracker.finish()
-    accelerator.trackers.clear()
-    return result
+
+    def save(self) -> None:
+        """A checkpoint of the current step; always a good one (a diverged run stops first)."""
+        self._stop_if_diverged()
+        self.result.last_checkpoint = save_checkpoint(
+            self.accelerator, self.args.output_dir, self.state, self.args.save_total_limit, self.info
+        )
+        self.saved_step = self.state.global_step
+
+    def interrupt(self, signum: int) -> None:
+        """Save (unless this step is saved), say how to resume, stop with `TrainingInterrupted`."""
+        if self.saved_step != self.state.global_step:
+            self.save()
+        self.progress.close()
+        self.accelerator.print(
+            f"interrupted by {signal.Signals(signum).name} at step {self.state.global_step}: checkpoint "
+            f"{self.result.last_checkpoint}; continue with:\n  "
+            f"{resume_command(num_processes=self.accelerator.num_processes)}"
+        )
+        raise TrainingInterrupted(signum, self.result.last_checkpoint)
+
+    def finish(self) -> TrainResult:
+        """The last checkpoint (unless this step is saved) and the trackers closed."""
+        self.progress.close()
+        self.result.global_step = self.state.global_step
+        if self.saved_step != self.state.global_step:
+            self.save()
+        # not `end_training()`: it destroys the process group, which evaluation after training still needs
+        for tracker in self.accelerator.trackers:
+            tracker.finish()
+        self.accelerator.trackers.clear()
+        return self.result
+
+    def _reached_max_steps(self) -> bool:
+        return self.args.max_steps is not None and self.state.global_step >= self.args.max_steps
+
+    def _progress_bar(self) -> tqdm:
+        args = self.args
+        total = self.recipe.epochs * self.steps_per_epoch if args.max_steps is None else args.max_steps
+        return tqdm(
+            total=total,
+            initial=self.state.global_step,
+            disable=not (args.progress_bar and self.accelerator.is_local_main_process),
+            unit="step",
+            dynamic_ncols=True,
+        )
+
+    def _stop_if_diverged(self) -> None:
+        found = self.window.nonfinite(self.accelerator)
+        if found is not None:
+            step, names = found
+            checkpoint = self.result.last_checkpoint
+            restart = "resume from it" if checkpoint else "start again"
+            raise TrainingDiverged(
+                f"training diverged: non-finite {', '.join(names)} at step {step}; last good checkpoint: "
+                f"{checkpoint or 'none written yet'}. Lower the learning rate (or set max_grad_norm) and "
+                f"{restart}, or skip such steps with --skip-nonfinite-steps"
+            )
 
 
 class _Window:
@@ -563,18 +645,6 @@ class _Window:
         logs["data_wait"] = min(self.data_wait / elapsed, 1.0)
         self._reset()
         return logs
-
-
-def _stop_if_diverged(window: _Window, accelerator: Accelerator, result: TrainResult) -> None:
-    found = window.nonfinite(accelerator)
-    if found is not None:
-        step, names = found
-        restart = "resume from it" if result.last_checkpoint else "start again"
-        raise TrainingDiverged(
-            f"training diverged: non-finite {', '.join(names)} at step {step}; last good checkpoint: "
-            f"{result.last_checkpoint or 'none written yet'}. Lower the learning rate (or set "
-            f"max_grad_norm) and {restart}, or skip such steps with --skip-nonfinite-steps"
-        )
 
 
 def run_record(model: nn.Module, recipe: OptimizerRecipe, args: TrainingArguments) -> dict[str, Any]:
