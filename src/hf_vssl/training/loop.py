@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
@@ -125,6 +125,20 @@ class TrainingArguments:
             "choices": REPORT_TO,
         },
     )
+    monitor_every: int | None = field(
+        default=None,
+        metadata={
+            "help": "pretraining: kNN top-1 of the backbone on the held-out split every N epochs and before "
+            "the first step (OUTPUT_DIR/monitor.jsonl); its clips stay decoded in memory",
+            "metavar": "N",
+        },
+    )
+    export_epochs: list[int] = field(
+        default_factory=list,
+        metadata={
+            "help": "pretraining: also export the model after these epochs, to OUTPUT_DIR/model-epoch-N"
+        },
+    )
 
     def __post_init__(self) -> None:
         self.output_dir = Path(self.output_dir)
@@ -145,6 +159,10 @@ class TrainingArguments:
             raise ValueError(f"prefetch_factor must be >= 1, got {self.prefetch_factor}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {self.max_steps}")
+        if self.monitor_every is not None and self.monitor_every < 1:
+            raise ValueError(f"monitor_every must be >= 1, got {self.monitor_every}")
+        if any(epoch < 1 for epoch in self.export_epochs):
+            raise ValueError(f"export_epochs must be epochs >= 1, got {self.export_epochs}")
 
 
 @dataclass
@@ -161,6 +179,20 @@ class TrainResult:
     last_checkpoint: Path | None = None
     stopped_early: bool = False
     skipped_steps: int = 0
+
+
+class EpochCallback(Protocol):
+    """Work a run does beside training: at its start and after each complete epoch (the kNN monitor,
+    mid-run exports). `model` is the prepared model; `epoch` is 1-based; the returned values join
+    the epoch's summary and line."""
+
+    def start(
+        self, model: nn.Module, accelerator: Accelerator, completed_epochs: int, resumed: bool
+    ) -> None: ...
+
+    def on_epoch_end(
+        self, model: nn.Module, accelerator: Accelerator, epoch: int, result: TrainResult
+    ) -> dict[str, float]: ...
 
 
 class TrainingDiverged(RuntimeError):
@@ -259,6 +291,7 @@ def fit(
     accelerator: Accelerator | None = None,
     param_groups: list[dict[str, Any]] | None = None,
     hparams: dict[str, Any] | None = None,
+    callbacks: tuple[EpochCallback, ...] = (),
 ) -> TrainResult:
     """Train `model` on `train_dataset` for `recipe.epochs` epochs (or `args.max_steps` steps).
 
@@ -271,12 +304,18 @@ def fit(
     param_groups: optimizer parameter groups (default: every trainable parameter, one group).
     `args.output_dir` must not hold another run (`run_dir.prepare_output_dir`). A non-finite loss
     term raises `TrainingDiverged`; SIGINT / SIGTERM save a checkpoint and raise `TrainingInterrupted`.
+    callbacks: run at the start and after every complete epoch (`pretrain` makes those of
+    `args.monitor_every` and `args.export_epochs`, which need them).
     """
+    if (args.monitor_every or args.export_epochs) and not callbacks:
+        raise ValueError(
+            "monitor_every / export_epochs are done by pretraining (`pretrain`, `hf-vssl pretrain`); unset them here"
+        )
     with InterruptGuard() as interrupts:
         run = _TrainingRun(
             model, train_dataset, augment, recipe, args, accelerator or make_accelerator(args), interrupts
         )
-        return run.run(param_groups, hparams)
+        return run.run(param_groups, hparams, callbacks)
 
 
 class _TrainingRun:
@@ -302,7 +341,12 @@ class _TrainingRun:
         self.window = _Window()
         self.saved_step: int | None = None  # the step of the newest checkpoint of this run
 
-    def run(self, param_groups: list[dict[str, Any]] | None, hparams: dict[str, Any] | None) -> TrainResult:
+    def run(
+        self,
+        param_groups: list[dict[str, Any]] | None,
+        hparams: dict[str, Any] | None,
+        callbacks: tuple[EpochCallback, ...],
+    ) -> TrainResult:
         self.info = _prepare_run(self.accelerator, self.model, self.recipe, self.args)
         set_seed(
             self.args.seed, device_specific=True
@@ -317,6 +361,11 @@ class _TrainingRun:
         self.result.global_step = self.state.global_step
         # a resumed run that had reached max_steps only exports
         self.result.stopped_early = self._reached_max_steps()
+        self.callbacks = callbacks
+        for callback in callbacks:
+            callback.start(
+                self.model, self.accelerator, self.state.epoch, resumed=self.saved_step is not None
+            )
         self.progress = self._progress_bar()
         while self.state.epoch < self.recipe.epochs and not self.result.stopped_early:
             self.on_epoch_end(self.run_epoch())
@@ -460,6 +509,7 @@ class _TrainingRun:
         """Count the optimizer step; log, checkpoint, obey an interrupt. Whether the run stops here."""
         state, args = self.state, self.args
         state.global_step += 1
+        self.result.global_step = state.global_step
         self.progress.update(1)
         if state.global_step % args.logging_steps == 0:
             self.log_step()
@@ -491,12 +541,17 @@ class _TrainingRun:
             self.epoch_terms[key].append(value)
 
     def on_epoch_end(self, summary: dict[str, float]) -> None:
-        """Record and print the epoch's summary; move to the next epoch if this one is complete."""
+        """Record the epoch's summary, run the callbacks after a complete epoch, print the epoch line,
+        move to the next epoch if this one is complete."""
         state, accelerator = self.state, self.accelerator
         self.result.skipped_steps += summary["skipped_steps"]
         self.result.epoch_summaries.append(summary)
         accelerator.log({f"epoch/{k}": v for k, v in summary.items()}, step=state.global_step)
         complete = state.batches_in_epoch >= len(self.loader)
+        if complete and self.callbacks:
+            self._stop_if_diverged()  # nothing is monitored or exported of a diverged model
+            for callback in self.callbacks:
+                summary |= callback.on_epoch_end(self.model, accelerator, state.epoch + 1, self.result)
         if accelerator.is_main_process:  # through tqdm, so the line does not break the progress bar
             self.progress.write(_epoch_line(summary, self.recipe.epochs, complete=complete))
         if complete:
