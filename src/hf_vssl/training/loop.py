@@ -136,7 +136,8 @@ class TrainingArguments:
     export_epochs: list[int] = field(
         default_factory=list,
         metadata={
-            "help": "pretraining: also export the model after these epochs, to OUTPUT_DIR/model-epoch-N"
+            "help": "pretraining: also export the model after these epochs, to OUTPUT_DIR/model-epoch-N",
+            "metavar": "EPOCH",
         },
     )
 
