@@ -109,7 +109,7 @@ def test_undecodable_monitor_videos_are_skipped_counted_and_named(tiny_spec, tin
         _pretrain(tiny_spec, dataset, tmp_path / "run", max_steps=1)
     (reference,) = _lines(tmp_path / "run")
     assert reference["skipped_videos"] == 1
-    assert "skipped 1 undecodable video(s) of the held_out split" in caplog.text and bad in caplog.text
+    assert "skipped 1 undecodable video(s) of the test split" in caplog.text and bad in caplog.text
 
 
 def test_monitor_and_exports_are_refused_where_nothing_does_them(tiny_spec, tiny_dataset, tmp_path):

@@ -1,10 +1,11 @@
 """The one Accelerate training loop: pretraining of every method and supervised finetuning.
 
 The loop knows a model only through its output (`loss`, optional `loss_terms` / `metrics`) and the
-optional hooks of `VsslForPretraining` (`set_epoch`, `before_optimizer_step`,
-`after_optimizer_step`), and a batch only through an `augment` module run on the device that maps
-the collated batch to the model's keyword arguments. Hooks, the scheduler and the step counter
-advance on real optimizer steps only, so gradient accumulation changes nothing else.
+hooks of `hooks.TrainingHooks` (`set_epoch`, `before_optimizer_step`, `after_optimizer_step`: every
+`VsslForPretraining` has them), and a batch only through an `augment` module run on the device that
+maps the collated batch to the model's keyword arguments. Hooks, the scheduler and the step counter
+advance on real optimizer steps only, so gradient accumulation changes nothing else. `fit` is one
+`_TrainingRun`, whose methods each do one job; what it logs is summed in a `window.LogWindow`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import signal
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -32,6 +33,7 @@ from .distributed import check_process_count, convert_sync_batchnorm
 from .hooks import DatasetHooks, model_hooks
 from .interrupts import InterruptGuard, TrainingInterrupted, ignore_interrupts, resume_command
 from .run_dir import RunInfo, prepare_output_dir
+from .window import LogWindow, timed
 
 MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
 SWITCHES = ("auto", "on", "off")
@@ -339,7 +341,7 @@ class _TrainingRun:
         self.data = DatasetHooks.of(dataset)
         self.state = TrainerState()
         self.result = TrainResult(global_step=0)
-        self.window = _Window()
+        self.window = LogWindow()
         self.saved_step: int | None = None  # the step of the newest checkpoint of this run
 
     def run(
@@ -458,7 +460,7 @@ class _TrainingRun:
         self.skipped_steps = 0
         start = time.perf_counter()
         self.progress.set_description(f"epoch {state.epoch + 1}/{self.recipe.epochs}")
-        for batch in _timed(batches, self.window):
+        for batch in timed(batches, self.window):
             if self.advance(batch) and self.on_step_end():
                 break
         if self.window.count:  # the tail of the epoch that no logging step covered
@@ -618,91 +620,6 @@ class _TrainingRun:
             )
 
 
-class _Window:
-    """Running sums of the loss terms and metrics between two logging steps, on the device.
-
-    The values of an optimizer step wait in `pending` until `end_step` adds them, stacked into one
-    tensor per tuple of value names (or drops them when the step was skipped). `first_nonfinite`
-    records on the device, per value, the first step at which it was NaN or infinite: divergence is
-    caught with a few small kernels per step and no host synchronisation, read by `nonfinite` where
-    the loop synchronises anyway (logging steps, checkpoints). `data_wait`: the seconds spent waiting
-    for the data loader in the window (`_timed`).
-    """
-
-    def __init__(self) -> None:
-        self.first_nonfinite: dict[tuple[str, ...], torch.Tensor] = {}
-        self.pending: list[tuple[str, torch.Tensor]] = []
-        self._reset()
-
-    def _reset(self) -> None:
-        self.sums: dict[tuple[str, ...], torch.Tensor] = {}
-        self.counts: dict[tuple[str, ...], int] = defaultdict(int)
-        self.count = 0
-        self.clips = 0
-        self.data_wait = 0.0
-        self.start = time.perf_counter()
-
-    def add(self, out: Any, clips: int) -> None:
-        """The loss, loss terms and metrics of one micro-batch."""
-        self.add_step_value("loss", out.loss)
-        for group in ("loss_terms", "metrics"):
-            for key, value in (getattr(out, group, None) or {}).items():
-                self.add_step_value(key, value)
-        self.count += 1
-        self.clips += clips
-
-    def add_step_value(self, key: str, value: torch.Tensor) -> None:
-        value = value.detach()
-        self.pending.append((key, (value.mean() if value.ndim else value).float()))
-
-    def step_is_nonfinite(self, accelerator: Accelerator) -> bool:
-        """Whether any process has a non-finite value in this step (one synchronisation)."""
-        bad = ~torch.isfinite(torch.stack([value for _, value in self.pending])).all()
-        return bool(accelerator.reduce(bad.float(), reduction="sum").item() > 0)
-
-    def end_step(self, step: int, skipped: bool) -> None:
-        if self.pending and not skipped:
-            names = tuple(key for key, _ in self.pending)
-            values = torch.stack([value for _, value in self.pending])
-            self.sums[names] = self.sums[names] + values if names in self.sums else values
-            self.counts[names] += 1
-            first = self.first_nonfinite.get(names, torch.full_like(values, -1, dtype=torch.long))
-            self.first_nonfinite[names] = torch.where(torch.isfinite(values) | (first >= 0), first, step)
-        self.pending = []
-
-    def nonfinite(self, accelerator: Accelerator) -> tuple[int, list[str]] | None:
-        """(first step, the values non-finite at it) over all processes, or None."""
-        if not self.first_nonfinite:
-            return None
-        names = [name for group in self.first_nonfinite for name in group]
-        steps = accelerator.gather(torch.cat(list(self.first_nonfinite.values()))[None])
-        steps = torch.where(steps < 0, torch.iinfo(steps.dtype).max, steps).min(0).values.tolist()
-        first = min(steps)
-        if first == torch.iinfo(torch.long).max:
-            return None
-        return first, sorted({name for name, step in zip(names, steps) if step == first})
-
-    def reduce(self, accelerator: Accelerator) -> dict[str, float]:
-        """Means over the window and all processes, plus global clips/s and this process's data_wait
-        (the fraction of the time spent waiting for batches: near 1 = the input pipeline is the
-        bottleneck); resets the window."""
-        keys = sorted({name for group in self.sums for name in group})  # none if every step was skipped
-        index = {name: i for i, name in enumerate(keys)}
-        sums = torch.zeros(len(keys), device=accelerator.device)
-        counts = [0] * len(keys)
-        for group, values in self.sums.items():
-            sums.index_add_(0, torch.tensor([index[name] for name in group], device=sums.device), values)
-            for name in group:
-                counts[index[name]] += self.counts[group]
-        means = sums / torch.tensor(counts, dtype=sums.dtype, device=sums.device)
-        logs = dict(zip(keys, accelerator.reduce(means, reduction="mean").tolist()))
-        elapsed = max(time.perf_counter() - self.start, 1e-9)
-        logs["clips_per_s"] = self.clips / elapsed
-        logs["data_wait"] = min(self.data_wait / elapsed, 1.0)
-        self._reset()
-        return logs
-
-
 def run_record(model: nn.Module, recipe: OptimizerRecipe, args: TrainingArguments) -> dict[str, Any]:
     """What a resumed run must share with the checkpoint: model class and config (method, backbone,
     method fields), recipe and seed."""
@@ -741,19 +658,6 @@ def _setup_line(accelerator: Accelerator, micro_batch: int, channels_last: bool)
         f"{accelerator.gradient_accumulation_steps} accumulation step(s), "
         f"channels_last_3d {'on' if channels_last else 'off'}"
     )
-
-
-def _timed(batches: Iterable[Any], window: _Window) -> Iterator[Any]:
-    """`batches`, adding the seconds between asking for each batch and getting it to `window.data_wait`."""
-    iterator = iter(batches)
-    while True:
-        start = time.perf_counter()
-        try:
-            batch = next(iterator)
-        except StopIteration:
-            return
-        window.data_wait += time.perf_counter() - start
-        yield batch
 
 
 def _channels_last(value: Any) -> Any:

@@ -123,15 +123,15 @@ class KnnMonitor:
         stream: str = "rgb",
         settings: KnnSettings = KnnSettings(),
         num_workers: int = 0,
-        progress: bool = True,
     ) -> None:
-        self.splits = {"train": dataset["train"], "held_out": dataset[held_out_split(dataset)]}
+        self.held_out = held_out_split(dataset)
+        self.splits = {name: dataset[name] for name in ("train", self.held_out)}
         self.labels = label_columns(self.splits["train"])
         # one centre clip of the model's own test clips: what a video looks like to the backbone
         self.processor = dataclasses.replace(processor, num_clips=1, ten_crop=False)
         self.path = Path(output_dir) / MONITOR_FILE
         self.every, self.last_epoch, self.stream = every, last_epoch, stream
-        self.settings, self.num_workers, self.progress = settings, num_workers, progress
+        self.settings, self.num_workers = settings, num_workers
         self.seconds = 0.0
 
     def start(self, model: nn.Module, accelerator: Accelerator, completed_epochs: int, resumed: bool) -> None:
@@ -159,7 +159,7 @@ class KnnMonitor:
         values: dict[str, float] = {}
         for column in self.labels:
             (bank, bank_labels), (queries, query_labels) = (
-                (features[name], self.shards[name].labels[column]) for name in ("train", "held_out")
+                (features[name], self.shards[name].labels[column]) for name in ("train", self.held_out)
             )
             scores = weighted_knn_accuracy(bank, bank_labels, queries, query_labels, self.settings)
             values |= {f"knn_{k}_{column}": v for k, v in scores.items()}
