@@ -290,6 +290,7 @@ def run_demo(
         logging_steps=5,
         save_steps=10_000,
         overwrite=True,  # the demo rebuilds everything it shows: a re-run replaces its own pretraining
+        monitor_every=2,  # the kNN curve in pretrain/monitor.jsonl: 6 passes, measured 4.5% of the pretraining time
     )
     trained = pretrain(config, dataset, training, dataset_name=f"synthetic-{dataset_preset}")
     pretrain_seconds = time.perf_counter() - stamp

@@ -15,8 +15,9 @@ CARD_NAME = "README.md"
 
 
 def describe_run(result: TrainResult, dataset_name: str) -> str:
+    epochs = int(result.epoch_summaries[-1]["epoch"]) if result.epoch_summaries else 0  # a resumed run's too
     return (
-        f"{len(result.epoch_summaries)} epoch(s) / {result.global_step} optimizer steps on "
+        f"{epochs} epoch(s) / {result.global_step} optimizer steps on "
         f"{dataset_name or 'the training split'} with hf-vssl."
     )
 
@@ -77,3 +78,37 @@ def export_pretrained(
         card_path = write_model_card(model, model_dir, result, dataset_name, processor)
     accelerator.wait_for_everyone()
     return model_dir, card_path
+
+
+class EpochExports:
+    """The `EpochCallback` of `TrainingArguments.export_epochs`: after each of `epochs`, the export of
+    `export_pretrained` (weights, processor, card) into `output_dir / "model-epoch-N"`, loadable as the
+    final one (pretraining epochs vs accuracy: SDC supp. Table 5)."""
+
+    def __init__(self, epochs: list[int], output_dir: Path, dataset_name: str, last_epoch: int) -> None:
+        late = sorted(epoch for epoch in epochs if epoch > last_epoch)
+        if late:
+            raise ValueError(
+                f"export_epochs {late} are past the run's {last_epoch} epochs; lower them or train longer"
+            )
+        self.epochs, self.output_dir, self.dataset_name = set(epochs), Path(output_dir), dataset_name
+
+    def start(
+        self, model: VsslForPretraining, accelerator: Accelerator, completed_epochs: int, resumed: bool
+    ) -> None:
+        pass
+
+    def on_epoch_end(
+        self, model: VsslForPretraining, accelerator: Accelerator, epoch: int, result: TrainResult
+    ) -> dict[str, float]:
+        if epoch in self.epochs:
+            folder = self.output_dir / epoch_model_dir(epoch)
+            export_pretrained(
+                model, folder, result=result, dataset_name=self.dataset_name, accelerator=accelerator
+            )
+            accelerator.print(f"exported the model of epoch {epoch} to {folder}")
+        return {}
+
+
+def epoch_model_dir(epoch: int) -> str:
+    return f"model-epoch-{epoch}"

@@ -1,10 +1,11 @@
 """The one Accelerate training loop: pretraining of every method and supervised finetuning.
 
 The loop knows a model only through its output (`loss`, optional `loss_terms` / `metrics`) and the
-optional hooks of `VsslForPretraining` (`set_epoch`, `before_optimizer_step`,
-`after_optimizer_step`), and a batch only through an `augment` module run on the device that maps
-the collated batch to the model's keyword arguments. Hooks, the scheduler and the step counter
-advance on real optimizer steps only, so gradient accumulation changes nothing else.
+hooks of `hooks.TrainingHooks` (`set_epoch`, `before_optimizer_step`, `after_optimizer_step`: every
+`VsslForPretraining` has them), and a batch only through an `augment` module run on the device that
+maps the collated batch to the model's keyword arguments. Hooks, the scheduler and the step counter
+advance on real optimizer steps only, so gradient accumulation changes nothing else. `fit` is one
+`_TrainingRun`, whose methods each do one job; what it logs is summed in a `window.LogWindow`.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ import os
 import signal
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import torch
 from accelerate import (
@@ -36,8 +37,10 @@ from ..optim.recipe import OptimizerRecipe, build_optimizer, build_scheduler
 from ..typed_fields import bounds, check_bounds, coerce_fields
 from .checkpointing import TrainerState, load_checkpoint, save_checkpoint
 from .distributed import check_process_count, convert_sync_batchnorm, lost_process_guard
+from .hooks import DatasetHooks, model_hooks
 from .interrupts import InterruptGuard, TrainingInterrupted, ignore_interrupts, resume_command
 from .run_dir import RunInfo, prepare_output_dir
+from .window import LogWindow, timed
 
 MixedPrecision = Literal["auto", "no", "bf16", "fp16"]
 Switch = Literal["auto", "on", "off"]
@@ -138,11 +141,29 @@ class TrainingArguments:
             "lost rank (torch's default)",
         },
     )
+    monitor_every: int | None = field(
+        default=None,
+        metadata={
+            **bounds(ge=1),
+            "help": "pretraining: kNN top-1 of the backbone on the held-out split every N epochs and before "
+            "the first step (OUTPUT_DIR/monitor.jsonl); its clips stay decoded in memory",
+            "metavar": "N",
+        },
+    )
+    export_epochs: list[int] = field(
+        default_factory=list,
+        metadata={
+            "help": "pretraining: also export the model after these epochs, to OUTPUT_DIR/model-epoch-N",
+            "metavar": "EPOCH",
+        },
+    )
 
     def __post_init__(self) -> None:
         self.output_dir = Path(self.output_dir)
         coerce_fields(self)  # a choice outside its Literal fails here, naming the field and the choices
         check_bounds(self)
+        if any(epoch < 1 for epoch in self.export_epochs):
+            raise ValueError(f"export_epochs must be epochs >= 1, got {self.export_epochs}")
 
 
 @dataclass
@@ -159,6 +180,20 @@ class TrainResult:
     last_checkpoint: Path | None = None
     stopped_early: bool = False
     skipped_steps: int = 0
+
+
+class EpochCallback(Protocol):
+    """Work a run does beside training: at its start and after each complete epoch (the kNN monitor,
+    mid-run exports). `model` is the prepared model; `epoch` is 1-based; the returned values join
+    the epoch's summary and line."""
+
+    def start(
+        self, model: nn.Module, accelerator: Accelerator, completed_epochs: int, resumed: bool
+    ) -> None: ...
+
+    def on_epoch_end(
+        self, model: nn.Module, accelerator: Accelerator, epoch: int, result: TrainResult
+    ) -> dict[str, float]: ...
 
 
 class TrainingDiverged(RuntimeError):
@@ -260,323 +295,330 @@ def fit(
     accelerator: Accelerator | None = None,
     param_groups: list[dict[str, Any]] | None = None,
     hparams: dict[str, Any] | None = None,
+    callbacks: tuple[EpochCallback, ...] = (),
 ) -> TrainResult:
     """Train `model` on `train_dataset` for `recipe.epochs` epochs (or `args.max_steps` steps).
 
     train_dataset items are dicts (collated by its `collate_fn`, else torch's default collate); if it has
     `set_epoch`, it is called at every epoch start so per-sample randomness depends on (seed, epoch, index).
     If it has `repeated_samples` (K samples per item), the loader reads batch / K items per step and
-    len / K items per epoch: `recipe.batch_size` counts samples, and an epoch keeps its steps.
-    augment(batch on device) -> kwargs of `model.forward`; it runs on the device, batched.
+    len / K items per epoch: `recipe.batch_size` counts samples, and an epoch keeps its steps
+    (`hooks.EpochDataset`, `hooks.RepeatedSamplesDataset`). A model implementing `hooks.TrainingHooks`
+    gets them called. augment(batch on device) -> kwargs of `model.forward`; it runs on the device, batched.
     param_groups: optimizer parameter groups (default: every trainable parameter, one group).
     `args.output_dir` must not hold another run (`run_dir.prepare_output_dir`). A non-finite loss
     term raises `TrainingDiverged`; SIGINT / SIGTERM save a checkpoint and raise `TrainingInterrupted`.
+    callbacks: run at the start and after every complete epoch (`pretrain` makes those of
+    `args.monitor_every` and `args.export_epochs`, which need them).
     """
+    if (args.monitor_every or args.export_epochs) and not callbacks:
+        raise ValueError(
+            "monitor_every / export_epochs are done by pretraining (`pretrain`, `hf-vssl pretrain`); unset them here"
+        )
     with InterruptGuard() as interrupts, lost_process_guard(args.output_dir):
-        return _fit(
-            model, train_dataset, augment, recipe, args, accelerator, param_groups, hparams, interrupts
+        run = _TrainingRun(
+            model, train_dataset, augment, recipe, args, accelerator or make_accelerator(args), interrupts
         )
+        return run.run(param_groups, hparams, callbacks)
 
 
-def _fit(
-    model: nn.Module,
-    train_dataset: Dataset,
-    augment: Callable[[dict[str, Any]], dict[str, Any]],
-    recipe: OptimizerRecipe,
-    args: TrainingArguments,
-    accelerator: Accelerator | None,
-    param_groups: list[dict[str, Any]] | None,
-    hparams: dict[str, Any] | None,
-    interrupts: InterruptGuard,
-) -> TrainResult:
-    accelerator = accelerator or make_accelerator(args)
-    run = _prepare_run(accelerator, model, recipe, args)
-    set_seed(args.seed, device_specific=True)  # augmentations differ across processes, identically per run
-    micro_batch = per_process_batch_size(recipe.batch_size, accelerator)
-    repeats = getattr(train_dataset, "repeated_samples", 1)  # samples per item (one decode)
-    if micro_batch % repeats:
-        raise ValueError(
-            f"repeated_samples {repeats} must divide the batch of each process and accumulation step "
-            f"({micro_batch}); change batch_size or repeated_samples"
+class _TrainingRun:
+    """One call of `fit`: `run` builds the loader, prepares model and optimizer, resumes, then trains
+    epoch after epoch (`run_epoch` -> `advance` per batch -> `on_step_end` per optimizer step) and
+    `finish`es. `state` is what a checkpoint records; `result` what the caller gets."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        dataset: Dataset,
+        augment: Callable[[dict[str, Any]], dict[str, Any]],
+        recipe: OptimizerRecipe,
+        args: TrainingArguments,
+        accelerator: Accelerator,
+        interrupts: InterruptGuard,
+    ) -> None:
+        self.model, self.dataset, self.augment, self.recipe, self.args = model, dataset, augment, recipe, args
+        self.accelerator, self.interrupts = accelerator, interrupts
+        self.data = DatasetHooks.of(dataset)
+        self.state = TrainerState()
+        self.result = TrainResult(global_step=0)
+        self.window = LogWindow()
+        self.saved_step: int | None = None  # the step of the newest checkpoint of this run
+
+    def run(
+        self,
+        param_groups: list[dict[str, Any]] | None,
+        hparams: dict[str, Any] | None,
+        callbacks: tuple[EpochCallback, ...],
+    ) -> TrainResult:
+        self.info = _prepare_run(self.accelerator, self.model, self.recipe, self.args)
+        set_seed(
+            self.args.seed, device_specific=True
+        )  # augmentations differ across processes, identically per run
+        self.build_loader()
+        self.prepare(param_groups)
+        self.resume()
+        self.accelerator.init_trackers(
+            self.args.output_dir.resolve().name,
+            config=_scalar_hparams({**(hparams or {}), **vars(self.args)}),
         )
-    sampler = EpochShuffleSampler(len(train_dataset), seed=args.seed, num_draws=len(train_dataset) // repeats)
-    num_workers = default_num_workers() if args.num_workers is None else args.num_workers
-    loader = DataLoader(
-        train_dataset,
-        batch_size=micro_batch // repeats,
-        sampler=sampler,
-        collate_fn=getattr(train_dataset, "collate_fn", None),
-        drop_last=True,
-        num_workers=num_workers,
-        persistent_workers=num_workers > 0,  # no respawn (and dataset copy) at every epoch
-        prefetch_factor=args.prefetch_factor if num_workers > 0 else None,
-        pin_memory=accelerator.device.type == "cuda",
-        # a private generator: creating the iterator must not consume the global RNG, or a resumed
-        # run's augmentations would drift from the uninterrupted run's
-        generator=torch.Generator().manual_seed(args.seed),
-        worker_init_fn=ignore_interrupts,
-    )
-    global_batches = len(sampler) // (micro_batch // repeats * accelerator.num_processes)
-    if global_batches == 0:
-        raise ValueError(
-            f"the training set has {len(train_dataset)} videos, fewer than one batch of {micro_batch} x "
-            f"{accelerator.num_processes} processes; lower batch_size"
-        )
-    steps_per_epoch = math.ceil(global_batches / accelerator.gradient_accumulation_steps)
-
-    if args.sync_bn and accelerator.num_processes > 1:
-        model = convert_sync_batchnorm(model, accelerator.device)
-    use_channels_last = args.channels_last == "on" or (
-        args.channels_last == "auto" and accelerator.device.type == "cuda"
-    )
-    if use_channels_last:
-        model = model.to(memory_format=torch.channels_last_3d)
-    optimizer = build_optimizer(param_groups or [p for p in model.parameters() if p.requires_grad], recipe)
-    scheduler = build_scheduler(optimizer, recipe, steps_per_epoch)
-    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
-    accelerator.register_for_checkpointing(scheduler)
-    if isinstance(augment, nn.Module):
-        augment.to(accelerator.device)
-    hooks = accelerator.unwrap_model(model)
-    accelerator.print(_setup_line(accelerator, micro_batch, use_channels_last))
-
-    state = TrainerState()
-    result = TrainResult(global_step=0)
-    if run.resume_from is not None:
-        state = load_checkpoint(accelerator, run.resume_from)
-        result.last_checkpoint = run.resume_from
-        accelerator.print(
-            f"resumed from {run.resume_from}: epoch {state.epoch + 1}, step {state.global_step}"
-        )
-    saved_step = state.global_step if run.resume_from is not None else None
-
-    def save() -> None:
-        nonlocal saved_step
-        _stop_if_diverged(window, accelerator, result)  # a checkpoint is always a good one
-        result.last_checkpoint = save_checkpoint(
-            accelerator, args.output_dir, state, args.save_total_limit, run
-        )
-        saved_step = state.global_step
-
-    accelerator.init_trackers(
-        Path(args.output_dir).resolve().name, config=_scalar_hparams({**(hparams or {}), **vars(args)})
-    )
-
-    result.global_step = state.global_step
-    # a resumed run that had reached max_steps only exports
-    result.stopped_early = args.max_steps is not None and state.global_step >= args.max_steps
-    total_steps = recipe.epochs * steps_per_epoch if args.max_steps is None else args.max_steps
-    progress = tqdm(
-        total=total_steps,
-        initial=state.global_step,
-        disable=not (args.progress_bar and accelerator.is_local_main_process),
-        unit="step",
-        dynamic_ncols=True,
-    )
-    window = _Window()
-    while state.epoch < recipe.epochs and not result.stopped_early:
-        sampler.set_epoch(state.epoch)
-        loader.set_epoch(state.epoch)
-        if hasattr(train_dataset, "set_epoch"):
-            train_dataset.set_epoch(state.epoch)
-        if hasattr(hooks, "set_epoch"):
-            hooks.set_epoch(state.epoch)
-        model.train()
-        epoch_loader = (
-            accelerator.skip_first_batches(loader, state.batches_in_epoch)
-            if state.batches_in_epoch
-            else loader
-        )
-        epoch_terms: dict[str, list[float]] = defaultdict(list)
-        skipped = torch.zeros((), dtype=torch.long, device=accelerator.device)
-        skipped_steps = 0
-        epoch_start = time.perf_counter()
-        progress.set_description(f"epoch {state.epoch + 1}/{recipe.epochs}")
-        for batch in _timed(epoch_loader, window):
-            with accelerator.accumulate(model):
-                inputs = augment(batch)
-                if use_channels_last:
-                    inputs = {k: _channels_last(v) for k, v in inputs.items()}
-                out = model(**inputs)
-                accelerator.backward(out.loss)
-                window.add(out, micro_batch * accelerator.num_processes)
-                if accelerator.sync_gradients:
-                    if hasattr(hooks, "before_optimizer_step"):
-                        hooks.before_optimizer_step()
-                    if args.max_grad_norm or args.skip_nonfinite_steps:
-                        norm = accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm or math.inf)
-                        window.add_step_value("grad_norm", norm)
-                    step_lr = scheduler.get_last_lr()[0]  # the lr this step uses
-                    skip = args.skip_nonfinite_steps and window.step_is_nonfinite(accelerator)
-                    if not skip or accelerator.scaler is not None:  # fp16's GradScaler skips it itself
-                        optimizer.step()
-                    scheduler.step()
-                    if not skip and hasattr(hooks, "after_optimizer_step"):
-                        hooks.after_optimizer_step()
-                    window.end_step(state.global_step + 1, skipped=skip)
-                    skipped_steps += skip
-                optimizer.zero_grad(set_to_none=True)
-            state.batches_in_epoch += 1
-            skipped += batch.get("num_skipped", torch.zeros(())).sum().to(skipped.device)
-            if not accelerator.sync_gradients:
-                continue
-            state.global_step += 1
-            progress.update(1)
-            if state.global_step % args.logging_steps == 0:
-                _stop_if_diverged(window, accelerator, result)
-                logs = window.reduce(accelerator)
-                logs["lr"] = step_lr
-                result.history.append({"step": state.global_step, **logs})
-                accelerator.log({f"train/{k}": v for k, v in logs.items()}, step=state.global_step)
-                progress.set_postfix(
-                    loss=f"{logs.get('loss', math.nan):.4f}",
-                    clips_per_s=f"{logs['clips_per_s']:.1f}",
-                    data_wait=f"{logs['data_wait']:.0%}",
-                    lr=f"{logs['lr']:.2e}",
-                )
-                for key, value in logs.items():
-                    epoch_terms[key].append(value)
-            if state.global_step % args.save_steps == 0:
-                save()
-            if args.max_steps is not None and state.global_step >= args.max_steps:
-                result.stopped_early = True
-                break
-            signum = interrupts.requested()
-            if signum:
-                if saved_step != state.global_step:
-                    save()
-                progress.close()
-                accelerator.print(
-                    f"interrupted by {signal.Signals(signum).name} at step {state.global_step}: checkpoint "
-                    f"{result.last_checkpoint}; continue with:\n  "
-                    f"{resume_command(num_processes=accelerator.num_processes)}"
-                )
-                raise TrainingInterrupted(signum, result.last_checkpoint)
-        if window.count:  # the tail of the epoch that no logging step covered
-            _stop_if_diverged(window, accelerator, result)
-            for key, value in window.reduce(accelerator).items():
-                epoch_terms[key].append(value)
-        summary = {k: sum(v) / len(v) for k, v in epoch_terms.items() if k != "lr"}
-        summary["skipped_videos"] = int(accelerator.reduce(skipped, reduction="sum").item())
-        summary["skipped_steps"] = skipped_steps
-        result.skipped_steps += skipped_steps
-        summary["seconds"] = time.perf_counter() - epoch_start
-        summary["epoch"] = state.epoch + 1  # 1-based, as every line the user reads
-        result.epoch_summaries.append(summary)
-        accelerator.log({f"epoch/{k}": v for k, v in summary.items()}, step=state.global_step)
-        if accelerator.is_main_process:  # through tqdm, so the line does not break the progress bar
-            progress.write(
-                _epoch_line(summary, recipe.epochs, complete=state.batches_in_epoch >= len(loader))
+        self.result.global_step = self.state.global_step
+        # a resumed run that had reached max_steps only exports
+        self.result.stopped_early = self._reached_max_steps()
+        self.callbacks = callbacks
+        for callback in callbacks:
+            callback.start(
+                self.model, self.accelerator, self.state.epoch, resumed=self.saved_step is not None
             )
-        if state.batches_in_epoch >= len(loader):
+        self.progress = self._progress_bar()
+        while self.state.epoch < self.recipe.epochs and not self.result.stopped_early:
+            self.on_epoch_end(self.run_epoch())
+        return self.finish()
+
+    def build_loader(self) -> None:
+        """The DataLoader of this process, its sampler and the optimizer steps of an epoch."""
+        args, accelerator, repeats = self.args, self.accelerator, self.data.repeats
+        self.micro_batch = per_process_batch_size(self.recipe.batch_size, accelerator)
+        if self.micro_batch % repeats:
+            raise ValueError(
+                f"repeated_samples {repeats} must divide the batch of each process and accumulation step "
+                f"({self.micro_batch}); change batch_size or repeated_samples"
+            )
+        size = len(self.dataset)
+        self.sampler = EpochShuffleSampler(size, seed=args.seed, num_draws=size // repeats)
+        num_workers = default_num_workers() if args.num_workers is None else args.num_workers
+        self.loader = DataLoader(
+            self.dataset,
+            batch_size=self.micro_batch // repeats,
+            sampler=self.sampler,
+            collate_fn=self.data.collate,
+            drop_last=True,
+            num_workers=num_workers,
+            persistent_workers=num_workers > 0,  # no respawn (and dataset copy) at every epoch
+            prefetch_factor=args.prefetch_factor if num_workers > 0 else None,
+            pin_memory=accelerator.device.type == "cuda",
+            # a private generator: creating the iterator must not consume the global RNG, or a resumed
+            # run's augmentations would drift from the uninterrupted run's
+            generator=torch.Generator().manual_seed(args.seed),
+            worker_init_fn=ignore_interrupts,
+        )
+        global_batches = len(self.sampler) // (self.micro_batch // repeats * accelerator.num_processes)
+        if global_batches == 0:
+            raise ValueError(
+                f"the training set has {size} videos, fewer than one batch of {self.micro_batch} x "
+                f"{accelerator.num_processes} processes; lower batch_size"
+            )
+        self.steps_per_epoch = math.ceil(global_batches / accelerator.gradient_accumulation_steps)
+
+    def prepare(self, param_groups: list[dict[str, Any]] | None) -> None:
+        """SyncBN, memory layout, optimizer and scheduler; everything handed to `accelerator.prepare`."""
+        args, accelerator, model = self.args, self.accelerator, self.model
+        if args.sync_bn and accelerator.num_processes > 1:
+            model = convert_sync_batchnorm(model, accelerator.device)
+        self.channels_last = args.channels_last == "on" or (
+            args.channels_last == "auto" and accelerator.device.type == "cuda"
+        )
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last_3d)
+        trainable = param_groups or [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = build_optimizer(trainable, self.recipe)
+        self.scheduler = build_scheduler(self.optimizer, self.recipe, self.steps_per_epoch)
+        self.model, self.optimizer, self.loader = accelerator.prepare(model, self.optimizer, self.loader)
+        accelerator.register_for_checkpointing(self.scheduler)
+        if isinstance(self.augment, nn.Module):
+            self.augment.to(accelerator.device)
+        self.hooks = model_hooks(accelerator.unwrap_model(self.model))
+        accelerator.print(_setup_line(accelerator, self.micro_batch, self.channels_last))
+
+    def resume(self) -> None:
+        """Load the checkpoint `prepare_output_dir` chose, if any: weights, optimizer, RNG and `state`."""
+        checkpoint = self.info.resume_from
+        if checkpoint is None:
+            return
+        self.state = load_checkpoint(self.accelerator, checkpoint)
+        self.result.last_checkpoint = checkpoint
+        self.saved_step = self.state.global_step
+        self.accelerator.print(
+            f"resumed from {checkpoint}: epoch {self.state.epoch + 1}, step {self.state.global_step}"
+        )
+
+    def run_epoch(self) -> dict[str, float]:
+        """Train on what is left of the epoch in progress; its summary (`TrainResult.epoch_summaries`)."""
+        state, accelerator = self.state, self.accelerator
+        for set_epoch in (
+            self.sampler.set_epoch,
+            self.loader.set_epoch,
+            self.data.set_epoch,
+            self.hooks.set_epoch,
+        ):
+            set_epoch(state.epoch)
+        self.model.train()
+        batches = self.loader
+        if state.batches_in_epoch:
+            batches = accelerator.skip_first_batches(self.loader, state.batches_in_epoch)
+        self.epoch_terms: dict[str, list[float]] = defaultdict(list)
+        self.skipped_videos = torch.zeros((), dtype=torch.long, device=accelerator.device)
+        self.skipped_steps = 0
+        start = time.perf_counter()
+        self.progress.set_description(f"epoch {state.epoch + 1}/{self.recipe.epochs}")
+        for batch in timed(batches, self.window):
+            if self.advance(batch) and self.on_step_end():
+                break
+        if self.window.count:  # the tail of the epoch that no logging step covered
+            self._stop_if_diverged()
+            for key, value in self.window.reduce(accelerator).items():
+                self.epoch_terms[key].append(value)
+        summary = {k: sum(v) / len(v) for k, v in self.epoch_terms.items() if k != "lr"}
+        summary["skipped_videos"] = int(accelerator.reduce(self.skipped_videos, reduction="sum").item())
+        summary["skipped_steps"] = self.skipped_steps
+        summary["seconds"] = time.perf_counter() - start
+        summary["epoch"] = state.epoch + 1  # 1-based, as every line the user reads
+        return summary
+
+    def advance(self, batch: dict[str, Any]) -> bool:
+        """Forward and backward of one micro-batch; whether it ended an optimizer step."""
+        accelerator = self.accelerator
+        with accelerator.accumulate(self.model):
+            inputs = self.augment(batch)
+            if self.channels_last:
+                inputs = {k: _channels_last(v) for k, v in inputs.items()}
+            out = self.model(**inputs)
+            accelerator.backward(out.loss)
+            self.window.add(out, self.micro_batch * accelerator.num_processes)
+            if accelerator.sync_gradients:
+                self.optimizer_step()
+            self.optimizer.zero_grad(set_to_none=True)
+        self.state.batches_in_epoch += 1
+        self.skipped_videos += batch.get("num_skipped", torch.zeros(())).sum().to(self.skipped_videos.device)
+        return accelerator.sync_gradients
+
+    def optimizer_step(self) -> None:
+        """Clip, step (unless the step is non-finite and such steps are skipped), schedule, hooks."""
+        args = self.args
+        self.hooks.before_optimizer_step()
+        if args.max_grad_norm or args.skip_nonfinite_steps:
+            norm = self.accelerator.clip_grad_norm_(self.model.parameters(), args.max_grad_norm or math.inf)
+            self.window.add_step_value("grad_norm", norm)
+        self.step_lr = self.scheduler.get_last_lr()[0]  # the lr this step uses
+        skip = args.skip_nonfinite_steps and self.window.step_is_nonfinite(self.accelerator)
+        if not skip or self.accelerator.scaler is not None:  # fp16's GradScaler skips it itself
+            self.optimizer.step()
+        self.scheduler.step()
+        if not skip:
+            self.hooks.after_optimizer_step()
+        self.window.end_step(self.state.global_step + 1, skipped=skip)
+        self.skipped_steps += skip
+
+    def on_step_end(self) -> bool:
+        """Count the optimizer step; log, checkpoint, obey an interrupt. Whether the run stops here."""
+        state, args = self.state, self.args
+        state.global_step += 1
+        self.result.global_step = state.global_step
+        self.progress.update(1)
+        if state.global_step % args.logging_steps == 0:
+            self.log_step()
+        if state.global_step % args.save_steps == 0:
+            self.save()
+        if self._reached_max_steps():
+            self.result.stopped_early = True
+            return True
+        signum = self.interrupts.requested()
+        if signum:
+            self.interrupt(signum)
+        return False
+
+    def log_step(self) -> None:
+        """The window's means to the history, the trackers, the progress bar and the epoch's terms."""
+        self._stop_if_diverged()
+        logs = self.window.reduce(self.accelerator)
+        logs["lr"] = self.step_lr
+        step = self.state.global_step
+        self.result.history.append({"step": step, **logs})
+        self.accelerator.log({f"train/{k}": v for k, v in logs.items()}, step=step)
+        self.progress.set_postfix(
+            loss=f"{logs.get('loss', math.nan):.4f}",
+            clips_per_s=f"{logs['clips_per_s']:.1f}",
+            data_wait=f"{logs['data_wait']:.0%}",
+            lr=f"{logs['lr']:.2e}",
+        )
+        for key, value in logs.items():
+            self.epoch_terms[key].append(value)
+
+    def on_epoch_end(self, summary: dict[str, float]) -> None:
+        """Record the epoch's summary, run the callbacks after a complete epoch, print the epoch line,
+        move to the next epoch if this one is complete."""
+        state, accelerator = self.state, self.accelerator
+        self.result.skipped_steps += summary["skipped_steps"]
+        self.result.epoch_summaries.append(summary)
+        accelerator.log({f"epoch/{k}": v for k, v in summary.items()}, step=state.global_step)
+        complete = state.batches_in_epoch >= len(self.loader)
+        if complete and self.callbacks:
+            self._stop_if_diverged()  # nothing is monitored or exported of a diverged model
+            for callback in self.callbacks:
+                summary |= callback.on_epoch_end(self.model, accelerator, state.epoch + 1, self.result)
+        if accelerator.is_main_process:  # through tqdm, so the line does not break the progress bar
+            self.progress.write(_epoch_line(summary, self.recipe.epochs, complete=complete))
+        if complete:
             state.epoch += 1
             state.batches_in_epoch = 0
-    progress.close()
-    result.global_step = state.global_step
-    if saved_step != state.global_step:
-        save()
-    # not `end_training()`: it destroys the process group, which evaluation after training still needs
-    for tracker in accelerator.trackers:
-        tracker.finish()
-    accelerator.trackers.clear()
-    return result
 
-
-class _Window:
-    """Running sums of the loss terms and metrics between two logging steps, on the device.
-
-    The values of an optimizer step wait in `pending` until `end_step` adds them, stacked into one
-    tensor per tuple of value names (or drops them when the step was skipped). `first_nonfinite`
-    records on the device, per value, the first step at which it was NaN or infinite: divergence is
-    caught with a few small kernels per step and no host synchronisation, read by `nonfinite` where
-    the loop synchronises anyway (logging steps, checkpoints). `data_wait`: the seconds spent waiting
-    for the data loader in the window (`_timed`).
-    """
-
-    def __init__(self) -> None:
-        self.first_nonfinite: dict[tuple[str, ...], torch.Tensor] = {}
-        self.pending: list[tuple[str, torch.Tensor]] = []
-        self._reset()
-
-    def _reset(self) -> None:
-        self.sums: dict[tuple[str, ...], torch.Tensor] = {}
-        self.counts: dict[tuple[str, ...], int] = defaultdict(int)
-        self.count = 0
-        self.clips = 0
-        self.data_wait = 0.0
-        self.start = time.perf_counter()
-
-    def add(self, out: Any, clips: int) -> None:
-        """The loss, loss terms and metrics of one micro-batch."""
-        self.add_step_value("loss", out.loss)
-        for group in ("loss_terms", "metrics"):
-            for key, value in (getattr(out, group, None) or {}).items():
-                self.add_step_value(key, value)
-        self.count += 1
-        self.clips += clips
-
-    def add_step_value(self, key: str, value: torch.Tensor) -> None:
-        value = value.detach()
-        self.pending.append((key, (value.mean() if value.ndim else value).float()))
-
-    def step_is_nonfinite(self, accelerator: Accelerator) -> bool:
-        """Whether any process has a non-finite value in this step (one synchronisation)."""
-        bad = ~torch.isfinite(torch.stack([value for _, value in self.pending])).all()
-        return bool(accelerator.reduce(bad.float(), reduction="sum").item() > 0)
-
-    def end_step(self, step: int, skipped: bool) -> None:
-        if self.pending and not skipped:
-            names = tuple(key for key, _ in self.pending)
-            values = torch.stack([value for _, value in self.pending])
-            self.sums[names] = self.sums[names] + values if names in self.sums else values
-            self.counts[names] += 1
-            first = self.first_nonfinite.get(names, torch.full_like(values, -1, dtype=torch.long))
-            self.first_nonfinite[names] = torch.where(torch.isfinite(values) | (first >= 0), first, step)
-        self.pending = []
-
-    def nonfinite(self, accelerator: Accelerator) -> tuple[int, list[str]] | None:
-        """(first step, the values non-finite at it) over all processes, or None."""
-        if not self.first_nonfinite:
-            return None
-        names = [name for group in self.first_nonfinite for name in group]
-        steps = accelerator.gather(torch.cat(list(self.first_nonfinite.values()))[None])
-        steps = torch.where(steps < 0, torch.iinfo(steps.dtype).max, steps).min(0).values.tolist()
-        first = min(steps)
-        if first == torch.iinfo(torch.long).max:
-            return None
-        return first, sorted({name for name, step in zip(names, steps) if step == first})
-
-    def reduce(self, accelerator: Accelerator) -> dict[str, float]:
-        """Means over the window and all processes, plus global clips/s and this process's data_wait
-        (the fraction of the time spent waiting for batches: near 1 = the input pipeline is the
-        bottleneck); resets the window."""
-        keys = sorted({name for group in self.sums for name in group})  # none if every step was skipped
-        index = {name: i for i, name in enumerate(keys)}
-        sums = torch.zeros(len(keys), device=accelerator.device)
-        counts = [0] * len(keys)
-        for group, values in self.sums.items():
-            sums.index_add_(0, torch.tensor([index[name] for name in group], device=sums.device), values)
-            for name in group:
-                counts[index[name]] += self.counts[group]
-        means = sums / torch.tensor(counts, dtype=sums.dtype, device=sums.device)
-        logs = dict(zip(keys, accelerator.reduce(means, reduction="mean").tolist()))
-        elapsed = max(time.perf_counter() - self.start, 1e-9)
-        logs["clips_per_s"] = self.clips / elapsed
-        logs["data_wait"] = min(self.data_wait / elapsed, 1.0)
-        self._reset()
-        return logs
-
-
-def _stop_if_diverged(window: _Window, accelerator: Accelerator, result: TrainResult) -> None:
-    found = window.nonfinite(accelerator)
-    if found is not None:
-        step, names = found
-        restart = "resume from it" if result.last_checkpoint else "start again"
-        raise TrainingDiverged(
-            f"training diverged: non-finite {', '.join(names)} at step {step}; last good checkpoint: "
-            f"{result.last_checkpoint or 'none written yet'}. Lower the learning rate (or set "
-            f"max_grad_norm) and {restart}, or skip such steps with --skip-nonfinite-steps"
+    def save(self) -> None:
+        """A checkpoint of the current step; always a good one (a diverged run stops first)."""
+        self._stop_if_diverged()
+        self.result.last_checkpoint = save_checkpoint(
+            self.accelerator, self.args.output_dir, self.state, self.args.save_total_limit, self.info
         )
+        self.saved_step = self.state.global_step
+
+    def interrupt(self, signum: int) -> None:
+        """Save (unless this step is saved), say how to resume, stop with `TrainingInterrupted`."""
+        if self.saved_step != self.state.global_step:
+            self.save()
+        self.progress.close()
+        self.accelerator.print(
+            f"interrupted by {signal.Signals(signum).name} at step {self.state.global_step}: checkpoint "
+            f"{self.result.last_checkpoint}; continue with:\n  "
+            f"{resume_command(num_processes=self.accelerator.num_processes)}"
+        )
+        raise TrainingInterrupted(signum, self.result.last_checkpoint)
+
+    def finish(self) -> TrainResult:
+        """The last checkpoint (unless this step is saved) and the trackers closed."""
+        self.progress.close()
+        self.result.global_step = self.state.global_step
+        if self.saved_step != self.state.global_step:
+            self.save()
+        # not `end_training()`: it destroys the process group, which evaluation after training still needs
+        for tracker in self.accelerator.trackers:
+            tracker.finish()
+        self.accelerator.trackers.clear()
+        return self.result
+
+    def _reached_max_steps(self) -> bool:
+        return self.args.max_steps is not None and self.state.global_step >= self.args.max_steps
+
+    def _progress_bar(self) -> tqdm:
+        args = self.args
+        total = self.recipe.epochs * self.steps_per_epoch if args.max_steps is None else args.max_steps
+        return tqdm(
+            total=total,
+            initial=self.state.global_step,
+            disable=not (args.progress_bar and self.accelerator.is_local_main_process),
+            unit="step",
+            dynamic_ncols=True,
+        )
+
+    def _stop_if_diverged(self) -> None:
+        found = self.window.nonfinite(self.accelerator)
+        if found is not None:
+            step, names = found
+            checkpoint = self.result.last_checkpoint
+            restart = "resume from it" if checkpoint else "start again"
+            raise TrainingDiverged(
+                f"training diverged: non-finite {', '.join(names)} at step {step}; last good checkpoint: "
+                f"{checkpoint or 'none written yet'}. Lower the learning rate (or set max_grad_norm) and "
+                f"{restart}, or skip such steps with --skip-nonfinite-steps"
+            )
 
 
 def run_record(model: nn.Module, recipe: OptimizerRecipe, args: TrainingArguments) -> dict[str, Any]:
@@ -617,19 +659,6 @@ def _setup_line(accelerator: Accelerator, micro_batch: int, channels_last: bool)
         f"{accelerator.gradient_accumulation_steps} accumulation step(s), "
         f"channels_last_3d {'on' if channels_last else 'off'}"
     )
-
-
-def _timed(batches: Iterable[Any], window: _Window) -> Iterator[Any]:
-    """`batches`, adding the seconds between asking for each batch and getting it to `window.data_wait`."""
-    iterator = iter(batches)
-    while True:
-        start = time.perf_counter()
-        try:
-            batch = next(iterator)
-        except StopIteration:
-            return
-        window.data_wait += time.perf_counter() - start
-        yield batch
 
 
 def _channels_last(value: Any) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,8 @@ from accelerate.utils import set_seed
 
 from ..methods.modeling_pretraining import VsslForPretraining, VsslPretrainingConfig
 from ..methods.registry import MethodSpec, get_method
-from .loop import TrainingArguments, TrainResult, fit, make_accelerator
+from .loop import EpochCallback, TrainingArguments, TrainResult, default_num_workers, fit, make_accelerator
+from .monitor import KnnMonitor
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +89,8 @@ def pretrain(
     accelerator = make_accelerator(args)
     recipe = config.optimizer_recipe
     hparams = {"method": spec.name, **{k: v for k, v in config.pretraining_record().items() if k != "method"}}
+    callbacks = epoch_callbacks(config, dataset, args, dataset_name)
+    start = time.perf_counter()
     result = fit(
         model,
         train_dataset,
@@ -95,7 +99,11 @@ def pretrain(
         args,
         accelerator=accelerator,
         hparams=hparams,
+        callbacks=callbacks,
     )
+    for callback in callbacks:
+        if isinstance(callback, KnnMonitor):
+            accelerator.print(callback.summary_line(time.perf_counter() - start))
     model_dir, card_path = export_pretrained(
         model,
         args.output_dir / "model",
@@ -104,6 +112,32 @@ def pretrain(
         accelerator=accelerator,
     )
     return PretrainOutput(model=model, result=result, model_dir=model_dir, card_path=card_path)
+
+
+def epoch_callbacks(
+    config: VsslPretrainingConfig, dataset: datasets.DatasetDict, args: TrainingArguments, dataset_name: str
+) -> tuple[EpochCallback, ...]:
+    """The kNN monitor (`args.monitor_every`) and the mid-run exports (`args.export_epochs`) of a run."""
+    callbacks: list[EpochCallback] = []
+    if args.monitor_every:
+        from ..data.sources import as_video_dataset
+
+        callbacks.append(
+            KnnMonitor(
+                as_video_dataset(dataset),
+                config.video_processor(),
+                args.output_dir,
+                every=args.monitor_every,
+                last_epoch=config.epochs,
+                stream=config.modality,
+                num_workers=default_num_workers() if args.num_workers is None else args.num_workers,
+            )
+        )
+    if args.export_epochs:
+        from .export import EpochExports
+
+        callbacks.append(EpochExports(args.export_epochs, args.output_dir, dataset_name, config.epochs))
+    return tuple(callbacks)
 
 
 def pretrain_cross_stream(
