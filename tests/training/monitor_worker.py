@@ -12,8 +12,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 import tiny_method
 
 from hf_vssl.data.sources import load_video_dataset
+from hf_vssl.methods import build_method_config
 from hf_vssl.training.loop import TrainingArguments
-from hf_vssl.training.pretrain import build_method_config, pretrain
+from hf_vssl.training.pretrain import pretrain
 
 
 def run(root: str, output_dir: Path) -> None:

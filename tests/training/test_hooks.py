@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from transformers import AutoModelForVideoClassification
 
+from hf_vssl.methods import build_method_config
 from hf_vssl.training.hooks import NO_HOOKS, DatasetHooks, TrainingHooks, model_hooks
-from hf_vssl.training.pretrain import build_method_config, build_train_dataset
+from hf_vssl.training.pretrain import build_train_dataset
 
 
 def test_pretraining_models_get_their_hooks_and_a_classifier_gets_none(tiny_spec):

@@ -17,11 +17,12 @@ from transformers import AutoModel
 from hf_vssl.data.decoding import video_path
 from hf_vssl.data.sources import load_video_dataset
 from hf_vssl.evaluation.features import cached_backbone_features
+from hf_vssl.methods import build_method_config
 from hf_vssl.optim.recipe import OptimizerRecipe
 from hf_vssl.training.checkpointing import checkpoint_dir
 from hf_vssl.training.loop import TrainingArguments, fit, make_accelerator
 from hf_vssl.training.monitor import MONITOR_FILE, KnnSettings, weighted_knn_accuracy
-from hf_vssl.training.pretrain import build_method_config, build_train_dataset, pretrain
+from hf_vssl.training.pretrain import build_train_dataset, pretrain
 
 MONITOR_WORKER = Path(__file__).parent / "monitor_worker.py"
 
