@@ -1,7 +1,9 @@
 """A synthetic action dataset that needs no download, in UCF-101's folder and split-file layout.
 
 Each video shows one textured object over a textured background. The class is defined by the object's
-motion only (direction, rotation sense, zoom, oscillation, none); its shape, textures, colours, size, start
+motion only (direction, rotation sense, zoom, oscillation, none; and, in the two-label presets, orbit sense and
+speeding up / slowing down, whose per-frame motion statistics are alike: one flow frame does not tell them
+apart, only the order of the motion does); its shape, textures, colours, size, start
 position, speed and the background (with a small random camera drift) are drawn per video independently of
 the class, so one frame does not tell the class apart: a model has to look at time. Everything is
 deterministic from the seed (numpy) and written as real H.264 mp4 files with PyAV.
@@ -44,7 +46,16 @@ CLASS_MOTIONS: dict[str, tuple[str, float]] = {
     "ZoomOut": ("zoom", -1.0),
     "Oscillate": ("oscillate", 0.0),
     "Still": ("still", 0.0),
+    # told apart by temporal order only: the same per-frame motion statistics (speeds, directions), so a single
+    # flow frame does not spell out the class; only how the motion changes over time does
+    "OrbitClockwise": ("orbit", 1.0),
+    "OrbitCounterclockwise": ("orbit", -1.0),
+    "SpeedUp": ("ramp", 1.0),
+    "SlowDown": ("ramp", -1.0),
 }
+# the classes of the original presets; ORDER_MOTIONS are the classes whose per-frame statistics are alike
+ORDER_MOTIONS = ("OrbitClockwise", "OrbitCounterclockwise", "SpeedUp", "SlowDown")
+BASIC_MOTIONS = tuple(name for name in CLASS_MOTIONS if name not in ORDER_MOTIONS)
 
 SHAPES = ("disc", "square", "diamond")
 
@@ -134,7 +145,7 @@ PRESETS: dict[str, SyntheticPreset] = {
     ),
     # the README demo: 10 classes x 32 videos (24 train + 8 test per split) of 48-64 frames at 96x128
     "small": SyntheticPreset(
-        classes=tuple(CLASS_MOTIONS),
+        classes=BASIC_MOTIONS,
         height=96,
         width=128,
         min_frames=48,
@@ -155,7 +166,8 @@ PRESETS: dict[str, SyntheticPreset] = {
         clips_per_group=3,
         test_groups=1,
     ),
-    # two labels on a CPU in minutes: 10 motions x 4 families, 320 videos (240 train + 80 test per split)
+    # two labels on a CPU in minutes: 14 motions (4 told apart by order only) x 4 families, 448 videos (336 train +
+    # 112 test per split)
     "two-label-small": SyntheticPreset(
         classes=tuple(CLASS_MOTIONS),
         appearances=("RedDisc", "GreenSquare", "BlueDiamond", "YellowSquare"),
@@ -167,7 +179,7 @@ PRESETS: dict[str, SyntheticPreset] = {
         clips_per_group=4,
         test_groups=2,
     ),
-    # two labels for a GPU: 10 motions x 8 families, 1920 videos (1440 train + 480 test) of 64-96 frames, 128x160
+    # two labels for a GPU: 14 motions x 8 families, 2688 videos (2016 train + 672 test) of 64-96 frames, 128x160
     "two-label-large": SyntheticPreset(
         classes=tuple(CLASS_MOTIONS),
         appearances=tuple(APPEARANCES),
@@ -232,6 +244,19 @@ def _motion(
         ratio = rng.uniform(1.6, 2.2) ** (t / (video_frames - 1))
         scale = ratio / np.sqrt(ratio[-1]) if param > 0 else np.sqrt(ratio[-1]) / ratio
         x, y = np.full(video_frames, x0), np.full(video_frames, y0)
+    elif kind == "orbit":  # a circle at constant speed, clockwise on screen (y points down) for param 1
+        radius = rng.uniform(0.12, 0.2) * min(height, width)
+        phase = rng.uniform(0, 2 * np.pi) + param * np.deg2rad(rng.uniform(4.0, 8.0)) * t
+        x, y = x0 + radius * np.cos(phase), y0 + radius * np.sin(phase)
+    elif (
+        kind == "ramp"
+    ):  # horizontal, either way; speed rising linearly 0.25 -> 1.75 of its mean (param 1) or falling
+        direction = rng.choice([-1.0, 1.0])
+        travel = rng.uniform(0.35, 0.6) * width
+        tau = t / (video_frames - 1)
+        progress = 0.25 * tau + 0.75 * tau**2 if param > 0 else 1.75 * tau - 0.75 * tau**2
+        along = rng.uniform(0.15 * width, 0.85 * width - travel) + travel * progress
+        x, y = (along if direction > 0 else width - along), np.full(video_frames, y0)
     elif kind == "oscillate":
         amplitude = rng.uniform(0.1, 0.18) * width
         period = rng.uniform(10, 20)
