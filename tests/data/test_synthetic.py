@@ -198,6 +198,25 @@ def test_appearance_varies_within_a_family_and_differs_between_families():
     assert 1 < within < 40 < between, (within, between)  # a shade of the family's colours, not another family
 
 
+def test_instance_marks_are_grey_spots_of_each_video():
+    """Per-video cues that colour jitter and grey keep: a few dark / bright spots, at each video's own places."""
+    preset = PRESETS["two-label-tiny"]
+    plain = dataclasses.replace(preset, instance_marks=0)
+    marked = render_video("Still", preset, np.random.default_rng([0, 1]), "RedDisc")
+    unmarked = render_video("Still", plain, np.random.default_rng([0, 1]), "RedDisc")
+    other = render_video("Still", preset, np.random.default_rng([0, 2]), "RedDisc")
+    spots = np.abs(marked[0].astype(int) - unmarked[0]).max(-1) > 40
+    assert 0.01 < spots.mean() < 0.2, spots.mean()  # local marks, not a new look
+    luminance = marked[0][spots].astype(float).mean(-1)
+    # dark or bright whatever the family's colour (but at the spots' soft edges)
+    assert np.mean((luminance < 70) | (luminance > 180)) > 0.7
+    other_plain = render_video("Still", plain, np.random.default_rng([0, 2]), "RedDisc")
+    other_spots = np.abs(other[0].astype(int) - other_plain[0]).max(-1) > 40
+    assert (spots & other_spots).sum() < 0.5 * spots.sum()  # another video of the family: other places
+    with pytest.raises(ValueError, match="instance_marks"):
+        dataclasses.replace(preset, instance_marks=-1)
+
+
 def test_two_label_preset_validation():
     preset = PRESETS["two-label-tiny"]
     with pytest.raises(ValueError, match="unknown appearance families"):

@@ -110,6 +110,10 @@ class SyntheticPreset:
     appearances: tuple[str, ...] = ()
     shade_jitter: float = 0.08  # within-family colour variation: +- this per channel (0-1 scale)
     angle_jitter: float = 10.0  # within-family texture orientation variation: +- degrees
+    # per-video instance cues of the appearance families that colour jitter and grey leave intact (as a real
+    # video's own scene and actor): this many dark or bright spots at random places of the background (moving with
+    # the camera) and one on the object (moving with it)
+    instance_marks: int = 0
 
     def __post_init__(self):
         unknown = sorted(set(self.classes) - set(CLASS_MOTIONS))
@@ -123,6 +127,8 @@ class SyntheticPreset:
                 f"clips_per_group={self.clips_per_group} must be a multiple of the {len(self.appearances)} "
                 "appearances, so that every group holds every (appearance, motion) pair"
             )
+        if self.instance_marks < 0:
+            raise ValueError(f"instance_marks must be >= 0, got {self.instance_marks}")
         if self.test_groups < 1 or 3 * self.test_groups > self.groups:
             raise ValueError(f"groups={self.groups} cannot hold 3 splits of {self.test_groups} test groups")
         if not 2 <= self.min_frames <= self.max_frames:
@@ -165,6 +171,7 @@ PRESETS: dict[str, SyntheticPreset] = {
         groups=3,
         clips_per_group=3,
         test_groups=1,
+        instance_marks=3,
     ),
     # two labels on a CPU in minutes: 14 motions (4 told apart by order only) x 4 families, 448 videos (336 train +
     # 112 test per split)
@@ -178,6 +185,7 @@ PRESETS: dict[str, SyntheticPreset] = {
         groups=8,
         clips_per_group=4,
         test_groups=2,
+        instance_marks=3,
     ),
     # two labels for a GPU: 14 motions x 8 families, 2688 videos (2016 train + 672 test) of 64-96 frames, 128x160
     "two-label-large": SyntheticPreset(
@@ -190,6 +198,7 @@ PRESETS: dict[str, SyntheticPreset] = {
         groups=12,
         clips_per_group=16,
         test_groups=3,
+        instance_marks=3,
     ),
 }
 
@@ -303,6 +312,43 @@ def _family_look(family: AppearanceFamily, preset: SyntheticPreset, rng: np.rand
     return shade(family.background), bg_grating, family.shape, shade(family.colour), obj_grating
 
 
+def _spot(distance: np.ndarray, radius: float) -> np.ndarray:
+    """A disc of `radius` with a 1-unit soft edge: coverage in [0, 1] from distances to its centre."""
+    return np.clip(radius + 0.5 - distance, 0, 1)
+
+
+def _instance_marks(
+    preset: SyntheticPreset,
+    rng: np.random.Generator,
+    background: np.ndarray,
+    foreground: np.ndarray,
+    drift: np.ndarray,
+    u: np.ndarray,
+    v: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """This video's own marks: `instance_marks` grey spots (dark or bright, 4-8% of the short side) fixed in the
+    world behind the drifting camera, one on the object at a fixed place in its own coordinates (u, v: (T, H, W),
+    in object radii). background, foreground: (3, T, H, W)."""
+    frames, height, width = u.shape
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    shift = drift[:, None] * np.arange(
+        frames, dtype=np.float32
+    )  # (2, T): the world point of pixel p is p + shift
+    for _ in range(preset.instance_marks):
+        cx, cy = rng.uniform(0, width), rng.uniform(0, height)
+        radius = rng.uniform(0.04, 0.08) * min(height, width)
+        distance = np.hypot(
+            xs[None] + shift[0, :, None, None] - cx, ys[None] + shift[1, :, None, None] - cy
+        )  # (T, H, W)
+        cover = _spot(distance, radius)
+        background = background + cover * (rng.choice([0.1, 0.9]) - background)
+    # on the object: a spot of a third of its radius, in object radii (1 px ~ 1 / pixels-per-radius)
+    cu, cv = rng.uniform(-0.45, 0.45, 2)
+    cover = np.clip((0.3 - np.hypot(u - cu, v - cv)) * 8.0, 0, 1)
+    foreground = foreground + cover * (rng.choice([0.1, 0.9]) - foreground)
+    return background.astype(np.float32), foreground.astype(np.float32)
+
+
 def render_video(
     class_name: str, preset: SyntheticPreset, rng: np.random.Generator, appearance: str | None = None
 ) -> np.ndarray:
@@ -361,6 +407,8 @@ def render_video(
     )
     foreground = _paint(stripes, obj_base, obj_colours)  # (3, T, H, W)
 
+    if appearance is not None and preset.instance_marks:
+        background, foreground = _instance_marks(preset, rng, background, foreground, drift, u, v)
     video = (alpha * (foreground - background) + background) * 255
     # uniform sensor noise with std noise_std (3x cheaper to draw than Gaussian); + 0.5 rounds on the cast
     video += (rng.random(video.shape, dtype=np.float32) - 0.5) * (preset.noise_std * np.sqrt(12.0)) + 0.5
@@ -420,7 +468,7 @@ def make_synthetic_ucf(
     if (
         not preset.appearances
     ):  # the appearance fields do not change a one-label build: older markers stay valid
-        for name in ("appearances", "shade_jitter", "angle_jitter"):
+        for name in ("appearances", "shade_jitter", "angle_jitter", "instance_marks"):
             del config[name]
     record = {"preset": preset_name, "seed": seed, "config": config}
     marker = root / MARKER
