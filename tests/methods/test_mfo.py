@@ -334,6 +334,20 @@ def test_reversal_of_a_still_clip_shows_order_only_on_flipped_features(source):
     assert not torch.allclose(reversed_, original, atol=1e-3)
 
 
+def test_reversing_a_one_step_map_is_announced(caplog):
+    """A level with one time step (8-frame clips on C3D's mid level, a 4-frame clip here): its flipped map is
+    the map itself, the L_aug negatives copies of the anchor; reversing the clips instead is not."""
+    clips = torch.randn(2, 2, 3, 4, 32, 32)
+    for source, announced in (("features", True), ("clips", False)):
+        config = _tiny_config(
+            stage_one_high_only=False, use_ret_loss=False, crop_size=32, temporal_negatives_from=source
+        )
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="hf_vssl.methods.mfo.modeling_mfo"):
+            MFOForPretraining(config)(clips)
+        assert ("keeps one time step" in caplog.text) == announced, source
+
+
 def test_a_few_steps_lower_the_loss(tiny_batch):
     torch.manual_seed(0)
     config = _tiny_config(graph_start_epoch=0, temporal_negatives=["reverse"])

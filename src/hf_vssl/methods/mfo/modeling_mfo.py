@@ -11,6 +11,7 @@ clips in the overview (L_ret).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
@@ -27,6 +28,8 @@ from .configuration_mfo import MFOConfig
 from .graph import graph_contrast_loss, instance_graph
 from .temporal import MotionExcitation, temporal_transform
 from .timestamp import check_time_steps, timestamp_retrieval_loss
+
+logger = logging.getLogger(__name__)
 
 
 def _projection(in_dim: int, out_dim: int) -> nn.Sequential:
@@ -85,6 +88,7 @@ class MFOForPretraining(VsslForPretraining):
         self.prototypes = Prototypes(config.projection_dim, config.num_prototypes)
         # past prototype scores of clip 0 and clip 1, side by side in one row
         self.queue = EmbeddingQueue(config.queue_size, 2 * config.num_prototypes)
+        self._warned_one_step = False
         self.post_init()
 
     def has_idle_parameters(self) -> bool:
@@ -228,6 +232,14 @@ class MFOForPretraining(VsslForPretraining):
         head = self.levels[name]
         original = head.contrast(steps[: 2 * batch]).mean(dim=1)  # (2B, D)
         kinds = self.config.temporal_negatives
+        if negative_maps is None and maps.shape[2] < 2 and not self._warned_one_step:
+            self._warned_one_step = True
+            logger.warning(
+                "MFO L_aug: the %s level keeps one time step, so its reversed / shuffled maps equal the original "
+                "and the negatives are copies of the anchor and its positive; use longer clips or "
+                "temporal_negatives_from='clips'",
+                name,
+            )
         negatives = (
             [temporal_transform(maps[: 2 * batch], kind) for kind in kinds]
             if negative_maps is None
