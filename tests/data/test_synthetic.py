@@ -16,7 +16,9 @@ from hf_vssl.cli.main import main
 from hf_vssl.data.decoding import probe_video, video_path
 from hf_vssl.data.loaders import load_ucf101
 from hf_vssl.data.synthetic import (
+    BASIC_MOTIONS,
     CLASS_MOTIONS,
+    ORDER_MOTIONS,
     PRESETS,
     _motion,
     make_synthetic_ucf,
@@ -59,6 +61,39 @@ def test_rendering_is_deterministic_and_appearance_varies():
     assert np.abs(first[0].mean((0, 1)) - other[0].mean((0, 1))).max() > 5
 
 
+def _turns(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Cross products of consecutive displacements: > 0 where the path turns clockwise on screen (y down)."""
+    dx, dy = np.diff(x), np.diff(y)
+    return dx[:-1] * dy[1:] - dy[:-1] * dx[1:]
+
+
+@pytest.mark.parametrize(
+    ("first", "second"), [("OrbitClockwise", "OrbitCounterclockwise"), ("SpeedUp", "SlowDown")]
+)
+def test_order_classes_share_their_per_frame_motion(first, second):
+    """The order-only classes: from the same draws, the two classes move by the same per-frame displacements
+    (the same speeds; the same set of directions over a full turn / the same direction), so one flow frame
+    does not tell them apart, only the order of the displacements does."""
+    for seed in range(3):
+        paths = [
+            _motion(*CLASS_MOTIONS[name], 48, 96, 128, 20.0, np.random.default_rng(seed))[:2]
+            for name in (first, second)
+        ]
+        speeds = [np.sort(np.hypot(np.diff(x), np.diff(y))) for x, y in paths]
+        np.testing.assert_allclose(speeds[0], speeds[1], rtol=1e-9)
+        (x1, _), (x2, _) = paths
+        assert not np.allclose(np.diff(x1), np.diff(x2))  # not the same motion
+        if first == "SpeedUp":  # slowing down is speeding up played backwards: the same steps, reversed order
+            np.testing.assert_allclose(np.diff(x2), np.diff(x1)[::-1], atol=1e-9)
+
+
+def test_two_label_presets_hold_the_order_classes():
+    assert set(ORDER_MOTIONS) <= set(PRESETS["two-label-small"].classes)
+    assert set(ORDER_MOTIONS) <= set(PRESETS["two-label-large"].classes)
+    # the one-label presets keep their classes
+    assert PRESETS["small"].classes == BASIC_MOTIONS and not set(ORDER_MOTIONS) & set(PRESETS["tiny"].classes)
+
+
 @pytest.mark.parametrize(
     ("name", "check"),
     [
@@ -71,6 +106,10 @@ def test_rendering_is_deterministic_and_appearance_varies():
         ("ZoomOut", lambda x, y, a, s: np.all(np.diff(s) < 0)),
         ("Oscillate", lambda x, y, a, s: np.any(np.diff(x) > 0) and np.any(np.diff(x) < 0)),
         ("Still", lambda x, y, a, s: np.ptp(x) == np.ptp(y) == np.ptp(a) == np.ptp(s) == 0),
+        ("OrbitClockwise", lambda x, y, a, s: np.all(_turns(x, y) > 0)),
+        ("OrbitCounterclockwise", lambda x, y, a, s: np.all(_turns(x, y) < 0)),
+        ("SpeedUp", lambda x, y, a, s: np.all(np.diff(np.abs(np.diff(x))) > 0) and np.ptp(y) == 0),
+        ("SlowDown", lambda x, y, a, s: np.all(np.diff(np.abs(np.diff(x))) < 0) and np.ptp(y) == 0),
     ],
 )
 def test_class_motions(name, check):
@@ -157,6 +196,25 @@ def test_appearance_varies_within_a_family_and_differs_between_families():
     within = np.abs(mean - other[0].mean((0, 1))).max()
     between = np.abs(mean - green[0].mean((0, 1))).max()
     assert 1 < within < 40 < between, (within, between)  # a shade of the family's colours, not another family
+
+
+def test_instance_marks_are_grey_spots_of_each_video():
+    """Per-video cues that colour jitter and grey keep: a few dark / bright spots, at each video's own places."""
+    preset = PRESETS["two-label-tiny"]
+    plain = dataclasses.replace(preset, instance_marks=0)
+    marked = render_video("Still", preset, np.random.default_rng([0, 1]), "RedDisc")
+    unmarked = render_video("Still", plain, np.random.default_rng([0, 1]), "RedDisc")
+    other = render_video("Still", preset, np.random.default_rng([0, 2]), "RedDisc")
+    spots = np.abs(marked[0].astype(int) - unmarked[0]).max(-1) > 40
+    assert 0.01 < spots.mean() < 0.2, spots.mean()  # local marks, not a new look
+    luminance = marked[0][spots].astype(float).mean(-1)
+    # dark or bright whatever the family's colour (but at the spots' soft edges)
+    assert np.mean((luminance < 70) | (luminance > 180)) > 0.7
+    other_plain = render_video("Still", plain, np.random.default_rng([0, 2]), "RedDisc")
+    other_spots = np.abs(other[0].astype(int) - other_plain[0]).max(-1) > 40
+    assert (spots & other_spots).sum() < 0.5 * spots.sum()  # another video of the family: other places
+    with pytest.raises(ValueError, match="instance_marks"):
+        dataclasses.replace(preset, instance_marks=-1)
 
 
 def test_two_label_preset_validation():

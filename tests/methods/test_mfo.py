@@ -297,6 +297,57 @@ def test_switches_change_the_computed_terms(tiny_batch):
     assert not any(head.retrieval for head in MFOForPretraining(no_ret).levels.values())
 
 
+def _motion_inputs(config: MFOConfig, clips: torch.Tensor) -> list[torch.Tensor]:
+    """The feature maps the low level's motion excitation receives in one training forward: the clips'
+    first, then each temporal negative's."""
+    model = MFOForPretraining(config).train()
+    seen: list[torch.Tensor] = []
+    hook = model.levels["low"].motion.register_forward_hook(lambda _m, args, _out: seen.append(args[0]))
+    model(clips)
+    hook.remove()
+    return seen
+
+
+@pytest.mark.parametrize("source", ["features", "clips"])
+def test_reversal_of_a_still_clip_shows_order_only_on_flipped_features(source):
+    """Zero padding in time makes the first and last steps of a still clip's map differ, so a flipped map
+    is a negative told apart by its edges alone (the released r3d.py `temporal_shuffle`); a reversed still
+    clip is the same clip, its maps the same (temporal_negatives_from="clips")."""
+    torch.manual_seed(0)
+    config = _tiny_config(
+        stage_one_high_only=False,
+        use_ret_loss=False,
+        temporal_negatives=["reverse"],
+        temporal_negatives_from=source,
+        crop_size=32,
+    )
+    assert MFOConfig().temporal_negatives_from == "features"  # the released default
+    still = torch.randn(4, 2, 3, 1, 32, 32).expand(-1, -1, -1, 16, -1, -1)
+    original, reversed_ = _motion_inputs(config, still)
+    assert original.shape[2] >= 2  # the low level keeps time steps
+    if source == "clips":
+        torch.testing.assert_close(reversed_, original)
+    else:
+        assert (reversed_ - original).abs().mean() > 0.1 * original.abs().mean()
+    moving = torch.randn(4, 2, 3, 16, 32, 32)  # a clip with motion: its reversal differs either way
+    original, reversed_ = _motion_inputs(config, moving)
+    assert not torch.allclose(reversed_, original, atol=1e-3)
+
+
+def test_reversing_a_one_step_map_is_announced(caplog):
+    """A level with one time step (8-frame clips on C3D's mid level, a 4-frame clip here): its flipped map is
+    the map itself, the L_aug negatives copies of the anchor; reversing the clips instead is not."""
+    clips = torch.randn(2, 2, 3, 4, 32, 32)
+    for source, announced in (("features", True), ("clips", False)):
+        config = _tiny_config(
+            stage_one_high_only=False, use_ret_loss=False, crop_size=32, temporal_negatives_from=source
+        )
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="hf_vssl.methods.mfo.modeling_mfo"):
+            MFOForPretraining(config)(clips)
+        assert ("keeps one time step" in caplog.text) == announced, source
+
+
 def test_a_few_steps_lower_the_loss(tiny_batch):
     torch.manual_seed(0)
     config = _tiny_config(graph_start_epoch=0, temporal_negatives=["reverse"])

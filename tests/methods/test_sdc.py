@@ -142,22 +142,54 @@ def _inputs(config: SDCConfig, batch: dict) -> dict[str, torch.Tensor]:
     return get_method("sdc").build_augment(config)(batch, generator=torch.Generator().manual_seed(0))
 
 
-def test_six_views_of_seed_002(tiny_batch):
-    views = tiny_batch["views"]
-    assert views["diff0"].shape == (4, 9, 40, 50, 3)  # the clip and one more frame: 8 differences
-    assert torch.equal(views["diff0"][:, :8], views["clip0"])
-    inputs = _inputs(_tiny_config(), tiny_batch)
+@pytest.fixture(scope="module")
+def tiny_batch_next_frame(tiny_ucf_root) -> dict:
+    """tiny_batch's videos through the sampler of `difference_wrap=False` (one more frame per clip)."""
+    config = _tiny_config(difference_wrap=False)
+    data = VideoClipDataset(
+        load_ucf101(tiny_ucf_root, split=1)["train"],
+        get_method("sdc").build_sampler(config),
+        frame_size=(40, 50),
+        seed=0,
+    )
+    return next(iter(DataLoader(data, batch_size=4)))
+
+
+def _check_views(inputs: dict[str, torch.Tensor]) -> None:
     assert {k: tuple(v.shape) for k, v in inputs.items()} == {
         name: (4, 2, 3, 8, 16, 16) for name in ("clips", "static_clips", "difference_clips")
     }
     clips, statics, differences = inputs["clips"], inputs["static_clips"], inputs["difference_clips"]
     # the static view has no motion: every frame equal, zero frame difference
     assert frame_difference(statics.flatten(0, 1)).abs().max() == 0
+    assert differences.abs().amax() > 0 and not torch.equal(clips[:, 0], clips[:, 1])
+
+
+def test_six_views_of_seed_002(tiny_batch):
+    """The released dataloader.py: the difference view is rgb - torch.roll(rgb, 1, 2) of the augmented
+    clip, T differences of T frames, the first one frame 0 minus frame T - 1."""
+    assert "diff0" not in tiny_batch["views"]  # no extra frame decoded
+    inputs = _inputs(_tiny_config(), tiny_batch)
+    _check_views(inputs)
+    clips = inputs["clips"]
+    torch.testing.assert_close(inputs["difference_clips"], clips - torch.roll(clips, 1, dims=3))
+    torch.testing.assert_close(inputs["difference_clips"][:, :, :, 0], clips[:, :, :, 0] - clips[:, :, :, -1])
+
+
+def test_difference_view_of_the_next_frame(tiny_batch_next_frame):
+    """difference_wrap=False: one more frame decoded, T differences of neighbouring frames."""
+    views = tiny_batch_next_frame["views"]
+    assert views["diff0"].shape == (4, 9, 40, 50, 3)  # the clip and one more frame: 8 differences
+    assert torch.equal(views["diff0"][:, :8], views["clip0"])
+    inputs = _inputs(_tiny_config(difference_wrap=False), tiny_batch_next_frame)
+    _check_views(inputs)
+    clips = inputs["clips"]
     # the difference view is the frame difference of the augmented clip (and its extra frame)
     torch.testing.assert_close(
-        differences[:, :, :, :-1], frame_difference(clips.flatten(0, 1)).view(4, 2, 3, 7, 16, 16)
+        inputs["difference_clips"][:, :, :, :-1],
+        frame_difference(clips.flatten(0, 1)).view(4, 2, 3, 7, 16, 16),
     )
-    assert differences.abs().amax() > 0 and not torch.equal(clips[:, 0], clips[:, 1])
+    assert not torch.allclose(inputs["difference_clips"][:, :, :, 0], clips[:, :, :, 0] - clips[:, :, :, -1])
 
 
 def test_difference_view_of_a_static_clip_is_zero(tiny_batch):

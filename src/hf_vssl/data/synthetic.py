@@ -1,7 +1,9 @@
 """A synthetic action dataset that needs no download, in UCF-101's folder and split-file layout.
 
 Each video shows one textured object over a textured background. The class is defined by the object's
-motion only (direction, rotation sense, zoom, oscillation, none); its shape, textures, colours, size, start
+motion only (direction, rotation sense, zoom, oscillation, none; and, in the two-label presets, orbit sense and
+speeding up / slowing down, whose per-frame motion statistics are alike: one flow frame does not tell them
+apart, only the order of the motion does); its shape, textures, colours, size, start
 position, speed and the background (with a small random camera drift) are drawn per video independently of
 the class, so one frame does not tell the class apart: a model has to look at time. Everything is
 deterministic from the seed (numpy) and written as real H.264 mp4 files with PyAV.
@@ -44,7 +46,16 @@ CLASS_MOTIONS: dict[str, tuple[str, float]] = {
     "ZoomOut": ("zoom", -1.0),
     "Oscillate": ("oscillate", 0.0),
     "Still": ("still", 0.0),
+    # told apart by temporal order only: the same per-frame motion statistics (speeds, directions), so a single
+    # flow frame does not spell out the class; only how the motion changes over time does
+    "OrbitClockwise": ("orbit", 1.0),
+    "OrbitCounterclockwise": ("orbit", -1.0),
+    "SpeedUp": ("ramp", 1.0),
+    "SlowDown": ("ramp", -1.0),
 }
+# the classes of the original presets; ORDER_MOTIONS are the classes whose per-frame statistics are alike
+ORDER_MOTIONS = ("OrbitClockwise", "OrbitCounterclockwise", "SpeedUp", "SlowDown")
+BASIC_MOTIONS = tuple(name for name in CLASS_MOTIONS if name not in ORDER_MOTIONS)
 
 SHAPES = ("disc", "square", "diamond")
 
@@ -99,6 +110,10 @@ class SyntheticPreset:
     appearances: tuple[str, ...] = ()
     shade_jitter: float = 0.08  # within-family colour variation: +- this per channel (0-1 scale)
     angle_jitter: float = 10.0  # within-family texture orientation variation: +- degrees
+    # per-video instance cues of the appearance families that colour jitter and grey leave intact (as a real
+    # video's own scene and actor): this many dark or bright spots at random places of the background (moving with
+    # the camera) and one on the object (moving with it)
+    instance_marks: int = 0
 
     def __post_init__(self):
         unknown = sorted(set(self.classes) - set(CLASS_MOTIONS))
@@ -112,6 +127,8 @@ class SyntheticPreset:
                 f"clips_per_group={self.clips_per_group} must be a multiple of the {len(self.appearances)} "
                 "appearances, so that every group holds every (appearance, motion) pair"
             )
+        if self.instance_marks < 0:
+            raise ValueError(f"instance_marks must be >= 0, got {self.instance_marks}")
         if self.test_groups < 1 or 3 * self.test_groups > self.groups:
             raise ValueError(f"groups={self.groups} cannot hold 3 splits of {self.test_groups} test groups")
         if not 2 <= self.min_frames <= self.max_frames:
@@ -134,7 +151,7 @@ PRESETS: dict[str, SyntheticPreset] = {
     ),
     # the README demo: 10 classes x 32 videos (24 train + 8 test per split) of 48-64 frames at 96x128
     "small": SyntheticPreset(
-        classes=tuple(CLASS_MOTIONS),
+        classes=BASIC_MOTIONS,
         height=96,
         width=128,
         min_frames=48,
@@ -154,8 +171,10 @@ PRESETS: dict[str, SyntheticPreset] = {
         groups=3,
         clips_per_group=3,
         test_groups=1,
+        instance_marks=3,
     ),
-    # two labels on a CPU in minutes: 10 motions x 4 families, 320 videos (240 train + 80 test per split)
+    # two labels on a CPU in minutes: 14 motions (4 told apart by order only) x 4 families, 448 videos (336 train +
+    # 112 test per split)
     "two-label-small": SyntheticPreset(
         classes=tuple(CLASS_MOTIONS),
         appearances=("RedDisc", "GreenSquare", "BlueDiamond", "YellowSquare"),
@@ -166,8 +185,9 @@ PRESETS: dict[str, SyntheticPreset] = {
         groups=8,
         clips_per_group=4,
         test_groups=2,
+        instance_marks=3,
     ),
-    # two labels for a GPU: 10 motions x 8 families, 1920 videos (1440 train + 480 test) of 64-96 frames, 128x160
+    # two labels for a GPU: 14 motions x 8 families, 2688 videos (2016 train + 672 test) of 64-96 frames, 128x160
     "two-label-large": SyntheticPreset(
         classes=tuple(CLASS_MOTIONS),
         appearances=tuple(APPEARANCES),
@@ -178,6 +198,7 @@ PRESETS: dict[str, SyntheticPreset] = {
         groups=12,
         clips_per_group=16,
         test_groups=3,
+        instance_marks=3,
     ),
 }
 
@@ -232,6 +253,19 @@ def _motion(
         ratio = rng.uniform(1.6, 2.2) ** (t / (video_frames - 1))
         scale = ratio / np.sqrt(ratio[-1]) if param > 0 else np.sqrt(ratio[-1]) / ratio
         x, y = np.full(video_frames, x0), np.full(video_frames, y0)
+    elif kind == "orbit":  # a circle at constant speed, clockwise on screen (y points down) for param 1
+        radius = rng.uniform(0.12, 0.2) * min(height, width)
+        phase = rng.uniform(0, 2 * np.pi) + param * np.deg2rad(rng.uniform(4.0, 8.0)) * t
+        x, y = x0 + radius * np.cos(phase), y0 + radius * np.sin(phase)
+    elif (
+        kind == "ramp"
+    ):  # horizontal, either way; speed rising linearly 0.25 -> 1.75 of its mean (param 1) or falling
+        direction = rng.choice([-1.0, 1.0])
+        travel = rng.uniform(0.35, 0.6) * width
+        tau = t / (video_frames - 1)
+        progress = 0.25 * tau + 0.75 * tau**2 if param > 0 else 1.75 * tau - 0.75 * tau**2
+        along = rng.uniform(0.15 * width, 0.85 * width - travel) + travel * progress
+        x, y = (along if direction > 0 else width - along), np.full(video_frames, y0)
     elif kind == "oscillate":
         amplitude = rng.uniform(0.1, 0.18) * width
         period = rng.uniform(10, 20)
@@ -276,6 +310,43 @@ def _family_look(family: AppearanceFamily, preset: SyntheticPreset, rng: np.rand
     )
     obj_grating = _grating(rng, 2, scale=0.6, angles=angles(family.stripe_angle, 90.0))
     return shade(family.background), bg_grating, family.shape, shade(family.colour), obj_grating
+
+
+def _spot(distance: np.ndarray, radius: float) -> np.ndarray:
+    """A disc of `radius` with a 1-unit soft edge: coverage in [0, 1] from distances to its centre."""
+    return np.clip(radius + 0.5 - distance, 0, 1)
+
+
+def _instance_marks(
+    preset: SyntheticPreset,
+    rng: np.random.Generator,
+    background: np.ndarray,
+    foreground: np.ndarray,
+    drift: np.ndarray,
+    u: np.ndarray,
+    v: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """This video's own marks: `instance_marks` grey spots (dark or bright, 4-8% of the short side) fixed in the
+    world behind the drifting camera, one on the object at a fixed place in its own coordinates (u, v: (T, H, W),
+    in object radii). background, foreground: (3, T, H, W)."""
+    frames, height, width = u.shape
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    shift = drift[:, None] * np.arange(
+        frames, dtype=np.float32
+    )  # (2, T): the world point of pixel p is p + shift
+    for _ in range(preset.instance_marks):
+        cx, cy = rng.uniform(0, width), rng.uniform(0, height)
+        radius = rng.uniform(0.04, 0.08) * min(height, width)
+        distance = np.hypot(
+            xs[None] + shift[0, :, None, None] - cx, ys[None] + shift[1, :, None, None] - cy
+        )  # (T, H, W)
+        cover = _spot(distance, radius)
+        background = background + cover * (rng.choice([0.1, 0.9]) - background)
+    # on the object: a spot of a third of its radius, in object radii (1 px ~ 1 / pixels-per-radius)
+    cu, cv = rng.uniform(-0.45, 0.45, 2)
+    cover = np.clip((0.3 - np.hypot(u - cu, v - cv)) * 8.0, 0, 1)
+    foreground = foreground + cover * (rng.choice([0.1, 0.9]) - foreground)
+    return background.astype(np.float32), foreground.astype(np.float32)
 
 
 def render_video(
@@ -336,6 +407,8 @@ def render_video(
     )
     foreground = _paint(stripes, obj_base, obj_colours)  # (3, T, H, W)
 
+    if appearance is not None and preset.instance_marks:
+        background, foreground = _instance_marks(preset, rng, background, foreground, drift, u, v)
     video = (alpha * (foreground - background) + background) * 255
     # uniform sensor noise with std noise_std (3x cheaper to draw than Gaussian); + 0.5 rounds on the cast
     video += (rng.random(video.shape, dtype=np.float32) - 0.5) * (preset.noise_std * np.sqrt(12.0)) + 0.5
@@ -395,7 +468,7 @@ def make_synthetic_ucf(
     if (
         not preset.appearances
     ):  # the appearance fields do not change a one-label build: older markers stay valid
-        for name in ("appearances", "shade_jitter", "angle_jitter"):
+        for name in ("appearances", "shade_jitter", "angle_jitter", "instance_marks"):
             del config[name]
     record = {"preset": preset_name, "seed": seed, "config": config}
     marker = root / MARKER

@@ -7,7 +7,7 @@ released behaviour is one value away.
 from __future__ import annotations
 
 from dataclasses import field
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig
@@ -118,6 +118,12 @@ class MFOConfig(VsslPretrainingConfig):
     lr_milestones: list[int] = field(default_factory=lambda: [70])
     epochs: int = 100
     batch_size: int = 256  # seed 001 §2, global
+
+    # what L_aug reverses / shuffles: "features", the low / mid feature maps of the clip (released r3d.py
+    # `temporal_shuffle`: torch.flip of the maps); "clips", the input frames, encoded by one more backbone
+    # pass. Zero padding in time makes a map's first and last steps differ even on a still clip, so a
+    # flipped map is told apart by its edges without any motion; a reversed clip has the same edges
+    temporal_negatives_from: Literal["features", "clips"] = "features"
 
     def method_summary(self) -> str:
         return (

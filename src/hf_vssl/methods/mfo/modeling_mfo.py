@@ -11,6 +11,7 @@ clips in the overview (L_ret).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
@@ -27,6 +28,8 @@ from .configuration_mfo import MFOConfig
 from .graph import graph_contrast_loss, instance_graph
 from .temporal import MotionExcitation, temporal_transform
 from .timestamp import check_time_steps, timestamp_retrieval_loss
+
+logger = logging.getLogger(__name__)
 
 
 def _projection(in_dim: int, out_dim: int) -> nn.Sequential:
@@ -85,6 +88,7 @@ class MFOForPretraining(VsslForPretraining):
         self.prototypes = Prototypes(config.projection_dim, config.num_prototypes)
         # past prototype scores of clip 0 and clip 1, side by side in one row
         self.queue = EmbeddingQueue(config.queue_size, 2 * config.num_prototypes)
+        self._warned_one_step = False
         self.post_init()
 
     def has_idle_parameters(self) -> bool:
@@ -113,8 +117,21 @@ class MFOForPretraining(VsslForPretraining):
                 "MFO timestamp retrieval (use_ret_loss=True) needs the overview clip: pass overview="
             )
         views = [clips[:, 0], clips[:, 1]] + ([overview] if retrieval else [])
+        aug = config.use_aug_loss and not stage_one
+        negative_clips = aug and config.temporal_negatives_from == "clips"
+        if negative_clips:  # the transformed clips in the same pass (shared BN statistics)
+            views += [
+                temporal_transform(clips.transpose(0, 1).flatten(0, 1), kind)
+                for kind in config.temporal_negatives
+            ]
         output = self.backbone(torch.cat(views), output_multilevel_features=True)
-        maps = dict(zip(MULTILEVEL_NAMES, output.multilevel_features))  # each (V*B, C, T', H', W')
+        encoded = (3 if retrieval else 2) * batch
+        maps = {name: m[:encoded] for name, m in zip(MULTILEVEL_NAMES, output.multilevel_features)}
+        negative_maps = (
+            {name: m[encoded:] for name, m in zip(MULTILEVEL_NAMES, output.multilevel_features)}
+            if negative_clips
+            else None
+        )  # each (V*B, C, T', H', W'); negatives (n*2B, ...)
         if config.use_ret_loss:  # from the first step, not only once the graph stage starts to use it
             for feature_map in maps.values():
                 check_time_steps(feature_map.shape[2])
@@ -139,9 +156,10 @@ class MFOForPretraining(VsslForPretraining):
             torch.bincount(assignments, minlength=config.num_prototypes).gt(0).sum().float()
         )
 
-        if config.use_aug_loss and not stage_one:
+        if aug:
             for name in ("low", "mid"):
-                loss = self._temporal_contrast(name, maps[name], steps[name], batch)
+                negatives = None if negative_maps is None else negative_maps[name]
+                loss = self._temporal_contrast(name, maps[name], steps[name], batch, negatives)
                 terms[f"{name}_aug"] = weights[name] * loss
         if retrieval:
             for name in MULTILEVEL_NAMES:
@@ -201,19 +219,33 @@ class MFOForPretraining(VsslForPretraining):
         return swapped_prediction_loss(list(scores), targets, config.prototype_temperature), assignments
 
     def _temporal_contrast(
-        self, name: str, maps: torch.Tensor, steps: torch.Tensor, batch: int
+        self,
+        name: str,
+        maps: torch.Tensor,
+        steps: torch.Tensor,
+        batch: int,
+        negative_maps: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """L_aug on one level: the clip contrast with the time-reversed / shuffled copies of the same
-        video (both clips, every transform) as extra negatives."""
+        video (both clips, every transform) as extra negatives: the transformed maps of the clips, or
+        `negative_maps` (n*2B, C, T', H', W'), the maps of the transformed clips, transform-major."""
         head = self.levels[name]
-        clip_maps = maps[: 2 * batch]
         original = head.contrast(steps[: 2 * batch]).mean(dim=1)  # (2B, D)
-        transformed = torch.stack(
-            [
-                head.contrast(head.steps(temporal_transform(clip_maps, kind))).mean(dim=1)
-                for kind in self.config.temporal_negatives
-            ]
-        )  # (n, 2B, D)
+        kinds = self.config.temporal_negatives
+        if negative_maps is None and maps.shape[2] < 2 and not self._warned_one_step:
+            self._warned_one_step = True
+            logger.warning(
+                "MFO L_aug: the %s level keeps one time step, so its reversed / shuffled maps equal the original "
+                "and the negatives are copies of the anchor and its positive; use longer clips or "
+                "temporal_negatives_from='clips'",
+                name,
+            )
+        negatives = (
+            [temporal_transform(maps[: 2 * batch], kind) for kind in kinds]
+            if negative_maps is None
+            else negative_maps.chunk(len(kinds))
+        )
+        transformed = torch.stack([head.contrast(head.steps(m)).mean(dim=1) for m in negatives])  # (n, 2B, D)
         per_video = transformed.view(len(self.config.temporal_negatives), 2, batch, -1)
         per_video = per_video.permute(2, 0, 1, 3).reshape(batch, -1, per_video.shape[-1])  # (B, 2n, D)
         return self._clip_contrast(original, batch, extra_negatives=per_video.repeat(2, 1, 1))

@@ -117,6 +117,11 @@ class SDCConfig(VsslPretrainingConfig):
     epochs: int = 200
     batch_size: int = 96
 
+    # released dataloader.py `res = rgb - torch.roll(rgb, 1, 2)`: the T differences of the T-frame clip v, the
+    # first one wrapping around (frame 0 minus frame T - 1; seed 002 §1: "the difference between adjacent frames
+    # in v"); False decodes one more frame so that every difference is of two neighbouring frames
+    difference_wrap: bool = True
+
     def method_summary(self) -> str:
         encoders = "separate encoders" if self.separate_encoders else "one shared encoder"
         return (

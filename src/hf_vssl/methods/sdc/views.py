@@ -4,8 +4,8 @@ views built from a batch of decoded clips (batched, on the accelerator).
 For each of the two clips: a temporally consistent random resized crop and flip; the static view is
 one frame of the clip under the same crop and flip, repeated over time; colour jitter (and grey)
 and Gaussian blur are drawn separately for the clip and its static view; the difference view is the
-difference of adjacent frames of the augmented clip (one extra frame is decoded so that a clip of T
-frames has T differences).
+difference of adjacent frames of the augmented clip: T differences of its T frames, the first wrapping
+around (released dataloader.py `torch.roll`), or with `difference_wrap=False` of T + 1 decoded frames.
 """
 
 from __future__ import annotations
@@ -29,13 +29,14 @@ from .configuration_sdc import SDCConfig
 
 
 def build_sampler(config: SDCConfig) -> WindowSampler:
-    """Two consecutive clips of num_frames at a random stride, each with one more frame ("diff0",
-    "diff1") for its frame differences, and its static frame ("static0", "static1")."""
+    """Two consecutive clips of num_frames at a random stride ("clip0", "clip1"), each with its static frame
+    ("static0", "static1") and, without `difference_wrap`, with one more frame ("diff0", "diff1") for its
+    frame differences."""
     return WindowSampler(
         num_frames=config.num_frames,
         max_stride=config.max_stride,
         static=True,
-        difference=True,
+        difference=not config.difference_wrap,
         continuous_stride=config.continuous_stride,
         shared_static_offset=config.shared_static_offset,
     )
@@ -67,8 +68,9 @@ class SDCAugment(nn.Module):
     def views(
         self, window: torch.Tensor, static: torch.Tensor, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """window: uint8 (B, T + 1, H, W, C), a clip and the next frame; static: uint8 (B, T, H, W, C), one
-        frame repeated. Returns the clip, static and difference views, each float (B, 3, T, S, S)."""
+        """window: uint8 (B, T, H, W, C), the clip (B, T + 1, ...: the clip and the next frame without
+        `difference_wrap`); static: uint8 (B, T, H, W, C), one frame repeated. Returns the clip, static and
+        difference views, each float (B, 3, T, S, S)."""
         config = self.config
         batch, steps, height, width, _ = window.shape
         device = window.device
@@ -90,10 +92,13 @@ class SDCAugment(nn.Module):
         still = self._colour(
             random_resized_crop(static[:, :1], config.crop_size, boxes, flip), generator, False
         )
+        if config.difference_wrap:  # released dataloader.py: res = rgb - torch.roll(rgb, 1, 2)
+            return window, still.expand(-1, -1, steps, -1, -1), window - window.roll(1, dims=2)
         return window[:, :, :-1], still.expand(-1, -1, steps - 1, -1, -1), frame_difference(window)
 
     def forward(self, batch: dict, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         views = batch["views"]
-        built = [self.views(views[f"diff{i}"], views[f"static{i}"], generator) for i in range(2)]
+        window = "clip" if self.config.difference_wrap else "diff"
+        built = [self.views(views[f"{window}{i}"], views[f"static{i}"], generator) for i in range(2)]
         clips, statics, differences = (torch.stack(parts, dim=1) for parts in zip(*built))
         return {"clips": clips, "static_clips": statics, "difference_clips": differences}
