@@ -88,9 +88,11 @@ def test_order_classes_share_their_per_frame_motion(first, second):
 
 
 def test_two_label_presets_hold_the_order_classes():
-    assert set(ORDER_MOTIONS) <= set(PRESETS["two-label-small"].classes)
-    assert set(ORDER_MOTIONS) <= set(PRESETS["two-label-large"].classes)
-    # the one-label presets keep their classes
+    assert set(ORDER_MOTIONS) <= set(PRESETS["two-label-order-small"].classes)
+    assert set(ORDER_MOTIONS) <= set(PRESETS["two-label-order-large"].classes)
+    # the one-label presets and the demo's two-label sets keep their classes and their videos (no marks)
+    for name in ("two-label-small", "two-label-large"):
+        assert PRESETS[name].classes == BASIC_MOTIONS and PRESETS[name].instance_marks == 0
     assert PRESETS["small"].classes == BASIC_MOTIONS and not set(ORDER_MOTIONS) & set(PRESETS["tiny"].classes)
 
 
