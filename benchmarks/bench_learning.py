@@ -3,8 +3,8 @@
 Each (method, seed) is one `hf-vssl demo --method M --seed S` run, as a user would type it: the two-label
 synthetic set (`hf-vssl synth --preset two-label-*`: each video has an appearance family, told apart by one
 frame, and a motion class, told apart only over time, crossed independently), the same backbone and clip for
-every method, each method's demo recipe (hf_vssl/hub/recipes.py DEMO_RECIPES, every departure from its paper written
-beside it), then linear probe and retrieval of the pretrained backbone and of the same backbone at random
+every method, each method's demo recipe (hf_vssl/hub/recipes.py DEMO_RECIPES, every departure from its
+paper written beside it), then linear probe and retrieval of the pretrained backbone and of the same backbone at random
 init on each label. One table (mean +- std over seeds, in %) and a bar plot. Expected profile, for the
 figures to confirm or refute: Pace and MFO above random on motion, ViCC-RGB on appearance, ViCC-Flow on motion,
 SDC on both. ViCC-Flow runs where the flow extra is installed (`pip install 'hf-vssl[flow]'`), else it is left out.

@@ -48,8 +48,9 @@ from ..training.pretrain import PretrainOutput, pretrain
 DESCRIPTION = f"""End-to-end demo: synthetic data -> pretraining -> linear probe + retrieval of the pretrained
 and of a randomly initialised backbone on the motion and the appearance label -> side-by-side table -> save /
 reload -> plots and card. It exits with status 1 if the pretrained backbone does not beat the random one on
-the label its method is for (motion: Pace, MFO, ViCC-Flow; appearance: ViCC-RGB; both: SDC): {DEMO_VERDICT.describe()}
-(a smaller difference is within the seed-to-seed spread of a network that learned nothing)."""
+the label its method is for (motion: Pace, MFO, ViCC-Flow; appearance: ViCC-RGB; both: SDC):
+{DEMO_VERDICT.describe()} (a smaller difference is within the seed-to-seed spread of a network that learned
+nothing)."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -170,17 +171,22 @@ def run_demo(
         paths.update(plots)
     print(f"[demo] evaluated both backbones ({time.perf_counter() - stamp:.0f} s)")
 
-    report = {"method": method, "learns": list(recipe.learns), "epochs": epochs}
-    report["pretrain_seconds"] = round(pretrain_seconds, 1)
-    processor = next(iter(evaluations.values())).processor
-    paths.update(write_results(rows, trained, eval_dir, data, processor=processor.to_dict(), **report))
+    context = {
+        "processor": next(iter(evaluations.values())).processor.to_dict(),  # both backbones' test clips
+        "method": method,
+        "learns": list(recipe.learns),
+        "epochs": epochs,
+        "pretrain_seconds": round(pretrain_seconds, 1),
+    }
+    paths.update(write_results(rows, trained, eval_dir, data, **context))
     paths["logs"] = training.output_dir / LOGS_DIR
     return rows, paths
 
 
 def prepare_data(data_dir: Path, preset: str, stream: str, num_workers: int) -> DataArguments:
     """`hf-vssl synth --preset PRESET` into DATA_DIR/synthetic-PRESET (reused when there: one fixed dataset,
-    as a benchmark's; seeds vary the init and the training), then, for a flow recipe, `hf-vssl extract-flow`."""
+    as a benchmark's; seeds vary the init and the training), then, for a flow recipe, `hf-vssl
+    extract-flow`."""
     stamp = time.perf_counter()
     root = make_synthetic_ucf(data_dir / f"synthetic-{preset}", preset=preset, num_workers=num_workers)
     if stream == "flow":
@@ -196,7 +202,8 @@ def prepare_data(data_dir: Path, preset: str, stream: str, num_workers: int) -> 
 
 
 def extract_flow(root: Path, num_workers: int) -> None:
-    """The flow video of every video under `root` (`hf-vssl extract-flow ROOT --method farneback`), where missing."""
+    """The flow video of every video under `root` where missing (`hf-vssl extract-flow ROOT --method
+    farneback`)."""
     videos = sorted(p for p in root.rglob("*") if p.suffix in VIDEO_EXTENSIONS and not is_flow_video(p))
     stamp = time.perf_counter()
     try:
@@ -255,7 +262,8 @@ def evaluate_labels(
     evaluation: Evaluation, name: str, slug: str, eval_dir: Path, seed: int
 ) -> tuple[dict[str, float], dict[str, Path]]:
     """`hf-vssl probe` (its default head: L2 -> BN -> linear) and `hf-vssl retrieve` on every label of the
-    dataset, from one feature extraction, and a t-SNE plot per label: ({"<label> <metric>": value}, {plot: path})."""
+    dataset, from one feature extraction, and a t-SNE plot per label:
+    ({"<label> <metric>": value}, {plot: path})."""
     dataset = evaluation.dataset
     features = {split: evaluation.features(split) for split in ("train", "test")}
     row: dict[str, float] = {}

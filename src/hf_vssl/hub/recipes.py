@@ -1,4 +1,4 @@
-"""The demo recipes: what `hf-vssl demo` trains and tests, and how it reads the result, as data beside the zoo.
+"""The demo recipes: what `hf-vssl demo` trains and tests and how it reads the result, as data beside the zoo.
 
 The zoo presets (`zoo.ZOO`) are the papers' runs; these are their CPU-sized cousins on the synthetic two-label
 set (`hf-vssl synth --preset two-label-*`), one per method, every departure from the paper's recipe written
@@ -31,7 +31,7 @@ DEMO_FLOW_METHOD = "farneback"
 
 @dataclass(frozen=True)
 class DemoRecipe:
-    """One method's demo run: what it should learn and how it departs from its paper's recipe for the budget."""
+    """One method's demo run: what it should learn and where it departs from its paper's recipe."""
 
     method: str  # the registered method trained
     learns: tuple[str, ...]  # the labels (AXES) the demo must beat the random init on
@@ -51,7 +51,7 @@ class DemoRecipe:
         return self.config.get("stream", "rgb")
 
     def build_config(self, epochs: int | None = None):
-        """The method config of this recipe's run (`hf-vssl pretrain`'s builder), for `epochs` or the recipe's."""
+        """The method config of this recipe's run (`hf-vssl pretrain`'s builder) for `epochs` (None: its own)."""
         from ..training.pretrain import build_method_config
 
         return build_method_config(
@@ -62,8 +62,8 @@ class DemoRecipe:
         )
 
 
-# Departures from each paper's recipe for ~100-200 steps of batch 16 (the papers train 18-300 epochs of UCF-101
-# or Kinetics-400 at batch 30-256): Adam with a cosine schedule (every paper's own step or LARS schedule has
+# Departures from each paper's recipe for ~100-200 steps of batch 16 (the papers train 18-300 epochs of
+# UCF-101 or Kinetics-400 at batch 30-256): Adam with a cosine schedule (every paper's own step or LARS schedule has
 # no step to act within such a run), one pass over the videos per epoch (`epoch_repeats`), schedules that
 # start inside the run, and queues / prototype counts sized for 240 training videos.
 # ViCC stage 1 (ViCC supp.): Adam 1e-3 instead of LARS 0.6 at batch 192, prototypes trained from epoch 1 (ViCC
@@ -79,11 +79,11 @@ VICC_DEMO: dict[str, Any] = {
     "queue_size": 0,
 }
 DEMO_RECIPES: dict[str, DemoRecipe] = {
-    # Pace Prediction with its step-2 pace set [1, 3, 5, 7] (Pace Prediction supp. Table 3, its best row): the
-    # baseline set [1, 2, 3, 4] is too fine for the synthetic motion (0.5-1.2 px per frame at 72x96): one init
-    # seed in three stayed at chance for all 10 epochs, [1, 3, 5, 7] learned from every seed tried (0-3). No
-    # colour jitter (per-frame flicker drowns the motion signal of 150 steps), no contrastive term (it pulls the
-    # two clips of a video together by appearance), clips start where they fit without wrapping to frame one.
+    # Pace Prediction with its step-2 pace set [1, 3, 5, 7] (Pace Prediction supp. Table 3, its best row):
+    # the baseline set [1, 2, 3, 4] is too fine for the synthetic motion (0.5-1.2 px per frame at 72x96): one
+    # init seed in three stayed at chance for all 10 epochs, [1, 3, 5, 7] learned from every seed tried (0-3).
+    # No colour jitter (per-frame flicker drowns the motion signal of 150 steps), no contrastive term (it pulls
+    # the two clips of a video together by appearance), clips start where they fit without wrapping around.
     "pace": DemoRecipe(
         method="pace",
         learns=("motion",),
@@ -104,8 +104,8 @@ DEMO_RECIPES: dict[str, DemoRecipe] = {
         },
     ),
     # MFO: the graph stage starts at epoch 3 of 10 (released --split 20 of 100 epochs, 50 of 300 on UCF-101),
-    # 50 prototypes for 240 videos (docs/METHODS.md: 200 for UCF-101's 9.5k), no queue (released: from epoch 10
-    # on, never reached here)
+    # 50 prototypes for 240 videos (docs/METHODS.md: 200 for UCF-101's 9.5k), no queue (released: from
+    # epoch 10 on, never reached here)
     "mfo": DemoRecipe(
         method="mfo",
         learns=("motion",),
