@@ -39,7 +39,6 @@ from ..hub.recipes import (
     DEMO_RECIPES,
     DEMO_RETRIEVAL_KS,
     DEMO_VERDICT,
-    DemoRecipe,
     DemoVerdict,
 )
 from ..training.loop import LOGS_DIR, TrainingArguments
@@ -162,7 +161,7 @@ def run_demo(
 
     stamp = time.perf_counter()
     eval_dir = output_dir / "eval"
-    evaluations = build_evaluations(trained.model_dir, recipe, data, eval_dir, seed, num_workers, cache_dir)
+    evaluations = build_evaluations(trained.model_dir, method, data, eval_dir, seed, num_workers, cache_dir)
     check_reload(trained, next(iter(evaluations.values())))
     rows: dict[str, dict[str, float]] = {}
     paths: dict[str, Path] = {}
@@ -222,7 +221,7 @@ def extract_flow(root: Path, num_workers: int) -> None:
 
 def build_evaluations(
     model_dir: Path,
-    recipe: DemoRecipe,
+    method: str,
     data: DataArguments,
     eval_dir: Path,
     seed: int,
@@ -232,18 +231,19 @@ def build_evaluations(
     """{row name: `Evaluation`}, built as `hf-vssl probe` / `retrieve` build theirs: `--model MODEL_DIR`, then
     `--backbone c3d --backbone-config width_multiplier=...` (a random init of the run's seed); both on the
     same test clips (the demo clip, a frame every DEMO_EVAL_STRIDE) of the recipe's stream."""
+    stream = DEMO_RECIPES[method].stream
     training = TrainingArguments(output_dir=eval_dir, seed=seed, num_workers=num_workers)
     shared = {
         **DEMO_CLIP,
         "frame_stride": DEMO_EVAL_STRIDE,
-        "stream": recipe.stream,
+        "stream": stream,
         "cache_dir": str(cache_dir or eval_dir / "feature_cache"),
     }
     pretrained = build_evaluation(data, EvaluationArguments(model=str(model_dir), **shared), training)
     random_args = EvaluationArguments(backbone=DEMO_BACKBONE, backbone_config=DEMO_BACKBONE_CONFIG, **shared)
     random_init = build_evaluation(data, random_args, training)
-    on_stream = "" if recipe.stream == "rgb" else f" on {recipe.stream}"
-    return {f"pretrained ({recipe.method})": pretrained, random_init.name + on_stream: random_init}
+    on_stream = "" if stream == "rgb" else f" on {stream}"
+    return {f"pretrained ({method})": pretrained, random_init.name + on_stream: random_init}
 
 
 def check_reload(trained: PretrainOutput, evaluation: Evaluation) -> None:
