@@ -38,10 +38,11 @@ echo "floors: ${floors[*]}; torch: $torch_spec"
 "$py" -m pip install --quiet --no-compile --upgrade pip
 "$py" -m pip install --quiet --no-compile "$torch_spec"
 "$py" -m pip install --quiet --no-compile "$torch_spec" "${floors[@]}"
-# hf-vssl from a copy of the files git tracks or would track: the build leaves nothing in the checkout
+# hf-vssl from a copy of the files git tracks or would track (the build leaves nothing in the checkout),
+# editable as scripts/bootstrap.sh installs it (a test hides hf_vssl by dropping its path entry)
 mkdir "$scratch/source"
 git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$scratch/source"
-"$py" -m pip install --quiet --no-compile --no-deps "$scratch/source"
+"$py" -m pip install --quiet --no-compile --no-deps -e "$scratch/source"
 "$py" -m pip check
 "$py" - torch "${floors[@]%%==*}" <<'EOF'
 import sys
@@ -53,6 +54,6 @@ echo "environment ready in $((SECONDS - start)) s"
 if (($# == 0)); then
   set -- -m "not slow and not gpu"
 fi
-# the tests import hf_vssl from the venv (the installed copy), not from src/
+# the tests import hf_vssl from the venv (the copy installed above), not from src/
 "$py" -m pytest -q -p no:cacheprovider "$@"
 echo "check_min_versions: passed in $((SECONDS - start)) s"
