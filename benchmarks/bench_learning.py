@@ -3,8 +3,8 @@
 Each (method, seed) is one `hf-vssl demo --method M --seed S` run, as a user would type it: the two-label
 synthetic set (`hf-vssl synth --preset two-label-*`: each video has an appearance family, told apart by one
 frame, and a motion class, told apart only over time, crossed independently), the same backbone and clip for
-every method, each method's demo recipe (cli/demo.py DEMO_RECIPES, every departure from its seed written
-beside it), then linear probe and retrieval of the pretrained backbone and of the same backbone at random
+every method, each method's demo recipe (hf_vssl/hub/recipes.py DEMO_RECIPES, every departure from its
+paper written beside it), then linear probe and retrieval of the pretrained backbone and of the same backbone at random
 init on each label. One table (mean +- std over seeds, in %) and a bar plot. Expected profile, for the
 figures to confirm or refute: Pace and MFO above random on motion, ViCC-RGB on appearance, ViCC-Flow on motion,
 SDC on both. ViCC-Flow runs where the flow extra is installed (`pip install 'hf-vssl[flow]'`), else it is left out.
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hf_vssl.cli.demo import AXES, DEMO_DATASET, DEMO_RECIPES, beats
+from hf_vssl.hub.recipes import AXES, DEMO_DATASET, DEMO_RECIPES, DEMO_VERDICT
 
 RANDOM = "random init"
 METRICS = {"probe top-1": "probe top1", "R@1": "R@1"}  # table column -> the demo report's metric
@@ -138,6 +138,30 @@ def plot(table: dict[str, dict[str, tuple]], axes: list[str], chance: dict[str, 
     figure.savefig(path, dpi=120)
 
 
+def print_verdicts(
+    args: argparse.Namespace,
+    results: dict[str, list[dict]],
+    randoms: dict[str, str],
+    table: dict[str, dict[str, tuple]],
+) -> None:
+    """The demo's verdict, seed by seed, against the random init of each method's stream, and the margin the
+    random init's measured seed-to-seed spread implies (where `DemoVerdict.margin` comes from)."""
+    for method in args.methods:
+        random_runs = results[randoms[DEMO_RECIPES[method].stream]]
+        for axis in DEMO_RECIPES[method].learns:
+            wins = sum(DEMO_VERDICT.beats(run, rand, axis) for run, rand in zip(results[method], random_runs))
+            print(f"  {method} beats the random init on {axis} in {wins} of {len(args.seeds)} seeds")
+    if len(args.seeds) < 2:
+        return
+    stds = np.array([std for name in randoms.values() for _, std in table[name].values()])
+    spread = np.sqrt(np.mean(stds**2))  # RMS over the random init's cells, in points
+    print(
+        f"  random init seed-to-seed std, RMS over its {len(stds)} cells: {spread:.1f} points; two such runs "
+        f"differ by sqrt(2) x {spread:.1f} = {np.sqrt(2) * spread:.1f} (the demo's margin: "
+        f"{100 * DEMO_VERDICT.margin:.1f}, hf_vssl/hub/recipes.py DemoVerdict)"
+    )
+
+
 def chance_levels(data_root: Path) -> dict[str, float]:
     """1 / classes of each label of the synthetic set in `data_root`, as the project's loader reads its labels."""
     from hf_vssl.data.sources import class_names, load_video_dataset
@@ -181,11 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         "% mean ± std over seeds; chance: " + ", ".join(f"{axis} {100 * chance[axis]:.1f}" for axis in axes)
     )
     print(markdown(table))
-    for method in args.methods:  # the demo's verdict, seed by seed, against the random init of its stream
-        random_runs = results[randoms[DEMO_RECIPES[method].stream]]
-        for axis in DEMO_RECIPES[method].learns:
-            wins = sum(beats(run, rand, axis) for run, rand in zip(results[method], random_runs))
-            print(f"  {method} beats the random init on {axis} in {wins} of {len(args.seeds)} seeds")
+    print_verdicts(args, results, randoms, table)
     for line in timings:
         print(f"  {line}")
     if args.plot:

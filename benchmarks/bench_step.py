@@ -1,5 +1,5 @@
 """Training-step cost of each method side by side: augmentation, forward + backward, and the clips the backbone
-encodes per video, on one real batch of the synthetic set with each method's demo recipe (cli/demo.py: C3D width
+encodes per video, on one real batch of the synthetic set with each method's demo recipe (hub/recipes.py: C3D width
 1/8, 8x64x64 clips).
 
 The methods are timed in turns (round-robin over --steps rounds, median per method), so that a machine whose
@@ -20,9 +20,9 @@ from pathlib import Path
 import torch
 from torch.utils.data import default_collate
 
-from hf_vssl.cli.demo import DEMO_BACKBONE, DEMO_BACKBONE_CONFIG, DEMO_CLIP, DEMO_RECIPES
 from hf_vssl.data.loaders import load_ucf101
 from hf_vssl.data.synthetic import make_synthetic_ucf
+from hf_vssl.hub.recipes import DEMO_BACKBONE, DEMO_BACKBONE_CONFIG, DEMO_CLIP, DEMO_RECIPES
 from hf_vssl.methods import build_method_config
 from hf_vssl.methods.registry import get_method
 from hf_vssl.training.pretrain import build_train_dataset

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,22 @@ def test_every_public_name_resolves():
     assert hf_vssl.S3DBackbone is hf_vssl.models.s3d.S3DBackbone
     with pytest.raises(AttributeError, match="no_such_name"):
         _ = hf_vssl.no_such_name
+
+
+def test_package_data_names_every_file_that_package_discovery_misses():
+    """setuptools ships the .py files of folders with an __init__.py; every other file the package reads (the
+    local `evaluate` modules, card templates) ships only when pyproject's package-data names it.
+    `scripts/check_wheel.sh` proves the same on a built wheel, slowly."""
+    repo = Path(__file__).parents[1]
+    setuptools = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]
+    globs = setuptools["package-data"]["hf_vssl"]
+    root = repo / "src" / "hf_vssl"
+    files = [p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    data = [
+        p.relative_to(root) for p in files if p.suffix != ".py" or not (p.parent / "__init__.py").is_file()
+    ]
+    assert any(
+        path.match("evaluation/metrics/*/*.py") for path in data
+    )  # the evaluate modules are among them
+    unshipped = [str(path) for path in data if not any(path.match(glob) for glob in globs)]
+    assert not unshipped, f"add these to [tool.setuptools.package-data] in pyproject.toml: {unshipped}"

@@ -1,19 +1,12 @@
-"""Each method's demo recipe builds and every stage it relies on starts inside its run."""
+"""Each method's demo recipe builds and every stage it relies on starts inside its run; the verdict tells a
+win from the seed-to-seed noise."""
 
 from __future__ import annotations
 
 import pytest
 
-from hf_vssl.cli.demo import (
-    AXES,
-    DEMO_BACKBONE,
-    DEMO_BACKBONE_CONFIG,
-    DEMO_CLIP,
-    DEMO_RECIPES,
-    beats,
-    verdict,
-)
-from hf_vssl.methods import build_method_config
+from hf_vssl.cli.demo import verdict
+from hf_vssl.hub.recipes import AXES, DEMO_RECIPES, DEMO_VERDICT, DemoVerdict
 
 # stage fields of the method configs: epoch at which something starts (a queue only matters when it is on)
 STAGE_STARTS = ("graph_start_epoch", "local_start_epoch", "freeze_prototypes_epochs", "queue_start_epoch")
@@ -22,12 +15,7 @@ STAGE_STARTS = ("graph_start_epoch", "local_start_epoch", "freeze_prototypes_epo
 @pytest.mark.parametrize("method", sorted(DEMO_RECIPES))
 def test_demo_recipe_builds_and_its_stages_start_within_the_run(method):
     recipe = DEMO_RECIPES[method]
-    config = build_method_config(
-        recipe.method,
-        DEMO_BACKBONE,
-        backbone_overrides=DEMO_BACKBONE_CONFIG,
-        overrides={**DEMO_CLIP, **recipe.config, "epochs": recipe.epochs},
-    )
+    config = recipe.build_config()
     assert recipe.learns and set(recipe.learns) <= set(AXES)
     assert config.epoch_repeats == 1  # the budget counts passes over the videos
     assert getattr(config, "stream", "rgb") == recipe.stream  # trained on the stream it is tested on
@@ -39,10 +27,41 @@ def test_demo_recipe_builds_and_its_stages_start_within_the_run(method):
 
 
 def test_beating_the_random_init_needs_both_metrics_and_allows_a_tie_at_the_ceiling():
+    beats = DEMO_VERDICT.beats
     random_init = {"appearance probe top1": 1.0, "appearance R@1": 0.925}
     assert beats({"appearance probe top1": 1.0, "appearance R@1": 1.0}, random_init, "appearance")
     assert not beats({"appearance probe top1": 1.0, "appearance R@1": 0.925}, random_init, "appearance")
     assert not beats({"appearance probe top1": 0.9, "appearance R@1": 1.0}, random_init, "appearance")
+
+
+VIDEO = 1 / 80  # one test video of two-label-small
+
+
+def test_a_win_by_a_video_or_two_is_a_tie_and_a_win_beyond_the_margin_counts():
+    random_init = {"motion probe top1": 0.25, "motion R@1": 0.2}
+    for videos in (1, 2):  # within the seed-to-seed spread of a network that learned nothing
+        row = {"motion probe top1": 0.25 + videos * VIDEO, "motion R@1": 0.2 + videos * VIDEO}
+        assert not DEMO_VERDICT.beats(row, random_init, "motion"), videos
+    win = {"motion probe top1": 0.25 + DEMO_VERDICT.margin + VIDEO, "motion R@1": 0.2}
+    assert DEMO_VERDICT.beats(win, random_init, "motion")
+    # a loss within the margin on the other metric is a tie too; a loss beyond it is a loss
+    assert DEMO_VERDICT.beats({**win, "motion R@1": 0.2 - 2 * VIDEO}, random_init, "motion")
+    assert not DEMO_VERDICT.beats(
+        {**win, "motion R@1": 0.2 - DEMO_VERDICT.margin - VIDEO}, random_init, "motion"
+    )
+
+
+def test_the_margin_is_a_checked_config_field():
+    assert DemoVerdict().margin >= 2 * VIDEO  # two videos of 80 never read as learning
+    assert DemoVerdict(margin=0.0).beats(
+        {"motion probe top1": VIDEO, "motion R@1": 0.0},
+        {"motion probe top1": 0.0, "motion R@1": 0.0},
+        "motion",
+    )
+    with pytest.raises(ValueError, match="margin"):
+        DemoVerdict(margin=1.5)
+    with pytest.raises(ValueError, match="R@50"):
+        DemoVerdict(metrics=("R@50",))
 
 
 def test_the_verdict_names_each_label_and_sets_the_exit_status(capsys):

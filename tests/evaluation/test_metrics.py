@@ -2,15 +2,18 @@
 `evaluate` modules loaded by path."""
 
 import math
+import sys
 
 import numpy as np
 import pytest
 import torch
 
 from hf_vssl.evaluation.accuracy import average_clip_probabilities, topk_accuracy
+from hf_vssl.evaluation.classifier import video_accuracy
 from hf_vssl.evaluation.clustering import cluster_metrics, hungarian_accuracy, kmeans_assignments
+from hf_vssl.evaluation.features import ClipOutputs
 from hf_vssl.evaluation.metrics import load_metric, metric_path
-from hf_vssl.evaluation.retrieval import retrieval_recall
+from hf_vssl.evaluation.retrieval import evaluate_retrieval, retrieval_recall
 
 
 def test_cluster_metrics_of_a_relabelled_perfect_clustering_are_perfect():
@@ -104,3 +107,18 @@ def test_local_evaluate_modules_load_offline_and_match_the_functions(monkeypatch
     assert result["R@1"] == 1.0 and set(result) == {"R@1", "R@5", "R@10", "R@20", "R@50"}
     with pytest.raises(ValueError, match="unknown metric"):
         metric_path("bleu")
+
+
+def test_the_package_computes_its_metrics_without_going_through_evaluate(monkeypatch):
+    """One direction: the `evaluate` modules import the functions; probe / finetune accuracy and retrieval call
+    the functions, so an `evaluate` that cannot be imported stops only `load_metric`."""
+    monkeypatch.setitem(sys.modules, "evaluate", None)  # `import evaluate` raises ImportError
+    clips = ClipOutputs(
+        outputs=torch.tensor([[3.0, 0.0], [0.0, 1.0], [0.0, 2.0], [1.0, 0.0]]),
+        video_index=torch.tensor([0, 0, 1, 1]),
+        labels=torch.tensor([0, 0]),
+    )
+    assert video_accuracy(clips, ks=(1,)) == {"top1": 0.5}  # video 0 averages to class 0, video 1 to 1
+    assert evaluate_retrieval(clips, clips, ks=(1,)) == {"R@1": 1.0}
+    with pytest.raises(ImportError):
+        load_metric("video_accuracy")

@@ -49,6 +49,22 @@ def test_probe_on_features_that_encode_the_label_is_perfect(backbone, vicc_head,
     assert torch.equal(reloaded.classifier.weight, classifier.classifier.weight)
 
 
+def test_the_default_probe_head_is_the_released_one_and_reads_small_features_by_what_they_separate(backbone):
+    """A random init's features are ~100x smaller than a trained network's. The default head (L2 -> BN ->
+    linear, ViCC / CoCLR's `main_classifier.py --train_what last`) scores them by what they tell apart; the
+    plain linear head under the same Adam recipe also measures their scale."""
+    default = ProbeArguments(epochs=30)
+    assert (default.l2_norm, default.batchnorm, default.norm_order) == (True, True, "l2_bn")
+    dim, names = backbone.config.hidden_size, [f"c{i}" for i in range(5)]
+    train, test = (
+        dataclasses.replace(features, outputs=1e-2 * features.outputs)
+        for features in (_label_features(40, 3, dim, 5, seed=1), _label_features(15, 3, dim, 5, seed=1))
+    )
+    assert linear_probe(backbone, train, test, names, default)[0]["top1"] == 1.0
+    plain = dataclasses.replace(default, l2_norm=False, batchnorm=False)
+    assert linear_probe(backbone, train, test, names, plain)[0]["top1"] < 0.6
+
+
 def test_probe_on_features_without_label_information_is_near_chance(backbone):
     dim = backbone.config.hidden_size
     train, test = (

@@ -42,7 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evaluation.clustering import evaluate_assignments, kmeans_assignments, prototype_assignments
+    from ..evaluation.clustering import cluster_metrics, kmeans_assignments, prototype_assignments
     from ..evaluation.tsne import plot_tsne
 
     training = training_arguments(args)  # the run's seed: args.seed is None unless given
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         assignments = kmeans_assignments(
             features, args.num_clusters or len(evaluation.class_names), seed=training.seed
         )
-    metrics = evaluate_assignments(assignments, test.labels.numpy())
+    metrics = cluster_metrics(assignments, test.labels.numpy())
     if evaluation.accelerator.is_main_process and not args.no_tsne:
         path = plot_tsne(
             features, test.labels.numpy(), evaluation.class_names, Path(args.output_dir) / "tsne.png",

@@ -307,16 +307,26 @@ def publish(
     )
 
 
-def export_classifier(
-    args: argparse.Namespace, evaluation, classifier, metrics: dict[str, float], task: str
-) -> None:
-    """`hf_vssl.evaluation.report.export_classifier` into OUTPUT_DIR/<folder> (main process only):
-    OUTPUT_DIR/linear_probe for a probe, OUTPUT_DIR/finetuned for a finetune."""
-    from ..evaluation.report import export_classifier as export
+# a classifier command's task -> (its model folder in OUTPUT_DIR, its report's name, the report's heading)
+CLASSIFIER_TASKS = {
+    "linear-probe": ("linear_probe", "probe", "Linear probe"),
+    "finetune": ("finetuned", "finetune", "Finetune"),
+}
 
+
+def finish_classifier(
+    args: argparse.Namespace, evaluation, classifier, metrics: dict[str, float], test_logits, task: str
+) -> None:
+    """The end of `probe` and `finetune`: the classifier saved into OUTPUT_DIR/<folder>
+    (`hf_vssl.evaluation.report.export_classifier`), the test clip logits for `hf-vssl fuse` (both on
+    the main process only), then the results published with the videos the test skipped."""
+    from ..evaluation.fusion import save_clip_outputs
+    from ..evaluation.report import export_classifier
+
+    folder, name, heading = CLASSIFIER_TASKS[task]
+    evaluation.note_skipped("test", test_logits.skipped)
     if evaluation.accelerator.is_main_process:
-        folder = {"linear-probe": "linear_probe", "finetune": "finetuned"}[task]
-        export(
+        export_classifier(
             classifier,
             Path(args.output_dir) / folder,
             processor=evaluation.processor,
@@ -325,6 +335,8 @@ def export_classifier(
             dataset_name=Path(args.dataset).name,
             base_model=args.model,
         )
+        save_clip_outputs(args.output_dir, test_logits)
+    publish(args, evaluation, heading, {evaluation.name: metrics}, name)
 
 
 def require(args: argparse.Namespace, *names: str) -> None:

@@ -12,10 +12,9 @@ from .common import (
     add_run_arguments,
     command_main,
     evaluation_from_args,
-    export_classifier,
+    finish_classifier,
     finish_parser,
     from_args,
-    publish,
     training_arguments,
 )
 
@@ -40,7 +39,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..evaluation.finetune import FinetuneArguments, finetune
-    from ..evaluation.fusion import save_clip_outputs
 
     training = training_arguments(args)
     evaluation = evaluation_from_args(args, cache=False, training=training, trackers=True)
@@ -56,11 +54,7 @@ def run(args: argparse.Namespace) -> int:
         skip_corrupt=evaluation.skip_bad_videos,
         stream=evaluation.stream,
     )
-    evaluation.note_skipped("test", test_logits.skipped)
-    export_classifier(args, evaluation, classifier, metrics, "finetune")
-    if evaluation.accelerator.is_main_process:
-        save_clip_outputs(args.output_dir, test_logits)  # for `hf-vssl fuse`
-    publish(args, evaluation, "Finetune", {evaluation.name: metrics}, "finetune")
+    finish_classifier(args, evaluation, classifier, metrics, test_logits, "finetune")
     return 0
 
 

@@ -11,19 +11,20 @@ from .common import (
     add_run_arguments,
     command_main,
     evaluation_from_args,
-    export_classifier,
+    finish_classifier,
     finish_parser,
     from_args,
-    publish,
     training_arguments,
 )
 
 DESCRIPTION = """Linear probe: the backbone stays frozen; the pooled features of every test-protocol clip of the
-training videos are extracted once (and cached), a linear classifier (optionally after L2
-normalisation and BatchNorm, ViCC's probe) is trained on them, and each test video is scored by the
-softmax averaged over its clips: top-1 and top-5. --probe-recipe released trains the head as ViCC /
-CoCLR's release instead: on augmented random clips through the training loop. The probe is saved as a video classifier in
-OUTPUT_DIR/linear_probe (AutoModelForVideoClassification.from_pretrained loads it)."""
+training videos are extracted once (and cached), a linear classifier after L2 normalisation and
+BatchNorm (ViCC / CoCLR's released probe head: a probe without it also measures the scale of the
+features, so a random init's ~100x smaller ones score lower; --no-probe-l2 --no-probe-batchnorm
+trains the plain linear head) is trained on them, and each test video is scored by the softmax
+averaged over its clips: top-1 and top-5. --probe-recipe released trains the head as ViCC / CoCLR's
+release instead: on augmented random clips through the training loop. The probe is saved as a video
+classifier in OUTPUT_DIR/linear_probe (AutoModelForVideoClassification.from_pretrained loads it)."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -41,7 +42,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evaluation.fusion import save_clip_outputs
     from ..evaluation.probe import ProbeArguments, linear_probe, probe_clip_logits, released_linear_probe
 
     training = training_arguments(args)  # the run's seed: args.seed is None unless given
@@ -59,17 +59,13 @@ def run(args: argparse.Namespace) -> int:
             accelerator=evaluation.accelerator,
             stream=evaluation.stream,
         )
-        evaluation.note_skipped("test", test_logits.skipped)
     else:
         test = evaluation.features("test")
         metrics, classifier = linear_probe(
             evaluation.backbone, evaluation.features("train"), test, evaluation.class_names, probe
         )
         test_logits = probe_clip_logits(classifier, test)
-    export_classifier(args, evaluation, classifier, metrics, "linear-probe")
-    if evaluation.accelerator.is_main_process:
-        save_clip_outputs(args.output_dir, test_logits)  # for `hf-vssl fuse`
-    publish(args, evaluation, "Linear probe", {evaluation.name: metrics}, "probe")
+    finish_classifier(args, evaluation, classifier, metrics, test_logits, "linear-probe")
     return 0
 
 

@@ -1,5 +1,6 @@
 """Downstream evaluation: linear probe, finetune, retrieval and clustering on the multi-clip test clips
-of the model's video processor, with the metrics as local `evaluate` modules (`hf_vssl.evaluation.metrics`)."""
+of the model's video processor. Each metric is one plain function here; `hf_vssl.evaluation.metrics` wraps
+them as local `evaluate` modules for users."""
 
 from .accuracy import average_clip_probabilities, topk_accuracy
 from .clustering import cluster_metrics, hungarian_accuracy, kmeans_assignments

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 from transformers import AutoModelForVideoClassification
 
 from ..models.modeling_utils import VsslBackboneModel, VsslForVideoClassification
-from .accuracy import average_clip_probabilities
+from .accuracy import average_clip_probabilities, topk_accuracy
 from .features import ClipOutputs
-from .metrics import load_metric
 
 
 def build_classifier(
@@ -46,10 +44,6 @@ def build_classifier(
 
 
 def video_accuracy(clip_logits: ClipOutputs, ks: Sequence[int] = (1, 5)) -> dict[str, float]:
-    """top-k of the softmax averaged over each video's clips (and crops), via the local `evaluate`
-    module `video_accuracy`."""
+    """top-k of the softmax averaged over each video's clips (and crops)."""
     probs = average_clip_probabilities(clip_logits.outputs, clip_logits.video_index, clip_logits.num_videos)
-    metric = load_metric("video_accuracy", keep_in_memory=True)
-    return metric.compute(
-        predictions=probs.numpy().astype(np.float32), references=clip_logits.labels.numpy(), ks=ks
-    )
+    return topk_accuracy(probs.numpy(), clip_logits.labels.numpy(), ks)

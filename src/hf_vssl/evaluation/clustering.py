@@ -86,14 +86,6 @@ def _check_pair(assignments: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray
     return assignments.astype(np.int64), labels.astype(np.int64)
 
 
-def evaluate_assignments(assignments: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """`cluster_metrics` through the local `evaluate` module `clustering`."""
-    from .metrics import load_metric
-
-    metric = load_metric("clustering", keep_in_memory=True)
-    return metric.compute(predictions=np.asarray(assignments), references=np.asarray(labels))
-
-
 def prototype_assignments(checkpoint: str, evaluation) -> np.ndarray:
     """Rounded prototype assignments (N_test,) of a pretraining checkpoint: the arg-max over its
     prototypes of the scores averaged over each test video's clips (seed 004 table 1).

@@ -1,9 +1,9 @@
 """Linear probe (METHODS.md "Downstream protocols"): a linear classifier on frozen features.
 
 Two recipes. "features" (the default, fast): the backbone runs once, the pooled features of every
-test-protocol clip of the training videos are extracted (and cached), and the head (optional L2 norm
-+ BatchNorm as in ViCC, dropout, linear) is trained on those clip features. "released": ViCC /
-CoCLR's released probe, the head trained through the shared loop on augmented random clips with the
+test-protocol clip of the training videos are extracted (and cached), and the head (L2 norm ->
+BatchNorm -> linear, ViCC / CoCLR's released head, each part a switch) is trained on those clip
+features. "released": ViCC / CoCLR's released probe, the head trained through the shared loop on augmented random clips with the
 backbone frozen (SGD lr 0.1, 100 epochs, x0.1 at 60 and 80). Either way the test videos are scored by
 the softmax averaged over their clips, and the trained head is written into a
 `VsslForVideoClassification` with the frozen backbone, so the probe is a usable video classifier.
@@ -54,7 +54,13 @@ RELEASED_PROBE = FinetuneArguments(
 @dataclass
 class ProbeArguments:
     """Head training on cached features. The seeds give no probe recipe; these are the usual
-    feature-probe settings (Adam, 100 epochs). batchnorm + l2_norm: ViCC / CoCLR's probe head."""
+    feature-probe settings (Adam, 100 epochs) under the released probe head: L2 -> BatchNorm -> linear.
+
+    The head is ViCC / CoCLR's (`eval/main_classifier.py`, `--train_what last` sets final_norm and
+    final_bn; CoCLR's feature probe runs with `--final_bn`). Without it a probe measures the scale of the
+    features as well as what they tell apart: a random init's pooled features are ~100x smaller than a
+    trained network's, and an unnormalised head under the same learning rate and weight decay scores
+    them lower for it. `--no-probe-l2 --no-probe-batchnorm` gives the plain linear head."""
 
     epochs: int = field(default=100, metadata={"help": "epochs over the cached features"})
     learning_rate: float = field(
@@ -63,12 +69,18 @@ class ProbeArguments:
     weight_decay: float = 1e-3
     batch_size: int = field(default=256, metadata={"help": "clips per step"})
     batchnorm: bool = field(
-        default=False,
-        metadata={"help": "BatchNorm1d before the linear layer (ViCC)", "aliases": ("--probe-bn",)},
+        default=True,
+        metadata={
+            "help": "BatchNorm1d before the linear layer (ViCC / CoCLR's released probe head)",
+            "aliases": ("--probe-bn",),
+        },
     )
     l2_norm: bool = field(
-        default=False,
-        metadata={"help": "L2-normalise before the linear layer (ViCC)", "aliases": ("--probe-l2",)},
+        default=True,
+        metadata={
+            "help": "L2-normalise before the linear layer (ViCC / CoCLR's released probe head)",
+            "aliases": ("--probe-l2",),
+        },
     )
     dropout: float = field(default=0.0, metadata={"help": "dropout before the linear layer"})
     norm_order: str = field(

@@ -86,9 +86,7 @@ def evaluate_retrieval(
     gallery: ClipOutputs, queries: ClipOutputs, ks: Sequence[int] = RECALL_KS
 ) -> dict[str, float]:
     """R@k of `queries` (test videos) against `gallery` (training videos), from their clip features
-    averaged per video, via the local `evaluate` module `retrieval_recall`."""
-    from .metrics import load_metric
-
+    averaged per video."""
     if max(ks) > gallery.num_videos:
         logger.warning(
             "retrieval: the gallery has %d videos, fewer than the largest k (%d); R@k for k >= %d is 1 "
@@ -97,11 +95,10 @@ def evaluate_retrieval(
             max(ks),
             gallery.num_videos,
         )
-    metric = load_metric("retrieval_recall", keep_in_memory=True)
-    return metric.compute(
-        predictions=queries.video_means().numpy(),
-        references=queries.labels.numpy(),
-        gallery_features=gallery.video_means().numpy(),
-        gallery_labels=gallery.labels.numpy(),
-        ks=tuple(ks),
+    return retrieval_recall(
+        queries.video_means().numpy(),
+        queries.labels.numpy(),
+        gallery.video_means().numpy(),
+        gallery.labels.numpy(),
+        ks,
     )

@@ -1,7 +1,9 @@
-"""Local `evaluate` modules (one folder each), loaded by path so they work offline.
+"""Local `evaluate` modules (one folder each), for users: `evaluate.load` by path, offline.
 
-Each module is a thin `evaluate.Metric` over a plain function of `hf_vssl.evaluation`, so the
-numbers are the same whether a caller uses `evaluate` or the function.
+Each module is a thin `evaluate.Metric` over the plain function of `hf_vssl.evaluation` that holds
+the metric (`topk_accuracy`, `retrieval_recall`, `cluster_metrics`), so the numbers are the same
+either way. The dependency runs one way: the modules import those functions, and the package's own
+evaluation calls the functions directly, never through `evaluate`.
 """
 
 from __future__ import annotations
