@@ -2,7 +2,7 @@
 same functions fed frames converted to float first, on this machine's device, side by side.
 
 Rows: the resized crop alone, then a whole view policy (MFO's: crop, flip, jitter, grey, blur, normalise),
-from frames decoded at 128x171 (the seeds' frame size) and at 240x320 (full-resolution UCF-101 frames, as the
+from frames decoded at 128x171 (the papers' frame size) and at 240x320 (full-resolution UCF-101 frames, as the
 released ViCC crops them). Each figure is the median of `--repeats` timed calls after one warm-up call.
 
     python benchmarks/bench_augment.py                       # batch 8 x 16 frames

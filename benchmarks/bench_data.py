@@ -71,7 +71,8 @@ PREPARE_CODECS = {
     "H.264 ultrafast": VideoCodec("libx264", "yuv420p", {"preset": "ultrafast", "crf": "18"}),
     "MJPEG qscale 3": VideoCodec("mjpeg", "yuvj420p", {"qscale:v": "3"}),
 }
-SOURCE_FRAME_SIZE = (128, 171)  # seeds 001/003: the source is resized to 128x171 while decoding
+# MFO and Pace Prediction supp.: the source is resized to 128x171 while decoding
+SOURCE_FRAME_SIZE = (128, 171)
 TABLES = ("prepared", "repeated", "decode", "augment")
 REPEATS = (1, 2, 4)  # samples per decoded video in the repeated-sampling table
 

@@ -1,4 +1,4 @@
-"""S3D forward + backward time with ceil (seed 001 table 2) vs floor (CoCLR / ViCC / torchvision)
+"""S3D forward + backward time with ceil (MFO supp. Table 2) vs floor (CoCLR / ViCC / torchvision)
 pooling at MaxPool_5a, side by side on the same input: ceil keeps Mixed_5b / 5c at 2x4x4 for 16x112x112,
 floor at 2x3x3 (16 vs 9 positions per frame).
 
@@ -62,7 +62,7 @@ def main() -> None:
     for ceil, model in models.items():
         with torch.no_grad():
             grid = tuple(model(clips[:1]).last_hidden_state.shape[-3:])
-        name = "ceil (seed 001)" if ceil else "floor (releases)"
+        name = "ceil (MFO supp.)" if ceil else "floor (releases)"
         print(f"  {name:17s} Mixed_5c {grid}: {1000 * timings[ceil]:8.1f} ms / step (best of {args.rounds})")
     print(f"  floor is {timings[True] / timings[False]:.2f}x the speed of ceil")
 

@@ -1,4 +1,5 @@
-"""Pace prediction accuracy of a pretrained Pace checkpoint on a dataset split (seed 003 table 1, "rea. acc.").
+"""Pace prediction accuracy of a pretrained Pace checkpoint on a dataset split (Pace Prediction supp. Table 1,
+"rea. acc.").
 
     python scripts/pace_accuracy.py --model runs/pace/model --dataset data/UCF-101 [--split test] [--seed 0]
 

@@ -24,7 +24,10 @@ MARKDOWN_CITATION = re.compile(r"(?<![\w./-])((?:[\w.-]+/)*[\w-]+\.md)(?:#([\w-]
 DOCS_PATH = re.compile(r"(?<![\w./-])(docs/[\w./-]*[\w/])")
 ANCHOR_TAG = re.compile(r"<a id=\"([\w-]+)\"></a>")
 HEADING = re.compile(r"^#+\s+(.*)$", re.MULTILINE)
-GENERATED = {"fusion.md"}  # reports the package writes (`hf-vssl fuse`), not documents it cites
+GENERATED = {
+    "fusion.md",
+    "demo.md",
+}  # reports the package writes (`hf-vssl fuse`, `demo`), not documents it cites
 
 
 def source_files() -> list[Path]:
@@ -59,7 +62,8 @@ def resolve(cited: str, citing: Path) -> Path | None:
     bare file name, the only file of that name outside docs/ (a template, a model card)."""
     for base in (citing.parent, ROOT):
         candidate = (base / cited).resolve()
-        if candidate.is_file() or candidate.is_dir():
+        # a file beside the checkout (where a clone's CI may keep other folders) is not in the repository
+        if candidate.is_relative_to(ROOT) and (candidate.is_file() or candidate.is_dir()):
             return candidate
     same_name = repository_files().get(cited, []) if "/" not in cited else []
     return same_name[0] if len(same_name) == 1 else None

@@ -86,7 +86,7 @@ def test_a_folder_without_processor_gets_evaluations_default_clips(classifier_di
     with caplog.at_level(logging.WARNING, logger="hf_vssl.pipelines"):
         classify = pipeline("video-classification", model=str(tmp_path))
     assert classify.video_processor == default_processor(classify.model.backbone, str(tmp_path))
-    assert classify.video_processor == VsslVideoProcessor()  # no pretraining record: the seeds' protocol
+    assert classify.video_processor == VsslVideoProcessor()  # no pretraining record: the papers' protocol
     assert "video_preprocessor_config.json" in caplog.text
 
 

@@ -7,7 +7,7 @@ model and its `video_preprocessor_config.json` (what pretrain, finetune and prob
     pipeline("video-feature-extraction", model=dir)("clip.mp4")  # the pooled video feature
 
 transformers' own video-classification pipeline loads its processor with `AutoVideoProcessor` (which
-needs torchvision), classifies one clip and reads `config.num_frames`; the seeds test on several
+needs torchvision), classifies one clip and reads `config.num_frames`; the papers test on several
 clips per video (and ten crops for ViCC), their softmax averaged. transformers picks a pipeline by
 task, not by model, so hf_vssl registers for the task a subclass that, for hf_vssl classifiers,
 decodes with PyAV through the model's `VsslVideoProcessor` and averages over all its clips, and runs
@@ -45,7 +45,7 @@ def model_video_processor(model: VsslPreTrainedModel, given: Any = None) -> Vssl
     """The clips an hf_vssl pipeline feeds `model`: `given` (a `VsslVideoProcessor`, or the
     torchvision-backed one `AutoVideoProcessor` loads), else the processor saved with the model (a
     folder or Hub repo), else evaluation's default for a folder without one (`default_processor`:
-    the clips its pretraining record implies, else the seeds' protocol), with a warning."""
+    the clips its pretraining record implies, else the papers' protocol), with a warning."""
     if isinstance(given, VsslVideoProcessor):
         return given
     if given is not None and isinstance(getattr(given, "processor", None), VsslVideoProcessor):

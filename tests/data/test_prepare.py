@@ -60,7 +60,7 @@ def test_prepared_copy_loads_with_the_same_splits_and_labels(tiny_ucf_root, prep
 
 
 def test_sizes_are_even_and_key_frames_close(prepared):
-    assert prepared_size(240, 320, 128) == (128, 170)  # UCF-101: not the seeds' odd 171
+    assert prepared_size(240, 320, 128) == (128, 170)  # UCF-101: not the papers' odd 171
     assert prepared_size(320, 180, 128) == (228, 128)  # portrait: height from the short width
     with pytest.raises(ValueError, match="even"):
         prepared_size(240, 320, 127)

@@ -58,7 +58,7 @@ def test_window_clips_split_and_overview():
 
 
 def test_window_stride_capped_by_video_length():
-    # N // 32 = 1: the stride must stay 1 whatever max_stride says (seed 001: min(3, N / 32))
+    # N // 32 = 1: the stride must stay 1 whatever max_stride says (MFO supp.: min(3, N / 32))
     strides = {
         int(np.diff(window_clips(40, rng(seed), num_frames=16, continuous_stride=False)[0])[0])
         for seed in range(30)

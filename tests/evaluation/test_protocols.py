@@ -128,7 +128,7 @@ def test_feature_extraction_on_real_videos_is_cached(backbone, tiny_ucf_root, tm
 def test_evaluation_defaults_to_the_processor_saved_with_the_model(backbone, tmp_path):
     plain = tmp_path / "plain"
     backbone.save_pretrained(plain)
-    assert default_processor(backbone, str(plain)) == VsslVideoProcessor()  # the seeds' protocol
+    assert default_processor(backbone, str(plain)) == VsslVideoProcessor()  # the papers' protocol
     saved = VsslVideoProcessor(num_frames=8, frame_size=[64, 80], crop_size=48, ten_crop=True)
     saved.save_pretrained(plain)
     assert default_processor(backbone, str(plain)) == saved

@@ -269,7 +269,8 @@ CASES = {
         ("vssl-s3d", {"gating": False}),
         coclr_s3d_original,
         "encoder_q.0.",
-        # Conv_1a 2 x (1 + 5), Conv_2b 6, Conv_2c 12, nine Mixed blocks of 6 + 18 + 18 + 6 (BACKBONES.md: 462)
+        # Conv_1a 2 x (1 + 5), Conv_2b 6, Conv_2c 12, nine Mixed blocks of 6 + 18 + 18 + 6
+        # (docs/METHODS.md#s3d: 462)
         462,
         (
             "encoder_q.0.Conv_1a.conv1.weight",
@@ -379,7 +380,7 @@ def test_converter_consumes_every_key_and_reproduces_the_source(case, tiny_backb
 def release_s3d_pooling(model: torch.nn.Module) -> torch.nn.Module:
     """The releases' MaxPool_5a in place of ours: CoCLR / ViCC `backbone/s3dg.py:190` and torchvision
     `s3d.py` (`features.13`) both build MaxPool3d(kernel_size=(2, 2, 2), stride=(2, 2, 2), padding=(0, 0, 0)),
-    which floors a side of 7 to 3 where seed 001's S3D (our default) gives 4."""
+    which floors a side of 7 to 3 where MFO supp.'s S3D (our default) gives 4."""
     for module in model.modules():
         if isinstance(module, torch.nn.ModuleDict) and "MaxPool_5a" in module:
             module["MaxPool_5a"] = torch.nn.MaxPool3d(

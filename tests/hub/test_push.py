@@ -29,7 +29,7 @@ PACE = get_preset("pace-r21d")  # R(2+1)D compact, 16 x 112 x 112 clips: the sma
 CODE_FILES = {"configuration_r2plus1d.py", "modeling_r2plus1d.py", "modeling_utils.py", "typed_fields.py"}
 BACKBONE_FILES = {"config.json", "model.safetensors", "README.md", *CODE_FILES}
 PROCESSOR = "video_preprocessor_config.json"
-PAPER_NUMBER = "| finetune | UCF-101 | top-1 | 75.9 |"  # seed 004 table 3, Pace Pred row
+PAPER_NUMBER = "| finetune | UCF-101 | top-1 | 75.9 |"  # ViCC supp. Table 3, Pace Pred row
 
 
 @pytest.fixture
@@ -170,7 +170,7 @@ def test_a_narrower_pretraining_model_is_not_the_preset(tmp_path, hub_http):
     files = committed_files(hub_http)
     assert set(files) == BACKBONE_FILES | {PROCESSOR}
     card = files["README.md"].decode()
-    assert PAPER_NUMBER not in card and "The seed material reports no number" in card
+    assert PAPER_NUMBER not in card and "The papers' supplementary materials report no number" in card
     assert "width_multiplier=0.125" in card
     model.save_pretrained(tmp_path / "narrow")
     with pytest.raises(

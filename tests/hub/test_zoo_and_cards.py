@@ -46,7 +46,7 @@ def test_preset_builds_its_backbone_and_cites_its_numbers(preset):
     assert preset.method in ("vicc", "pace", "mfo", "sdc")
     assert preset.convert_from is None or preset.convert_from in SOURCES
     for result in preset.reported:
-        assert result.source.startswith("seed 00"), result  # every paper number names its seed table
+        assert " supp. Table " in result.source, result  # every paper number names its supplementary table
     assert preset.repo_id == f"vssl/{preset.name}"
 
 
@@ -108,7 +108,7 @@ def test_card_metadata_round_trips_through_the_hub_format(tmp_path):
     assert "Reported in the paper (the paper's numbers, not measured on these weights)" in body
     for reported in preset.reported:
         assert f"| {reported.value:.1f} |" in body
-    assert "seed 004 table 3" in body
+    assert "ViCC supp. Table 3" in body
     assert {r.metric_value for r in loaded.data.eval_results}.isdisjoint({r.value for r in preset.reported})
     assert 'AutoModel.from_pretrained("vssl/vicc-r21d")' in body
     assert "trust_remote_code=True" in body
@@ -144,7 +144,7 @@ def test_zoo_cli_prints_the_table_and_writes_cards(tmp_path, capsys):
     table = capsys.readouterr().out
     for preset in ZOO:
         assert preset.name in table
-    assert "probe 72.2 / 38.5 (seed 004 table 3)" in table  # vicc-s3d, RGB alone
+    assert "probe 72.2 / 38.5 (ViCC supp. Table 3)" in table  # vicc-s3d, RGB alone
     assert main(["zoo", "--write-cards", str(tmp_path)]) == 0
     written = sorted(p.name for p in tmp_path.iterdir())
     assert written == sorted(f"{p.name}.md" for p in ZOO)

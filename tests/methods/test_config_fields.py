@@ -76,7 +76,7 @@ def test_harmless_values_are_brought_to_the_field_type():
 
 
 def test_methods_override_defaults_not_declarations():
-    # each method's seed recipe, read through the shared fields
+    # each method's paper recipe, read through the shared fields
     assert (ViCCConfig().optimizer, ViCCConfig().learning_rate, ViCCConfig().batch_size) == ("lars", 0.6, 192)
     assert (PaceConfig().lr_milestones, PaceConfig().crop_scale) == ([6, 12], None)  # fixed random crop
     assert (MFOConfig().optimizer, MFOConfig().lr_milestones) == ("adam", [70])

@@ -1,4 +1,5 @@
-"""MFO (seed 001): graph, timestamp retrieval, temporal negatives, heads, losses, schedule, checkpoints."""
+"""MFO (Qian et al., ICCV 2021): graph, timestamp retrieval, temporal negatives, heads, losses, schedule,
+checkpoints."""
 
 from __future__ import annotations
 
@@ -191,12 +192,12 @@ def test_sampler_and_views_follow_seed_001(tiny_batch):
 @pytest.mark.parametrize(
     ("backbone", "expected"),
     [
-        # seed 001 table 1: R3D-18 (Hara stem) stages 2 / 3 / 4
+        # MFO supp. Table 1: R3D-18 (Hara stem) stages 2 / 3 / 4
         (
             dict(model_type="vssl-r3d", depth=18, stem="hara"),
             [(128, 8, 14, 14), (256, 4, 7, 7), (512, 2, 4, 4)],
         ),
-        # seed 001 table 2: S3D Mixed-3c / 4f / 5c
+        # MFO supp. Table 2: S3D Mixed-3c / 4f / 5c
         pytest.param(
             dict(model_type="vssl-s3d"),
             [(480, 8, 14, 14), (832, 4, 7, 7), (1024, 2, 4, 4)],
@@ -224,11 +225,11 @@ def test_levels_and_heads_at_16x112x112(backbone, expected):
         pooled = features.multilevel_features[2].mean(dim=(2, 3, 4))
         embedding = model.global_projection(pooled)
         assert embedding.shape == (1, 128)
-        assert model.prototypes(embedding).shape == (1, 1000)  # seed 001 §2: 1000 prototypes
+        assert model.prototypes(embedding).shape == (1, 1000)  # MFO supp. §2: 1000 prototypes
     assert model.queue.rows.shape == (
         1024,
         2 * 1000,
-    )  # seed 001 §2: queue of 1024 (past scores of both clips)
+    )  # MFO supp. §2: queue of 1024 (past scores of both clips)
 
 
 def test_high_level_contrast_is_infonce_between_the_two_clips():
@@ -284,12 +285,12 @@ def _terms(config: MFOConfig, batch: dict, epoch: int) -> set[str]:
 def test_switches_change_the_computed_terms(tiny_batch):
     full = {"high_nce", "proto", "low_aug", "mid_aug", "low_ret", "mid_ret", "high_ret"}
     graph = {"low_graph", "mid_graph", "high_graph"}
-    # seed 001 §2 two-stage schedule: L_high alone, then everything with L_mul
+    # MFO supp. §2 two-stage schedule: L_high alone, then everything with L_mul
     assert _terms(_tiny_config(), tiny_batch, epoch=0) == {"high_nce", "proto"}
     assert _terms(_tiny_config(), tiny_batch, epoch=1) == full | graph
     # the released schedule: every term but L_mul in the first stage
     assert _terms(_tiny_config(stage_one_high_only=False), tiny_batch, epoch=0) == full
-    # seed 001 table 3: L_aug and L_ret switched off
+    # MFO supp. Table 3: L_aug and L_ret switched off
     no_aug = _tiny_config(use_aug_loss=False, stage_one_high_only=False)
     assert _terms(no_aug, tiny_batch, epoch=0) == full - {"low_aug", "mid_aug"}
     no_ret = _tiny_config(use_ret_loss=False, stage_one_high_only=False)

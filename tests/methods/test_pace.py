@@ -1,4 +1,4 @@
-"""Pace Prediction: labels of every seed 003 pace configuration, training on the tiny synthetic
+"""Pace Prediction: labels of every Pace Prediction supp. pace configuration, training on the tiny synthetic
 dataset, checkpoints and attention maps."""
 
 import math
@@ -192,8 +192,9 @@ def test_other_backbones(backbone, frames, size):
 
 
 def test_contrastive_term_defaults_to_pooled_features_at_tau_1_and_can_project():
-    """Our reading of seed 003's algorithms (z = f(x), sim = dot product, no temperature) is the default;
-    the SimCLR-style head and temperature (video-pace issue #4) change the term and train the head."""
+    """Our reading of Pace Prediction supp.'s algorithms (z = f(x), sim = dot product, no temperature) is the
+    default; the SimCLR-style head and temperature (video-pace issue #4) change the term and train the
+    head."""
     from hf_vssl.nn.contrastive import group_info_nce
 
     assert (PaceConfig().contrastive_projection_dim, PaceConfig().contrastive_temperature) == (0, 1.0)
@@ -226,7 +227,7 @@ def test_contrastive_term_defaults_to_pooled_features_at_tau_1_and_can_project()
 
 def test_pace_accuracy_on_the_test_split_counts_every_clip(tiny_ucf_root):
     """A model rigged to always answer pace class 0 scores the share of class-0 clips that the pace
-    sampler draws at the given seed over the test split (seed 003 table 1 "rea. acc.")."""
+    sampler draws at the given seed over the test split (Pace Prediction supp. Table 1 "rea. acc.")."""
     from hf_vssl.methods.pace import pace_accuracy
     from hf_vssl.methods.pace.evaluation import PaceEvaluationViews
 

@@ -1,4 +1,5 @@
-"""SDC (seed 002): concept heads, top-K matching, views, losses, schedule, ablations, checkpoints."""
+"""SDC (Qian et al., ECCV 2022): concept heads, top-K matching, views, losses, schedule, ablations,
+checkpoints."""
 
 from __future__ import annotations
 
@@ -79,7 +80,7 @@ def test_negative_entropy_is_minimal_for_uniform_codes():
     assert negative_entropy(peaked, 0.1) > negative_entropy(uniform, 0.1)
 
 
-# seed 002 table 1: identity 512-512, linear 512-512, MLP 512-512-512
+# SDC supp. Table 1: identity 512-512, linear 512-512, MLP 512-512-512
 @pytest.mark.parametrize(("kind", "parameters"), [("identity", 0), ("linear", 1), ("mlp", 2)])
 def test_transform_heads_of_table_1(kind, parameters):
     head = transform_head(kind, 16)
@@ -88,7 +89,7 @@ def test_transform_heads_of_table_1(kind, parameters):
     assert head(torch.randn(3, 16)).shape == (3, 16)
 
 
-# seed 002 table 2: linear 100-512, MLP 100-128-512, MLP 100-512-512
+# SDC supp. Table 2: linear 100-512, MLP 100-128-512, MLP 100-512-512
 @pytest.mark.parametrize(
     ("hidden", "widths"),
     [([], [(100, 512)]), ([128], [(100, 128), (128, 512)]), ([512], [(100, 512), (512, 512)])],
@@ -199,7 +200,7 @@ def test_difference_view_of_a_static_clip_is_zero(tiny_batch):
     assert inputs["difference_clips"].abs().max() == 0
     assert inputs["clips"].abs().max() > 0
     # the released RandomGray draws the grey channel per frame: a grey still clip then has differences
-    # (the static view keeps one channel: seed 002 §1 gives it no temporal dynamics)
+    # (the static view keeps one channel: SDC supp. §1 gives it no temporal dynamics)
     released = _inputs(_tiny_config(grayscale_p=1.0), {"views": frozen})
     assert released["difference_clips"].abs().max() > 0
     assert frame_difference(released["static_clips"].flatten(0, 1)).abs().max() == 0
@@ -225,7 +226,7 @@ def test_encoder_and_heads_at_16x112x112():
     with torch.device("meta"):  # full width, shapes only
         model = SDCForPretraining(config).eval()
         out = model.backbone(torch.empty(1, 3, 16, 112, 112))
-        assert out.last_hidden_state.shape == (1, 512, 2, 7, 7)  # seed 002 §1: 512 x 2 x 7 x 7
+        assert out.last_hidden_state.shape == (1, 512, 2, 7, 7)  # SDC supp. §1: 512 x 2 x 7 x 7
         feature = model.transforms["clip"](out.pooler_output)
         assert feature.shape == (1, 512)
         assert all(model.concepts[v](feature).shape == (1, 100) for v in ("clip", "static", "difference"))
@@ -270,7 +271,7 @@ def test_every_term_is_finite_and_differentiable(tiny_batch):
         assert grads and all(g is not None and torch.isfinite(g).all() for g in grads), prefix
         assert sum(g.abs().sum() for g in grads) > 0, prefix
     valid = out.metrics["valid_concepts"]
-    assert 0 <= valid <= config.top_k  # seed 002 table 3 "Avg": at most K after the intersection
+    assert 0 <= valid <= config.top_k  # SDC supp. Table 3 "Avg": at most K after the intersection
     assert out.logits.shape == (4, 2, 12)
 
 
@@ -354,11 +355,11 @@ def test_a_few_steps_lower_the_loss(tiny_batch):
 @pytest.mark.parametrize(
     ("overrides", "check"),
     [
-        # seed 002 table 5: three encoders instead of one
+        # SDC supp. Table 5: three encoders instead of one
         ({"separate_encoders": True}, lambda m: m.static_backbone is not m.backbone),
-        # seed 002 table 1: sigma
+        # SDC supp. Table 1: sigma
         ({"transform_head": "mlp"}, lambda m: len(m.transforms["static"]) == 4),
-        # seed 002 table 2: the linear decoder
+        # SDC supp. Table 2: the linear decoder
         ({"decoder_hidden_dims": []}, lambda m: len(m.decoders["clip"]) == 1),
     ],
 )
@@ -372,7 +373,7 @@ def test_ablations_build_their_variant(tiny_batch, overrides, check):
 
 
 def test_top_k_sets_the_number_of_valid_concepts(tiny_batch):
-    """seed 002 table 3: valid concepts are the intersection of both clips' top-K, so at most K; with K
+    """SDC supp. Table 3: valid concepts are the intersection of both clips' top-K, so at most K; with K
     equal to all static (dynamic) concepts every one of them is valid."""
     config = _tiny_config(top_k=6)
     with torch.no_grad():

@@ -37,12 +37,12 @@ def test_torchvision_form_with_400_way_head_has_torchvision_count():
 
 
 def test_compact_form_has_the_vcop_count():
-    assert num_params(meta_model(R2Plus1DModel, variant="compact")) == 14_365_303  # seed 004 table 3: 14.4M
+    assert num_params(meta_model(R2Plus1DModel, variant="compact")) == 14_365_303  # ViCC supp. Table 3: 14.4M
 
 
 def test_sdc_layout_torchvision_blocks_1111():
     model = meta_model(R2Plus1DModel, variant="torchvision", layers=[1, 1, 1, 1])
-    assert num_params(model) == 12_487_005  # seed 002's "12.5M"
+    assert num_params(model) == 12_487_005  # SDC supp.'s "12.5M"
     assert [len(model.stages[f"layer{i}"]) for i in range(1, 5)] == [1, 1, 1, 1]
 
 

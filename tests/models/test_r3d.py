@@ -1,4 +1,4 @@
-"""R3D: seed 001 table 1 shapes, exact parameter counts, loading, Auto dispatch, config checks."""
+"""R3D: MFO supp. Table 1 shapes, exact parameter counts, loading, Auto dispatch, config checks."""
 
 from __future__ import annotations
 

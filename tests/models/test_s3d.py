@@ -1,4 +1,5 @@
-"""S3D / S3D-G: seed 001 table 2 shapes, parameter counts, gating, input sizes, CoCLR weight names, config checks.
+"""S3D / S3D-G: MFO supp. Table 2 shapes, parameter counts, gating, input sizes, CoCLR weight names, config
+checks.
 
 What every backbone shares (loading, Auto dispatch, heads, checkpointing) is in test_backbone_common.py.
 """
@@ -17,7 +18,7 @@ from hf_vssl.typed_fields import FieldTypeError
 
 TINY = 0.0625  # 4..64 channels: fast on CPU where the size is not the point
 
-# BACKBONES.md: S3D without head, as CoCLR / ViCC / torchvision `s3d().features`
+# docs/METHODS.md#s3d: S3D without head, as CoCLR / ViCC / torchvision `s3d().features`
 S3D_PARAMETERS = 7_910_048
 
 
@@ -40,7 +41,7 @@ def test_seed001_table2_shapes_and_parameter_count_at_16x112x112():
     assert shapes["Conv_2c"] == (192, 8, 28, 28)
     assert shapes["MaxPool_4a"] == (480, 4, 7, 7)
     assert shapes["MaxPool_5a"] == (832, 2, 4, 4)  # ceil pooling: 7 -> 4
-    # seed 001 table 2: low Mixed-3c, mid Mixed-4f, high Mixed-5c
+    # MFO supp. Table 2: low Mixed-3c, mid Mixed-4f, high Mixed-5c
     assert [tuple(f.shape[1:]) for f in out.multilevel_features] == [
         (480, 8, 14, 14),
         (832, 4, 7, 7),
@@ -61,7 +62,7 @@ def test_real_forward_has_the_table2_resolutions():
 
 def test_floor_pooling_at_maxpool_5a_is_the_releases_layout():
     """CoCLR / ViCC `backbone/s3dg.py:190` and torchvision floor at MaxPool_5a: 7 -> 3 at 112 px; the
-    default keeps seed 001 table 2's 2x4x4."""
+    default keeps MFO supp. Table 2's 2x4x4."""
     assert S3DConfig().pool5_ceil_mode is True
     with torch.device("meta"):
         model = S3DModel(S3DConfig(pool5_ceil_mode=False)).eval()
@@ -71,7 +72,8 @@ def test_floor_pooling_at_maxpool_5a_is_the_releases_layout():
 
 
 def test_state_dict_has_coclr_layout():
-    """CoCLR checkpoints hold 462 distinct tensors (924 keys with the `blockN.` aliases, BACKBONES.md)."""
+    """CoCLR checkpoints hold 462 distinct tensors (924 keys with the `blockN.` aliases,
+    docs/METHODS.md#s3d)."""
     with torch.device("meta"):
         state = S3DModel(S3DConfig()).state_dict()
     assert len(state) == 462

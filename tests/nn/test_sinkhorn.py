@@ -5,7 +5,7 @@ from hf_vssl.nn import sinkhorn_knopp
 
 
 def reference_sinkhorn(scores: torch.Tensor, epsilon: float, num_iters: int) -> torch.Tensor:
-    """METHODS.md's formula, literally, in float64 on one process."""
+    """The formula of docs/METHODS.md#sinkhorn-knopp, literally, in float64 on one process."""
     q = torch.exp(scores.double() / epsilon).T  # (K, N)
     q /= q.sum()
     num_prototypes, num_rows = q.shape

@@ -47,7 +47,7 @@ def _apex_larc_sgd_step(
 
 
 def test_default_lars_equals_apex_larc_on_every_parameter():
-    """ViCC release: LARC adapts and decays biases and BatchNorm too (REVIEW.md: excluding
+    """ViCC release: LARC adapts and decays biases and BatchNorm too (excluding
     them made BN weight updates 38x and bias updates up to 1058x larger than LARC's)."""
     torch.manual_seed(0)
     model = torch.nn.Sequential(

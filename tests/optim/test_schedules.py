@@ -4,7 +4,7 @@ from hf_vssl.optim import cosine_schedule, step_schedule
 
 
 def test_cosine_from_one_to_final_factor():
-    factor = cosine_schedule(total_steps=100, final_factor=0.001)  # seed 004: 0.6 -> 0.0006
+    factor = cosine_schedule(total_steps=100, final_factor=0.001)  # ViCC supp.: 0.6 -> 0.0006
     assert factor(0) == pytest.approx(1.0)
     assert factor(50) == pytest.approx((1 + 0.001) / 2)
     assert factor(100) == pytest.approx(0.001) and factor(150) == pytest.approx(0.001)
@@ -20,7 +20,8 @@ def test_cosine_warmup():
 
 
 def test_step_decay_in_epochs():
-    factor = step_schedule([6, 12], gamma=0.1, steps_per_epoch=10)  # seed 003: x0.1 every 6 epochs
+    # Pace Prediction supp.: x0.1 every 6 epochs
+    factor = step_schedule([6, 12], gamma=0.1, steps_per_epoch=10)
     assert factor(59) == 1.0 and factor(60) == pytest.approx(0.1) and factor(120) == pytest.approx(0.01)
     with pytest.raises(ValueError, match="milestones"):
         step_schedule([12, 6])

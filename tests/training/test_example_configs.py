@@ -1,4 +1,4 @@
-"""The example configs build their method's config and carry each seed's default recipe."""
+"""The example configs build their method's config and carry each paper's default recipe."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hf_vssl.optim.recipe import OptimizerRecipe
 CONFIGS = Path(__file__).parents[2] / "examples" / "configs"
 # file -> (method, backbone type, optimizer, lr, weight decay, schedule, milestones, epochs, global batch)
 SEED_RECIPES = {
-    "vicc_s3d_ucf101.yaml": ("vicc", "vssl-s3d", "lars", 0.6, 1e-6, "cosine", (), 300, 192),  # seed 004
+    "vicc_s3d_ucf101.yaml": ("vicc", "vssl-s3d", "lars", 0.6, 1e-6, "cosine", (), 300, 192),  # ViCC supp.
     "pace_r21d_ucf101.yaml": (
         "pace",
         "vssl-r2plus1d",
@@ -25,8 +25,8 @@ SEED_RECIPES = {
         (6, 12),
         18,
         30,
-    ),  # seed 003
-    "mfo_r3d18_ucf101.yaml": ("mfo", "vssl-r3d", "adam", 1e-3, 1e-5, "step", (200,), 300, 256),  # seed 001
+    ),  # Pace Prediction supp.
+    "mfo_r3d18_ucf101.yaml": ("mfo", "vssl-r3d", "adam", 1e-3, 1e-5, "step", (200,), 300, 256),  # MFO supp.
     "sdc_r21d_ucf101.yaml": (
         "sdc",
         "vssl-r2plus1d",
@@ -37,7 +37,7 @@ SEED_RECIPES = {
         (120, 160),
         200,
         96,
-    ),  # seed 002
+    ),  # SDC supp.
 }
 
 

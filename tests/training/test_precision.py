@@ -53,7 +53,7 @@ def test_channels_last_3d_trains_like_the_default_layout(tiny_spec, tiny_dataset
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_cpu_mixed_precision_is_refused_with_the_fix(precision, tmp_path):
-    """PyTorch 2.13's CPU autocast gives wrong 3D-conv weight gradients (REVIEW.md): a CPU run stops at once."""
+    """PyTorch 2.13's CPU autocast gives wrong 3D-conv weight gradients: a CPU run stops at once."""
     args = TrainingArguments(output_dir=tmp_path, mixed_precision=precision, cpu=True)
     with pytest.raises(ValueError, match=f"'{precision}' on the CPU.*--mixed-precision no"):
         make_accelerator(args, trackers=False)

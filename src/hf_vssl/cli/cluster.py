@@ -1,4 +1,4 @@
-"""`hf-vssl cluster`: cluster evaluation of test videos (seed 004 table 1) and a t-SNE plot."""
+"""`hf-vssl cluster`: cluster evaluation of test videos (ViCC supp. Table 1) and a t-SNE plot."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from .common import (
 DESCRIPTION = """Cluster evaluation of the test videos: k-means on their features (clip features averaged per
 video, L2-normalised), or the rounded prototype assignments of a pretraining checkpoint whose
 method scores prototypes, against the labels: accuracy after Hungarian matching, NMI, ARI, mean
-entropy per cluster and mean maximal purity (seed 004 supplementary table 1). Also writes a t-SNE
+entropy per cluster and mean maximal purity (ViCC supp. Table 1). Also writes a t-SNE
 plot of the test features coloured by class (OUTPUT_DIR/tsne.png)."""
 
 

@@ -31,7 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("finetune", help="finetune with a new head", description=DESCRIPTION)
     add_evaluation_arguments(parser)
     add_dataclass_arguments(
-        parser, FinetuneArguments, title="finetune recipe (not given by the seeds; common UCF-101 settings)"
+        parser, FinetuneArguments, title="finetune recipe (not given by the papers; common UCF-101 settings)"
     )
     add_run_arguments(parser, training=True)
     finish_parser(parser, run)

@@ -7,7 +7,7 @@ import sys
 
 from .common import command_main, finish_parser, require
 
-DESCRIPTION = """Late fusion of an RGB and a flow evaluation (seed 004's "R+F" rows), as ViCC's released
+DESCRIPTION = """Late fusion of an RGB and a flow evaluation (ViCC supp.'s "R+F" rows), as ViCC's released
 eval/merge_2stream_prob.py: for two probe or finetune output folders, the per-video probabilities (each
 stream's softmax averaged over the video's clips) are averaged with equal weights and scored top-1 /
 top-5; for two retrieve output folders, the cosine similarities of the two streams (each centred and

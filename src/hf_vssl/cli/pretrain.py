@@ -20,7 +20,7 @@ from .common import (
 
 DESCRIPTION = """Pretrain a backbone with a pretext method (vicc, pace, mfo, sdc, or any registered one).
 The recipe (optimiser, learning rate and schedule, epochs, global batch, clip length, crop) is the
-method config's, i.e. the seed's; override any field with --set FIELD=VALUE, or start from a zoo
+method config's, i.e. the paper's; override any field with --set FIELD=VALUE, or start from a zoo
 --preset. Checkpoints for --resume are written every --save-steps optimizer steps; the final model
 (backbone + pretraining heads) is saved with save_pretrained into OUTPUT_DIR/model with a model card."""
 
@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument(
         "--init-backbone-from", metavar="PATH_OR_HUB_ID", help="start from these backbone weights"
     )
-    vicc = parser.add_argument_group("ViCC stage 2 (seed 004)")
+    vicc = parser.add_argument_group("ViCC stage 2 (Toering et al., WACV 2022)")
     vicc.add_argument(
         "--cross-stream",
         nargs=2,

@@ -399,7 +399,7 @@ def normalize(
 
 
 def frame_difference(clips: torch.Tensor) -> torch.Tensor:
-    """Differences of adjacent frames (SDC's d view, seed 002): (B, C, T, H, W) -> (B, C, T - 1, H, W).
+    """Differences of adjacent frames (SDC's d view, SDC supp.): (B, C, T, H, W) -> (B, C, T - 1, H, W).
     Sample T + 1 frames (`samplers.difference_clip`) to get T differences."""
     return clips[:, :, 1:] - clips[:, :, :-1]
 
@@ -560,7 +560,7 @@ class ClipAugment(nn.Module):
 
 
 class StrongWeakViews(nn.Module):
-    """CoCLR/ViCC's two-view policy (ViCC's training code, not stated in seed 004): with probability
+    """CoCLR/ViCC's two-view policy (ViCC's training code, not stated in ViCC supp.): with probability
     `one_clip_p` both views come from ONE of the two sampled clips (chosen at random), one view strong and
     the other weak; otherwise each view keeps its own clip and is strong with probability `strong_p`.
     Strong = all ops of `augment`; weak = its crop and flip only. Paired flow clips follow their RGB clip."""

@@ -53,7 +53,7 @@ class VideoClipDataset(Dataset):
         absent or None) and a flow-video column for views named "flow*". A decoding `Video` column is cast to
         `Video(decode=False)` (`undecoded`).
     sampler: (video_frames, rng) -> SampledClips (see `hf_vssl.data.samplers`).
-    frame_size: (H, W) every frame is resized to while decoding (default 128x171, the seeds' resize), or None
+    frame_size: (H, W) every frame is resized to while decoding (default 128x171, the papers' resize), or None
         to keep each video's own size (a prepared dataset whose videos share one size: no resize at all).
     epoch_repeats: passes over the videos per epoch (Pace's release repeats its video list 10x): item i
         reads video i mod N, each repeat with its own random clip (the random state uses i).
@@ -75,7 +75,8 @@ class VideoClipDataset(Dataset):
         dataset: datasets.Dataset,
         sampler: ClipSampler,
         *,
-        frame_size: tuple[int, int] | None = (128, 171),  # seeds 001/003: resize to 128x171, crop 112
+        # MFO and Pace Prediction supp.: resize to 128x171, crop 112
+        frame_size: tuple[int, int] | None = (128, 171),
         video_column: str = "video",
         flow_column: str = "flow",
         label_column: str = "label",

@@ -1,7 +1,7 @@
 """Optical flow for ViCC's flow stream: extraction (OpenCV) and ViCC's image encoding of flow.
 
-Encoding (seed 004 / ViCC code): flow (u, v) in pixels clipped to +-20, mapped to uint8 by (f + 20) * 255 / 40
-and stored as an RGB image with channels (128, v, u). Flow videos are written next to the RGB videos as
+Encoding (ViCC supp. / ViCC code): flow (u, v) in pixels clipped to +-20, mapped to uint8 by (f + 20) * 255 /
+40 and stored as an RGB image with channels (128, v, u). Flow videos are written next to the RGB videos as
 `<stem>.flow.mp4` (lossless RGB H.264), one flow frame per RGB frame: flow frame i is the motion from frame i
 to frame i + 1 and the last one repeats its predecessor, so RGB and flow clips share frame indices.
 
@@ -27,7 +27,7 @@ from .encoding import RGB_CODEC, write_video
 
 logger = logging.getLogger(__name__)
 
-FLOW_BOUND = 20.0  # seed 004 / ViCC code: flow clipped to +-20 px
+FLOW_BOUND = 20.0  # ViCC supp. / ViCC code: flow clipped to +-20 px
 FLOW_SUFFIX = ".flow"
 FlowMethod = Literal["tvl1", "farneback"]
 FLOW_METHODS = ("tvl1", "farneback")

@@ -1,12 +1,12 @@
 """`prepare_dataset`: re-encode a video dataset once so that training decodes it several times faster.
 
-Decoding is the CPU cost of training (REVIEW.md "Performance": 320x240 H.264 decodes at ~59 clips per CPU-second).
-A prepared copy is smaller (short side 128, the seeds' resize, with an even width), has a key frame at least every
-16 frames (a clip's seek lands close to its first frame) and uses the codec that decodes fastest per core
-(`PREPARED_CODEC`, measured by benchmarks/bench_data.py). The copy keeps every relative path (with the `.mp4`
-extension) and every other file (split lists, annotations), so the loaders open it exactly like the source: the
-same splits and labels. Each video's frame count is written to the loaders' metadata cache (in the Hugging Face
-cache, `hf_vssl.data.loaders.metadata_cache_dir`), so loading the copy opens no video.
+Decoding is the CPU cost of training (320x240 H.264 decodes at ~59 clips per CPU-second).
+A prepared copy is smaller (short side 128, the papers' resize, with an even width), has a key frame at least
+every 16 frames (a clip's seek lands close to its first frame) and uses the codec that decodes fastest per
+core (`PREPARED_CODEC`, measured by benchmarks/bench_data.py). The copy keeps every relative path (with the
+`.mp4` extension) and every other file (split lists, annotations), so the loaders open it exactly like the
+source: the same splits and labels. Each video's frame count is written to the loaders' metadata cache (in the
+Hugging Face cache, `hf_vssl.data.loaders.metadata_cache_dir`), so loading the copy opens no video.
 
 Resumable: a video is written under a temporary name and renamed when complete, so an existing output is complete
 and is skipped by the next run; temporary files a stopped run left behind are removed. A source video FFmpeg
@@ -57,7 +57,7 @@ logger = logging.getLogger(__name__)
 # 265 and H.264's 73-262. It has no B-frames, so every frame decodes from the frames before it.
 PREPARED_CODEC = VideoCodec("mpeg4", "yuv420p", {"qscale:v": "3"})
 PREPARED_EXTENSION = ".mp4"
-DEFAULT_SHORT_SIDE = 128  # seeds 001/003: frames resized to 128x171 before the 112 crop
+DEFAULT_SHORT_SIDE = 128  # MFO and Pace Prediction supp.: frames resized to 128x171 before the 112 crop
 DEFAULT_GOP_SIZE = (
     16  # a key frame at least every 16 frames: a clip's seek decodes < 16 frames it does not use
 )

@@ -6,7 +6,7 @@ small stand-alone class with the same habits: `save_pretrained(dir)` writes
 (with `return_tensors`, `num_frames`, `do_sample_frames`) returns a `BatchFeature` of `pixel_values`.
 Where torchvision is installed, `VsslTorchvisionVideoProcessor` (a `BaseVideoProcessor` running this
 class) is what `AutoVideoProcessor.from_pretrained` returns for the same file (`hf_vssl.pipelines`).
-Pipeline (the seeds' test protocol): sample clips (10 uniform, or dense windows), resize every frame to
+Pipeline (the papers' test protocol): sample clips (10 uniform, or dense windows), resize every frame to
 `frame_size` while decoding, centre crop `crop_size` (or ten crops), scale to [0, 1], normalise ->
 (num_clips * crops, C, T, h, w).
 
@@ -41,7 +41,7 @@ class VsslVideoProcessor:
     """Frames -> normalised clips (num_clips, C, T, H, W) for a video backbone.
 
     num_frames, frame_stride: frames per clip and the step between them.
-    sampling: "uniform" (`num_clips` clips spread over the video, the seeds' 10-clip test) or "dense"
+    sampling: "uniform" (`num_clips` clips spread over the video, the papers' 10-clip test) or "dense"
         (clips every `window_stride` frames, ViCC's test; the clip count depends on the video).
     frame_size: (H, W) frames are resized to while decoding, an int for the shorter side (aspect
         kept), or None for the video's own size (data prepared at the training size).
@@ -54,13 +54,15 @@ class VsslVideoProcessor:
 
     config_name: ClassVar[str] = "video_preprocessor_config.json"
 
-    num_frames: int = 16  # seeds 001-003: 16-frame clips
+    num_frames: int = 16  # MFO, SDC and Pace Prediction supp.: 16-frame clips
     frame_stride: int = 1
-    num_clips: int = 10  # seeds 001/002: ten clips per test video
+    num_clips: int = 10  # MFO and SDC supp.: ten clips per test video
     sampling: Literal["uniform", "dense"] = "uniform"
     window_stride: int = 16
-    frame_size: list[int] | int | None = field(default_factory=lambda: [128, 171])  # seeds 001/003: 128x171
-    crop_size: list[int] | int = field(default_factory=lambda: [112, 112])  # seeds 001-003: centre 112
+    # MFO and Pace Prediction supp.: 128x171
+    frame_size: list[int] | int | None = field(default_factory=lambda: [128, 171])
+    # MFO, SDC and Pace Prediction supp.: centre 112
+    crop_size: list[int] | int = field(default_factory=lambda: [112, 112])
     ten_crop: bool = False
     channel_order: Literal["rgb", "bgr"] = "rgb"
     do_rescale: bool = True

@@ -88,7 +88,7 @@ def window_clips(
     short_policy: ShortPolicy = "loop",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """MFO/SDC views of one window of 2 * num_frames frames taken at a random stride in
-    [1, min(max_stride, video_frames / (2 * num_frames))] (seed 001: 32 frames, stride up to 3):
+    [1, min(max_stride, video_frames / (2 * num_frames))] (MFO supp.: 32 frames, stride up to 3):
     clip0 = its first num_frames frames, clip1 = its last num_frames, overview = every second frame of it.
 
     continuous_stride: the stride is a real number and frame i of the window is round(start + i * stride), as
@@ -117,8 +117,9 @@ def pace_clip(
     end_policy: EndPolicy = "wrap",
     start_anywhere: bool = False,
 ) -> np.ndarray:
-    """A clip played at `pace` (seed 003): frame i is start + floor(i * pace), so pace 2 reads start, start+2, ...
-    and pace 1/2 repeats each frame twice; a negative pace (or backward=True) plays the clip in reverse.
+    """A clip played at `pace` (Pace Prediction supp.): frame i is start + floor(i * pace), so pace 2 reads
+    start, start+2, ... and pace 1/2 repeats each frame twice; a negative pace (or backward=True) plays the
+    clip in reverse.
 
     The start is drawn so the clip fits in the video when it can (start_anywhere=True draws it over the
     whole video, as the original code did). Frames past the end follow `end_policy`: "wrap" (the original
@@ -152,8 +153,8 @@ def pace_clip(
 
 
 def static_clip(clip_indices: np.ndarray, rng: np.random.Generator, offset: int | None = None) -> np.ndarray:
-    """SDC's static view (seed 002): one frame of the clip (at `offset`, random when None) repeated for the
-    clip's length."""
+    """SDC's static view (Qian et al., ECCV 2022): one frame of the clip (at `offset`, random when None)
+    repeated for the clip's length."""
     clip_indices = np.asarray(clip_indices, dtype=np.int64)
     offset = int(rng.integers(0, len(clip_indices))) if offset is None else offset
     return np.full_like(clip_indices, clip_indices[offset])
@@ -176,7 +177,7 @@ def uniform_clips(
     short_policy: ShortPolicy = "loop",
 ) -> np.ndarray:
     """`num_clips` clips with starts spread evenly from the first to the last possible start (the 10-clip test
-    protocol of all seeds): (num_clips, num_frames). Deterministic."""
+    protocol of all four papers): (num_clips, num_frames). Deterministic."""
     _check_video_frames(video_frames)
     span = clip_span(num_frames, stride)
     starts = np.round(np.linspace(0, max(video_frames - span, 0), num_clips)).astype(np.int64)
@@ -227,7 +228,7 @@ class SingleClipSampler:
 class TwoClipSampler:
     """Two independent random clips, views "clip0", "clip1" (ViCC/CoCLR)."""
 
-    num_frames: int = 32  # seed 004: 32 frames for S3D
+    num_frames: int = 32  # ViCC supp.: 32 frames for S3D
     stride: int = 1
     short_policy: ShortPolicy = "loop"
 
@@ -249,8 +250,8 @@ class WindowSampler:
     at the same offset in both clips with `shared_static_offset`), difference=True adds "diff0", "diff1"
     (each clip plus one frame, for frame differences)."""
 
-    num_frames: int = 16  # seeds 001/002: two 16-frame clips
-    max_stride: int = 3  # seed 001: stride in [1, min(3, N / 32)]
+    num_frames: int = 16  # MFO and SDC supp.: two 16-frame clips
+    max_stride: int = 3  # MFO supp.: stride in [1, min(3, N / 32)]
     static: bool = False
     difference: bool = False
     short_policy: ShortPolicy = "loop"
@@ -282,16 +283,17 @@ class WindowSampler:
 
 @dataclass(frozen=True)
 class PaceSampler:
-    """Pace prediction (seed 003): `num_clips` clips ("clip0", ...) of one video at paces drawn from `paces`;
-    targets "pace0", ... are the indices of the drawn paces in `paces`.
+    """Pace prediction (Wang et al., ECCV 2020): `num_clips` clips ("clip0", ...) of one video at paces drawn
+    from `paces`; targets "pace0", ... are the indices of the drawn paces in `paces`.
 
     backward: "none", "random" (each clip reversed with probability 1/2, the label ignores direction) or
     "signed" (the label set is paces followed by their negatives: 2 * len(paces) classes).
-    distinct_paces: the clips of one sample get different paces (seed 003 algorithm 1, same context).
+    distinct_paces: the clips of one sample get different paces (Pace Prediction supp. Algorithm 1, same
+    context).
     """
 
     num_frames: int = 16
-    paces: tuple[float | Fraction, ...] = (1, 2, 3, 4)  # seed 003 table 1: the 4-class baseline
+    paces: tuple[float | Fraction, ...] = (1, 2, 3, 4)  # Pace Prediction supp. Table 1: the 4-class baseline
     backward: Literal["none", "random", "signed"] = "none"
     end_policy: EndPolicy = "wrap"  # the original code wraps to the first frame
     start_anywhere: bool = False

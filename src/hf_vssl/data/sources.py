@@ -52,7 +52,7 @@ def load_video_dataset(
     dataset_format: one of DATASET_FORMATS; "auto" recognises UCF-101, HMDB-51, saved DatasetDicts, prepared
         Parquet and class-folder trees, and takes a path that is no folder for a Hub id; "hub" hands any path
         to `datasets.load_dataset` (e.g. a `videofolder` tree with `<split>/<class>/<video>`).
-    split: the official split of UCF-101 / HMDB-51 (1, 2 or 3; the seeds use 1).
+    split: the official split of UCF-101 / HMDB-51 (1, 2 or 3; the papers use 1).
     video_column: the column holding the videos when it is not `video` (renamed to `video`).
     """
     from . import loaders

@@ -1,4 +1,5 @@
-"""Video-level classification accuracy under the multi-clip test protocol (METHODS.md).
+"""Video-level classification accuracy under the multi-clip test protocol
+(docs/METHODS.md#downstream-protocols).
 
 Every test video is cut into several clips (10 uniform clips, or ViCC's dense windows x crops);
 the classifier's softmax is averaged over a video's clips and the video is scored top-1 / top-5.

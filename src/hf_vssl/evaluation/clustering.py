@@ -1,7 +1,7 @@
-"""Cluster evaluation of hard assignments against labels (seed 004 supplementary table 1).
+"""Cluster evaluation of hard assignments against labels (ViCC supp. Table 1).
 
 The five measures of ViCC's prototype study, defined as in Asano et al. (SeLa, ICLR 2020) which the
-seed cites: accuracy after Hungarian matching of clusters to classes, NMI, ARI, the mean over
+the paper cites: accuracy after Hungarian matching of clusters to classes, NMI, ARI, the mean over
 clusters of the entropy of the class distribution inside the cluster (nats; 0 is optimal) and the
 mean over clusters of the largest class fraction inside the cluster (max purity). Clusters that
 received no sample do not enter the per-cluster means.
@@ -29,7 +29,7 @@ def hungarian_accuracy(assignments: np.ndarray, labels: np.ndarray) -> float:
     """Accuracy under the one-to-one cluster -> class matching that maximises it.
 
     With more clusters than classes (e.g. 300 prototypes for 101 classes) the unmatched clusters'
-    samples count as errors, as in the seed's protocol (it sets K = number of classes for this).
+    samples count as errors, as in the paper's protocol (it sets K = number of classes for this).
     """
     counts = contingency_matrix(assignments, labels)
     rows, cols = linear_sum_assignment(counts, maximize=True)
@@ -88,7 +88,7 @@ def _check_pair(assignments: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray
 
 def prototype_assignments(checkpoint: str, evaluation) -> np.ndarray:
     """Rounded prototype assignments (N_test,) of a pretraining checkpoint: the arg-max over its
-    prototypes of the scores averaged over each test video's clips (seed 004 table 1).
+    prototypes of the scores averaged over each test video's clips (ViCC supp. Table 1).
 
     The method's `<Method>ForPretraining` must define `prototype_scores(pixel_values) -> (N, K)`."""
     from ..methods.registry import get_method

@@ -55,8 +55,9 @@ logger = logging.getLogger(__name__)
 FEATURE_LEVELS = (*MULTILEVEL_NAMES, "final")  # low / mid / high stage maps, or the last stage's
 FEATURE_DTYPES = ("float32", "float16")
 FEATURE_FORMATS = ("npy", "parquet")
-# VideoMAE V2 docs/TAD.md (THUMOS14 features "_16_4") and ActionFormer's THUMOS14 I3D features: a
-# 16-frame clip every 4 frames
+# VideoMAE V2's TAD feature notes (THUMOS14 features "_16_4",
+# https://github.com/OpenGVLab/VideoMAEv2/blob/master/docs/TAD.md) and ActionFormer's THUMOS14 I3D
+# features: a 16-frame clip every 4 frames
 DEFAULT_STRIDE = 4
 SETTINGS_FILE, REPORT_FILE, PARTS_DIR = "extraction.json", "report.json", "parts"
 PARQUET_FILE = Path("data") / "train-00000-of-00001.parquet"

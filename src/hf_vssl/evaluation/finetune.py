@@ -1,4 +1,4 @@
-"""Finetuning (METHODS.md "Downstream protocols"): every weight trained, a new classifier, dropout
+"""Finetuning (docs/METHODS.md#downstream-protocols): every weight trained, a new classifier, dropout
 before it; trained by the shared Accelerate loop, tested with the multi-clip protocol."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from .features import STREAM_COLUMNS, ClipOutputs, extract_clip_outputs, model_i
 
 @dataclass
 class FinetuneArguments:
-    """The seeds give no finetune recipe; these are common UCF-101 finetune settings. The backbone's
+    """The papers give no finetune recipe; these are common UCF-101 finetune settings. The backbone's
     learning rate is learning_rate x backbone_lr_multiplier (the new head's is learning_rate)."""
 
     epochs: int = 50

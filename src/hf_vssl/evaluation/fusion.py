@@ -1,4 +1,4 @@
-"""Two-stream late fusion of an RGB and a flow evaluation (seed 004 tables 2-3, rows "R+F").
+"""Two-stream late fusion of an RGB and a flow evaluation (ViCC supp. Tables 2-3, rows "R+F").
 
 The rules are those of the released `eval/merge_2stream_prob.py` (ViCC, copied from CoCLR):
 - classification (`merge_prob`): each stream's per-video probability is its softmax averaged over the

@@ -1,4 +1,4 @@
-"""Linear probe (METHODS.md "Downstream protocols"): a linear classifier on frozen features.
+"""Linear probe (docs/METHODS.md#downstream-protocols): a linear classifier on frozen features.
 
 Two recipes. "features" (the default, fast): the backbone runs once, the pooled features of every
 test-protocol clip of the training videos are extracted (and cached), and the head (L2 norm ->
@@ -53,7 +53,7 @@ RELEASED_PROBE = FinetuneArguments(
 
 @dataclass
 class ProbeArguments:
-    """Head training on cached features. The seeds give no probe recipe; these are the usual
+    """Head training on cached features. The papers give no probe recipe; these are the usual
     feature-probe settings (Adam, 100 epochs) under the released probe head: L2 -> BatchNorm -> linear.
 
     The head is ViCC / CoCLR's (`eval/main_classifier.py`, `--train_what last` sets final_norm and

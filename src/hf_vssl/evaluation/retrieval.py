@@ -1,4 +1,4 @@
-"""Nearest-neighbour video retrieval (the protocol every seed reports, METHODS.md "Downstream protocols").
+"""Nearest-neighbour video retrieval (the protocol every paper reports, docs/METHODS.md#downstream-protocols).
 
 No training: each video's pooled clip features are averaged, each set is mean-centred and
 L2-normalised (as CoCLR / ViCC's evaluation code does), test videos query the training videos by
@@ -17,7 +17,7 @@ import numpy as np
 if TYPE_CHECKING:
     from .features import ClipOutputs
 
-RECALL_KS = (1, 5, 10, 20, 50)  # seeds 001-004 retrieval tables
+RECALL_KS = (1, 5, 10, 20, 50)  # MFO, SDC, Pace Prediction and ViCC supp. retrieval tables
 
 
 logger = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 The network is any checkpoint `AutoModel.from_pretrained` loads (a folder or a Hub id; a
 pretraining checkpoint gives its backbone) or a random init of a backbone type. The test clips are
 described by one `VsslVideoProcessor`: the one saved with the checkpoint, else the one its
-`pretraining` record implies, else the seeds' 16 frames, 112 crop and 128 x 171 frames; any field
+`pretraining` record implies, else the papers' 16 frames, 112 crop and 128 x 171 frames; any field
 given in `EvaluationArguments` overrides it. The input stream (RGB videos, or the flow videos of
 `hf-vssl extract-flow`) is the model's own unless named, and a model refuses the other stream.
 """
@@ -163,7 +163,7 @@ def default_processor(
     backbone: VsslBackboneModel, model: str | None = None, **overrides: Any
 ) -> VsslVideoProcessor:
     """The test clips of `backbone`: `overrides` > the processor saved in the folder `model` > the one
-    its pretraining record implies > the seeds' default."""
+    its pretraining record implies > the papers' default."""
     if model is not None and (Path(model) / VsslVideoProcessor.config_name).is_file():
         processor = VsslVideoProcessor.from_pretrained(model)
     elif backbone.config.pretraining:

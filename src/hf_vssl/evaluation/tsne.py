@@ -1,4 +1,4 @@
-"""t-SNE map of video features coloured by class (seed 004 supplementary figure 2)."""
+"""t-SNE map of video features coloured by class (ViCC supp. Fig. 2)."""
 
 from __future__ import annotations
 

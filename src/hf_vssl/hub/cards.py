@@ -1,7 +1,7 @@
 """Model cards, rendered with huggingface_hub's `ModelCard` / `ModelCardData`.
 
 The card's metadata carries `model-index` only for results measured with hf-vssl; the paper's
-numbers go into the card body, labelled as the paper's, with the seed table they come from. The
+numbers go into the card body, labelled as the paper's, with the supplementary table they come from. The
 same renderer writes the repository's `model_cards/` (`hf-vssl zoo --write-cards`), the card of a
 pretraining run and the README.md of every push, so they cannot drift apart. A card describes the
 checkpoint from its own config: a run's card is rendered from a preset built out of the checkpoint

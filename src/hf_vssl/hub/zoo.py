@@ -1,8 +1,8 @@
-"""The model zoo: every named preset in one table (timm's `default_cfgs`; STYLE.md trait 5).
+"""The model zoo: every named preset in one table (timm's `default_cfgs`).
 
 Scripts, model cards, the CLI and tests read `ZOO`; nothing else lists presets. A preset names the
 backbone configuration, the pretext method and recipe that train it, the clip size it expects, the
-original release a converter reads, and the numbers its paper reports, each with the seed table it
+original release a converter reads, and the numbers its paper reports, each with the supplementary table it
 comes from. The paper's numbers are never presented as measured here: measured results are passed
 to the card renderer separately (`hf_vssl.hub.cards`).
 """
@@ -31,7 +31,7 @@ DATASETS: dict[str, str] = {
 class Result:
     """One downstream number: top-1 accuracy (%) for probe / finetune, recall R@k (%) for retrieval.
 
-    source: where it comes from, e.g. "seed 004 table 3" for a paper's number or
+    source: where it comes from, e.g. "ViCC supp. Table 3" for a paper's number or
         "hf-vssl evaluate, 2025-01-01" for a measured one.
     pretrain_dataset: what the weights were pretrained on, or "not stated" when the source is silent.
     """
@@ -183,7 +183,7 @@ def _results(
 
 FUSED = "ViCC-R+F: late fusion of this preset with its other stream (two-stream)"
 SDC_TABLE4 = (
-    "seed 002 table 4 does not name the protocol; its CVRL row (92.9 / 67.9) is CVRL's finetune result"
+    "SDC supp. Table 4 does not name the protocol; its CVRL row (92.9 / 67.9) is CVRL's finetune result"
 )
 SDC_TABLE1 = (
     "ablation default (sigma = identity, K = 5, shared encoder); the supplement names neither backbone nor "
@@ -200,15 +200,15 @@ ZOO: tuple[Preset, ...] = (
         method_config=(
             ("num_frames", 32),
             ("crop_size", 128),
-        ),  # seed 004 table 3: S3D rows, 32 frames at 128 px
+        ),  # ViCC supp. Table 3: S3D rows, 32 frames at 128 px
         pretrain_dataset="ucf101",
         paper=VICC,
         convert_from="vicc",
         reported=(
-            *_results("seed 004 table 3", "ucf101", "linear-probe", 72.2, 38.5),
-            *_results("seed 004 table 3", "ucf101", "finetune", 84.3, 47.9),
-            *_results("seed 004 table 3", "ucf101", "linear-probe", 78.0, 47.9, FUSED),
-            *_results("seed 004 table 3", "ucf101", "finetune", 90.5, 62.2, FUSED),
+            *_results("ViCC supp. Table 3", "ucf101", "linear-probe", 72.2, 38.5),
+            *_results("ViCC supp. Table 3", "ucf101", "finetune", 84.3, 47.9),
+            *_results("ViCC supp. Table 3", "ucf101", "linear-probe", 78.0, 47.9, FUSED),
+            *_results("ViCC supp. Table 3", "ucf101", "finetune", 90.5, 62.2, FUSED),
         ),
     ),
     Preset(
@@ -217,13 +217,14 @@ ZOO: tuple[Preset, ...] = (
         backbone_type="vssl-s3d",
         backbone_kwargs=(("gating", False),),
         backbone_title="S3D (CoCLR layout)",
-        method_config=(("stream", "flow"), ("num_frames", 32), ("crop_size", 128)),  # seed 004 table 3: Flow
+        # ViCC supp. Table 3: Flow
+        method_config=(("stream", "flow"), ("num_frames", 32), ("crop_size", 128)),
         pretrain_dataset="ucf101",
         paper=VICC,
         convert_from="vicc",
         reported=(
-            *_results("seed 004 table 3", "ucf101", "linear-probe", 78.0, 47.9, FUSED),
-            *_results("seed 004 table 3", "ucf101", "finetune", 90.5, 62.2, FUSED),
+            *_results("ViCC supp. Table 3", "ucf101", "linear-probe", 78.0, 47.9, FUSED),
+            *_results("ViCC supp. Table 3", "ucf101", "finetune", 90.5, 62.2, FUSED),
         ),
     ),
     Preset(
@@ -235,15 +236,15 @@ ZOO: tuple[Preset, ...] = (
         method_config=(
             ("num_frames", 16),
             ("crop_size", 128),
-        ),  # seed 004 table 3: R(2+1)D rows, 16 frames at 128 px
+        ),  # ViCC supp. Table 3: R(2+1)D rows, 16 frames at 128 px
         pretrain_dataset="ucf101",
         paper=VICC,
         convert_from="vicc",
         reported=(
-            *_results("seed 004 table 3", "ucf101", "linear-probe", 74.4, 30.8),
-            *_results("seed 004 table 3", "ucf101", "finetune", 82.8, 52.4),
-            *_results("seed 004 table 3", "ucf101", "linear-probe", 78.3, 45.2, FUSED),
-            *_results("seed 004 table 3", "ucf101", "finetune", 88.8, 61.5, FUSED),
+            *_results("ViCC supp. Table 3", "ucf101", "linear-probe", 74.4, 30.8),
+            *_results("ViCC supp. Table 3", "ucf101", "finetune", 82.8, 52.4),
+            *_results("ViCC supp. Table 3", "ucf101", "linear-probe", 78.3, 45.2, FUSED),
+            *_results("ViCC supp. Table 3", "ucf101", "finetune", 88.8, 61.5, FUSED),
         ),
     ),
     Preset(
@@ -255,15 +256,15 @@ ZOO: tuple[Preset, ...] = (
         method_config=(
             ("num_frames", 16),
             ("crop_size", 128),
-        ),  # seed 004 table 3: R3D rows, 16 frames at 128 px
+        ),  # ViCC supp. Table 3: R3D rows, 16 frames at 128 px
         pretrain_dataset="ucf101",
         paper=VICC,
         convert_from=None,  # the ViCC release ships S3D and R(2+1)D code only
         reported=(
-            *_results("seed 004 table 3", "ucf101", "linear-probe", 69.0, 44.2),
-            *_results("seed 004 table 3", "ucf101", "finetune", 78.2, 44.7),
-            *_results("seed 004 table 3", "ucf101", "linear-probe", 73.3, 46.7, FUSED),
-            *_results("seed 004 table 3", "ucf101", "finetune", 85.7, 53.2, FUSED),
+            *_results("ViCC supp. Table 3", "ucf101", "linear-probe", 69.0, 44.2),
+            *_results("ViCC supp. Table 3", "ucf101", "finetune", 78.2, 44.7),
+            *_results("ViCC supp. Table 3", "ucf101", "linear-probe", 73.3, 46.7, FUSED),
+            *_results("ViCC supp. Table 3", "ucf101", "finetune", 85.7, 53.2, FUSED),
         ),
     ),
     Preset(
@@ -272,19 +273,20 @@ ZOO: tuple[Preset, ...] = (
         backbone_type="vssl-r2plus1d",
         backbone_kwargs=(("variant", "compact"),),
         backbone_title="R(2+1)D, VCOP's compact form (blocks [1,1,1,1])",
-        method_config=(),  # seed 003 / METHODS.md: the method defaults (16 x 112 x 112)
+        # Pace Prediction supp. / docs/METHODS.md#pace-prediction: the method defaults (16 x 112 x 112)
+        method_config=(),
         pretrain_dataset="ucf101",
         paper=PACE,
         convert_from="pace",
         reported=(
-            *_results("seed 004 table 3 (Pace Pred row)", "ucf101", "finetune", 75.9, 35.9),
-            *_results("seed 004 table 3 (Pace Pred row)", "kinetics400", "finetune", 77.1, 36.6),
+            *_results("ViCC supp. Table 3 (Pace Pred row)", "ucf101", "finetune", 75.9, 35.9),
+            *_results("ViCC supp. Table 3 (Pace Pred row)", "kinetics400", "finetune", 77.1, 36.6),
             Result(
                 "finetune",
                 "ucf101",
                 "top-1",
                 74.9,
-                "seed 003 table 3",
+                "Pace Prediction supp. Table 3",
                 "not stated",
                 "pace step 2, paces [1,3,5,7]; the supplement does not name the backbone",
             ),
@@ -308,27 +310,27 @@ ZOO: tuple[Preset, ...] = (
         backbone_kwargs=(("gating", True),),
         backbone_title="S3D-G (S3D with feature gating)",
         method_config=(
-            ("num_frames", 64),  # seed 004 table 3: Pace Pred S3D-G row, 64 frames at 224 px
+            ("num_frames", 64),  # ViCC supp. Table 3: Pace Pred S3D-G row, 64 frames at 224 px
             ("crop_size", 224),
             ("frame_size", (256, 256)),  # release train.py: frames resized to 256 x 256, random 224 crop
         ),
         pretrain_dataset="ucf101",
         paper=PACE,
         convert_from=None,  # the release's s3d_g.py has a layout of its own, not converted here
-        reported=_results("seed 004 table 3 (Pace Pred row)", "ucf101", "finetune", 87.1, 52.6),
+        reported=_results("ViCC supp. Table 3 (Pace Pred row)", "ucf101", "finetune", 87.1, 52.6),
     ),
     Preset(
         name="mfo-r3d18",
         method="mfo",
         backbone_type="vssl-r3d",
         backbone_kwargs=(("depth", 18), ("stem", "hara")),
-        backbone_title="R3D-18, Hara et al.'s form (7x7x7 stem + max-pool, seed 001 table 1)",
-        method_config=(),  # seed 001 §2: the method defaults are the Kinetics-400 recipe (16 x 112 x 112)
+        backbone_title="R3D-18, Hara et al.'s form (7x7x7 stem + max-pool, MFO supp. Table 1)",
+        method_config=(),  # MFO supp. §2: the method defaults are the Kinetics-400 recipe (16 x 112 x 112)
         pretrain_dataset="kinetics400",
         paper=MFO,
         convert_from="mfo",
         reported=_results(
-            "seed 001 table 3", "kinetics400", "linear-probe", 63.2, 33.4, "L_aug + L_ret (full model)"
+            "MFO supp. Table 3", "kinetics400", "linear-probe", 63.2, 33.4, "L_aug + L_ret (full model)"
         ),
     ),
     Preset(
@@ -336,7 +338,7 @@ ZOO: tuple[Preset, ...] = (
         method="mfo",
         backbone_type="vssl-s3d",
         backbone_kwargs=(("gating", False),),
-        backbone_title="S3D (CoCLR layout, seed 001 table 2)",
+        backbone_title="S3D (CoCLR layout, MFO supp. Table 2)",
         method_config=(),
         pretrain_dataset="kinetics400",
         paper=MFO,
@@ -347,17 +349,17 @@ ZOO: tuple[Preset, ...] = (
         method="sdc",
         backbone_type="vssl-r2plus1d",
         backbone_kwargs=(("variant", "torchvision"),),
-        backbone_title="R(2+1)D-18, torchvision's form (seed 002 table 4)",
+        backbone_title="R(2+1)D-18, torchvision's form (SDC supp. Table 4)",
         method_config=(
             ("num_static_concepts", 100),
             ("num_dynamic_concepts", 100),
-        ),  # seed 002 tables 2-3: K-400
+        ),  # SDC supp. Tables 2-3: K-400
         pretrain_dataset="kinetics400",
         paper=SDC,
         convert_from="sdc",
         reported=(
-            *_results("seed 002 table 4", "not stated", "finetune", 86.1, 54.8, SDC_TABLE4),
-            *_results("seed 002 table 1", "not stated", "linear-probe", 72.1, 45.9, SDC_TABLE1),
+            *_results("SDC supp. Table 4", "not stated", "finetune", 86.1, 54.8, SDC_TABLE4),
+            *_results("SDC supp. Table 1", "not stated", "linear-probe", 72.1, 45.9, SDC_TABLE1),
         ),
     ),
     Preset(
@@ -365,15 +367,15 @@ ZOO: tuple[Preset, ...] = (
         method="sdc",
         backbone_type="vssl-r3d",
         backbone_kwargs=(("depth", 34), ("stem", "hara")),
-        backbone_title="R3D-34, Hara et al.'s form (seed 002 table 4)",
+        backbone_title="R3D-34, Hara et al.'s form (SDC supp. Table 4)",
         method_config=(
             ("num_static_concepts", 100),
             ("num_dynamic_concepts", 100),
-        ),  # seed 002 tables 2-3: K-400
+        ),  # SDC supp. Tables 2-3: K-400
         pretrain_dataset="kinetics400",
         paper=SDC,
         convert_from="sdc",
-        reported=_results("seed 002 table 4", "not stated", "finetune", 89.4, 58.3, SDC_TABLE4),
+        reported=_results("SDC supp. Table 4", "not stated", "finetune", 89.4, 58.3, SDC_TABLE4),
     ),
 )
 

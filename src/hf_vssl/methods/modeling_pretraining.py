@@ -35,8 +35,8 @@ PRETRAINING_KEY = "pretraining"
 class VsslPretrainingConfig(PreTrainedConfig):
     """Base of the method configs: the clip, augmentation and optimisation fields every method has,
     declared and validated once here. A method sets `model_type` ("vssl-<method>") and its default
-    backbone (`sub_configs_defaults`), overrides the defaults below with its seed's values (with a
-    comment citing the seed table or released file) and adds its own fields.
+    backbone (`sub_configs_defaults`), overrides the defaults below with its paper's values (with a
+    comment citing the supplementary table or released file) and adds its own fields.
 
     A method whose model has prototype banks (`VsslForPretraining.prototype_banks`) declares
     `freeze_prototypes_epochs`.
@@ -48,8 +48,8 @@ class VsslPretrainingConfig(PreTrainedConfig):
     backbone_config: dict | PreTrainedConfig | None = None
 
     # --- clip (what one training sample decodes) ---
-    num_frames: int = 16  # frames per clip (every seed's main setting)
-    # (H, W) frames are decoded at before cropping (the seeds' 128 x 171); None keeps the video's size
+    num_frames: int = 16  # frames per clip (every paper's main setting)
+    # (H, W) frames are decoded at before cropping (the papers' 128 x 171); None keeps the video's size
     frame_size: list[int] | None = field(default_factory=lambda: [128, 171])
     crop_size: int = 112  # side of the square training crop
 
@@ -74,7 +74,7 @@ class VsslPretrainingConfig(PreTrainedConfig):
     lr_decay_factor: float = 0.1
     final_lr: float = 0.0  # end of the "cosine" schedule
     warmup_epochs: float = 0.0
-    lars_trust_coefficient: float = 0.001  # seed 004 / METHODS.md: LARS eta 0.001, no clipping
+    lars_trust_coefficient: float = 0.001  # ViCC supp. / docs/METHODS.md#vicc: LARS eta 0.001, no clipping
     # ViCC's released src/main_single.py:321 wraps SGD in apex LARC, which adapts and decays every
     # parameter (biases and BatchNorm included); True skips 1-D tensors as SwAV-style LARS does
     lars_exclude_bias_and_norm: bool = False

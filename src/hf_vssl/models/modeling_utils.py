@@ -45,7 +45,7 @@ class VsslBackboneConfig(BackboneConfigMixin, PreTrainedConfig):
     in_channels: int = 3
     bn_eps: float = 1e-5
     bn_momentum: float = 0.1
-    # low / mid / high feature levels (seed 001 tables 1-2): names of stages in `stage_names`
+    # low / mid / high feature levels (MFO supp. Tables 1-2): names of stages in `stage_names`
     multilevel_stages: list[str] | tuple[str, ...] | None = None
     # classification head (finetune / linear probe)
     classifier_dropout: float = 0.5
@@ -141,7 +141,7 @@ class VsslModelOutput(ModelOutput):
     last_hidden_state: (B, C, T', H', W') of the last stage.
     pooler_output: (B, C), global average over time and space.
     hidden_states: every stage's output, in `config.stage_names` order (`output_hidden_states=True`).
-    multilevel_features: (low, mid, high) maps of `config.multilevel_stages` (seed 001 tables 1-2),
+    multilevel_features: (low, mid, high) maps of `config.multilevel_stages` (MFO supp. Tables 1-2),
         returned with `output_multilevel_features=True`.
     """
 
@@ -378,7 +378,7 @@ class VsslForVideoClassification(VsslPreTrainedModel):
     """Backbone + (optional L2 / BN of the probe) + dropout + linear, for finetune and linear probe.
 
     With `config.freeze_backbone` the backbone gets no gradient and stays in eval mode (its BN
-    statistics stay those of pretraining), which is the linear-probe protocol of every seed.
+    statistics stay those of pretraining), which is the linear-probe protocol of every paper.
     """
 
     backbone_class: ClassVar[type[VsslBackboneModel]]

@@ -22,7 +22,7 @@ def info_nce_loss(
 ) -> torch.Tensor:
     """Multi-positive InfoNCE: mean over anchors of the mean over its positives p of
     -log(exp(s_ap / tau) / sum_c exp(s_ac / tau)), c running over every candidate not ignored and
-    every extra negative (other positives stay in the denominator, as in seed 003 algorithm 2).
+    every extra negative (other positives stay in the denominator, as in Pace Prediction supp. Algorithm 2).
 
     anchors: (N, D); candidates: (M, D); positive_mask: (N, M) bool.
     extra_negatives: (E, D) shared by all anchors, or (N, E, D) per anchor.
@@ -94,7 +94,7 @@ def group_info_nce(
     embeddings: (M, D) of this process, groups: (M,) int ids, comparable across processes (e.g. a
     global video index, or a pace label). Candidates are every process's rows (gathered with
     gradient); an anchor's own row is left out of the denominator; anchors alone in their group do
-    not count. This is seed 003's algorithm 1 (groups = videos) and 2 (groups = paces), and the
+    not count. This is Pace Prediction supp. Algorithm 1 (groups = videos) and 2 (groups = paces), and the
     clip contrast of MFO / SDC (groups = videos)."""
     if groups.shape != embeddings.shape[:1]:
         raise ValueError(f"groups must be (M,) for embeddings (M, D), got {tuple(groups.shape)}")

@@ -1,6 +1,6 @@
 """Sinkhorn-Knopp (SwAV style), distributed over processes as in the original.
 
-The formula (METHODS.md "Shared building blocks"): Q = exp(S / eps) transposed to K x N, divided by
+The formula (docs/METHODS.md#sinkhorn-knopp): Q = exp(S / eps) transposed to K x N, divided by
 its global total; `num_iters` times: each row divided by its global row sum and by K, each column
 divided by its (local) column sum and by N; finally Q * N, transposed back to N x K.
 N is the global number of rows (every process's batch plus queue rows). Only the total and the row

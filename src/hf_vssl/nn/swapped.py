@@ -1,4 +1,4 @@
-"""Swapped prediction (SwAV; METHODS.md "Swapped prediction"): each view's Sinkhorn assignment is
+"""Swapped prediction (SwAV; docs/METHODS.md#swapped-prediction): each view's Sinkhorn assignment is
 predicted from the other views' prototype scores."""
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def swapped_prediction_loss(
     mean_batch[-sum_k Q_i[k] * log_softmax(scores_v / tau)[k]].
 
     scores: V tensors (..., K) (e.g. (B, K)); targets: V entries, Q_i (..., K) or None for a view
-    that is predicted from but not assigned (SwAV's crops_for_assign). Seed 004's cross-stream
+    that is predicted from but not assigned (SwAV's crops_for_assign). ViCC supp.'s cross-stream
     loss is this with four views, all assigned.
     """
     if len(scores) != len(targets) or len(scores) < 2:

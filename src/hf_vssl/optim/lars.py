@@ -1,5 +1,5 @@
-"""LARS as ViCC (seed 004) and SwAV use it: SGD with momentum whose per-tensor step is scaled by
-trust * ||w|| / (||g|| + wd * ||w|| + eps) (apex's LARC, no clipping by default).
+"""LARS as ViCC (Toering et al., WACV 2022) and SwAV use it: SGD with momentum whose per-tensor step is scaled
+by trust * ||w|| / (||g|| + wd * ||w|| + eps) (apex's LARC, no clipping by default).
 
 ViCC's release wraps its SGD in `apex.parallel.LARC(trust_coefficient=0.001, clip=False)`
 (`src/main_single.py:321`, `src/main_cross.py:333`; CoCLR itself trains with Adam), which adapts and
@@ -30,9 +30,9 @@ class LARS(torch.optim.SGD):
         self,
         params: Iterable[torch.nn.Parameter] | Iterable[dict[str, Any]],
         lr: float,
-        momentum: float = 0.9,  # seed 004: SGD momentum 0.9 wrapped in LARS
+        momentum: float = 0.9,  # ViCC supp.: SGD momentum 0.9 wrapped in LARS
         weight_decay: float = 0.0,
-        trust_coefficient: float = 0.001,  # seed 004 / SwAV: eta = 0.001
+        trust_coefficient: float = 0.001,  # ViCC supp. / SwAV: eta = 0.001
         clip: bool = False,  # SwAV / ViCC: LARC without clipping
         eps: float = 1e-8,
         exclude_bias_and_norm: bool = False,  # apex LARC (ViCC release) adapts every tensor

@@ -1,6 +1,6 @@
 """The optimisation recipe of a run and what it builds: a torch optimizer and a per-step scheduler.
 
-`VsslPretrainingConfig` declares the recipe fields once (`RECIPE_FIELDS`, with each method's seed
+`VsslPretrainingConfig` declares the recipe fields once (`RECIPE_FIELDS`, with each method's paper
 defaults) and validates them by building its `OptimizerRecipe`; finetune and probe build theirs from
 their own options. So a new method needs no training code of its own.
 """
@@ -26,9 +26,9 @@ LR_SCHEDULES = ("constant", "step", "cosine")
 
 @dataclass(frozen=True)
 class OptimizerRecipe:
-    """optimizer: "sgd", "lars" (SGD wrapped in LARS, seed 004), "adam" or "adamw".
+    """optimizer: "sgd", "lars" (SGD wrapped in LARS, ViCC supp.), "adam" or "adamw".
     lr_schedule: "constant"; "step" (x lr_decay_factor at each epoch of lr_milestones); "cosine"
-    (per optimizer step from learning_rate to final_lr, seed 004). warmup_epochs: linear warm-up.
+    (per optimizer step from learning_rate to final_lr, ViCC supp.). warmup_epochs: linear warm-up.
     batch_size: the global batch of one optimizer step (all processes x accumulation steps)."""
 
     epochs: int
@@ -42,7 +42,7 @@ class OptimizerRecipe:
     lr_decay_factor: float = 0.1
     final_lr: float = 0.0
     warmup_epochs: float = 0.0
-    lars_trust_coefficient: float = 0.001  # seed 004 / METHODS.md: LARS eta 0.001, no clipping
+    lars_trust_coefficient: float = 0.001  # ViCC supp. / docs/METHODS.md#vicc: LARS eta 0.001, no clipping
     lars_exclude_bias_and_norm: bool = False  # apex LARC (ViCC release) adapts and decays every tensor
 
     def __post_init__(self) -> None:

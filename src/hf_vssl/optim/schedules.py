@@ -20,7 +20,7 @@ def cosine_schedule(
     total_steps: int, final_factor: float = 0.0, warmup_steps: int = 0
 ) -> Callable[[int], float]:
     """Linear warm-up to 1, then per-step cosine from 1 to `final_factor` at `total_steps` (held after).
-    Seed 004: lr 0.6 -> 0.0006, i.e. final_factor = final_lr / lr = 0.001."""
+    ViCC supp.: lr 0.6 -> 0.0006, i.e. final_factor = final_lr / lr = 0.001."""
     _check_steps(total_steps, warmup_steps)
     if final_factor < 0:
         raise ValueError(f"final_factor must be >= 0, got {final_factor}")
@@ -38,7 +38,7 @@ def step_schedule(
     milestones: Sequence[int], gamma: float = 0.1, warmup_steps: int = 0, steps_per_epoch: int = 1
 ) -> Callable[[int], float]:
     """Multiply by `gamma` at each milestone. Milestones are epochs when `steps_per_epoch` is given
-    (seed 003: lr x 0.1 every 6 epochs -> milestones (6, 12)); optional linear warm-up."""
+    (Pace Prediction supp.: lr x 0.1 every 6 epochs -> milestones (6, 12)); optional linear warm-up."""
     if list(milestones) != sorted(milestones) or any(m < 0 for m in milestones):
         raise ValueError(f"milestones must be increasing and >= 0, got {list(milestones)}")
     if steps_per_epoch < 1 or warmup_steps < 0:

@@ -151,7 +151,8 @@ def pretrain_cross_stream(
     overrides: dict[str, Any] | None = None,
     dataset_name: str = "",
 ) -> list[PretrainOutput]:
-    """ViCC stage 2 (seed 004): the RGB -> flow -> RGB -> flow alternation after the two stage-1 runs.
+    """ViCC stage 2 (Toering et al., WACV 2022): the RGB -> flow -> RGB -> flow alternation after the two
+    stage-1 runs.
 
     Each round is a full run of the shared loop in `args.output_dir / "round<i>-<stream>"`, starting
     the trained stream from its latest export and freezing the other stream's latest export

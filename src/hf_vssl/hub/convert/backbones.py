@@ -348,7 +348,7 @@ TORCHVISION_S3D = Architecture(
     keymap=torchvision_s3d_keymap,
     marker=r"features\.15\.branch3\.1\.0\.weight",
     infer=_infer_s3d,
-    # torchvision's S3D uses the TensorFlow BN settings (BACKBONES.md) and floor pooling at MaxPool_5a
+    # torchvision's S3D uses the TensorFlow BN settings (docs/METHODS.md#s3d) and floor pooling at MaxPool_5a
     # (`features.13` = MaxPool3d(kernel_size=(2, 2, 2), stride=(2, 2, 2), padding=(0, 0, 0)))
     config_kwargs={"bn_eps": 1e-3, "bn_momentum": 0.001, "pool5_ceil_mode": False},
 )

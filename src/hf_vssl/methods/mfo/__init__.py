@@ -1,4 +1,5 @@
-"""MFO, multi-level feature optimisation (seed 001): importing this package registers the method."""
+"""MFO, multi-level feature optimisation (Qian et al., ICCV 2021): importing this package registers the
+method."""
 
 from ..registry import MethodSpec, register_method
 from .configuration_mfo import MFOConfig

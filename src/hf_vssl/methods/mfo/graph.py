@@ -1,4 +1,4 @@
-"""The instance graph G_ins of MFO (seed 001) and the graph-guided loss L_mul that uses it.
+"""The instance graph G_ins of MFO (Qian et al., ICCV 2021) and the graph-guided loss L_mul that uses it.
 
 High-level features give a reliable view of which clips belong together (instance similarity E,
 shared prototypes); low- and mid-level features cannot tell that on their own, so their contrast

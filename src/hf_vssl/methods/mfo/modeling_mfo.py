@@ -1,4 +1,4 @@
-"""MFO pretraining: multi-level feature optimisation (seed 001; METHODS.md "MFO").
+"""MFO pretraining: multi-level feature optimisation (Qian et al., ICCV 2021; docs/METHODS.md#mfo).
 
 One backbone pass over clip 0, clip 1 (two halves of 32 frames: the positives) and the overview clip
 (every second frame of the 32) gives low / mid / high feature maps. The high level learns by instance

@@ -1,4 +1,4 @@
-"""Temporal modelling on MFO's low- and mid-level features (seed 001 §2, "temporal modeling module").
+"""Temporal modelling on MFO's low- and mid-level features (MFO supp. §2, "temporal modeling module").
 
 `MotionExcitation` makes a level's embedding depend on the order of its time steps (frame-to-frame
 feature differences gate the channels), which is what lets the time-reversed and shuffled copies

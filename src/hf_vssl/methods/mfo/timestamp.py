@@ -1,5 +1,5 @@
-"""Timestamp retrieval L_ret of MFO (seed 001): find where each moment of the short clips sits in the
-overview clip, and the reverse.
+"""Timestamp retrieval L_ret of MFO (Qian et al., ICCV 2021): find where each moment of the short clips sits
+in the overview clip, and the reverse.
 
 Clip 0 and clip 1 are the first and last 16 of 32 consecutive frames; the overview clip is every
 second frame of the same 32. On a level with t time steps, each short clip is pooled to t/2 steps and

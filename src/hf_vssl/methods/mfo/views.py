@@ -13,7 +13,7 @@ from .configuration_mfo import MFOConfig
 
 def build_sampler(config: MFOConfig) -> WindowSampler:
     """2 x num_frames consecutive frames at a random stride: "clip0" / "clip1" the two halves (the
-    positives), "overview" every second frame of the window (seed 001 §2; METHODS.md)."""
+    positives), "overview" every second frame of the window (MFO supp. §2; docs/METHODS.md#mfo)."""
     return WindowSampler(
         num_frames=config.num_frames, max_stride=config.max_stride, continuous_stride=config.continuous_stride
     )
@@ -43,7 +43,7 @@ def clip_augment(config: MFOConfig) -> ClipAugment:
 class MFOAugment(nn.Module):
     """batch["views"] uint8 (B, T, H, W, C) -> {"clips": (B, 2, 3, T, S, S), "overview": (B, 3, T, S, S)}.
 
-    Each of the three clips gets its own random parameters (seed 001 §2: per-clip augmentation, the
+    Each of the three clips gets its own random parameters (MFO supp. §2: per-clip augmentation, the
     released dataloader transforms each clip separately). The overview is only built while timestamp
     retrieval is on.
     """

@@ -1,4 +1,4 @@
-"""Pace Prediction (seed 003); registers the "pace" method."""
+"""Pace Prediction (Wang et al., ECCV 2020); registers the "pace" method."""
 
 from ..registry import MethodSpec, register_method
 from .attention import attention_maps, attention_overlay, save_attention_overlay

@@ -1,4 +1,4 @@
-"""Attention maps of seed 003 figure 1 (Zagoruyko & Komodakis' activation-based attention): the
+"""Attention maps of Pace Prediction supp. Fig. 1 (Zagoruyko & Komodakis' activation-based attention): the
 channel-wise mean of squared activations of the last stage, upsampled to the clip's frames and
 overlaid on them."""
 
@@ -43,7 +43,7 @@ def save_attention_overlay(
     colormap: str = "jet",
 ) -> Path:
     """frames: uint8 (T, H, W, 3); maps: (T, H, W) in [0, 1]. Writes one PNG row with every `every`-th
-    frame blended with its heat map (seed 003 figure 1 shows every 3rd frame)."""
+    frame blended with its heat map (Pace Prediction supp. Fig. 1 shows every 3rd frame)."""
     maps = maps.detach().cpu().numpy() if isinstance(maps, torch.Tensor) else np.asarray(maps)
     if frames.ndim != 4 or frames.shape[-1] != 3 or maps.shape != frames.shape[:3]:
         raise ValueError(

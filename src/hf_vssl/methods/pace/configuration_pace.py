@@ -1,7 +1,7 @@
-"""Configuration of Pace Prediction (seed 003; METHODS.md "Pace Prediction").
+"""Configuration of Pace Prediction (Wang et al., ECCV 2020; docs/METHODS.md#pace-prediction).
 
-Every pace configuration of seed 003 tables 1-4 is a value of `paces` + `backward_mode`; the named
-rows are in `SEED_003_CONFIGURATIONS`.
+Every pace configuration of Pace Prediction supp. Tables 1-4 is a value of `paces` + `backward_mode`; the
+named rows are in `SEED_003_CONFIGURATIONS`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ ContrastiveMode = Literal["none", "same_context", "same_pace"]
 InputFormat = Literal["bgr_255", "rgb_imagenet"]
 MAX_PACE_DENOMINATOR = 64  # slow paces are 1/k: 0.333... means 1/3
 
-# seed 003 tables 1-4: row -> PaceConfig fields (table 2/3/4's baseline is [1, 2, 3, 4])
+# Pace Prediction supp. Tables 1-4: row -> PaceConfig fields (table 2/3/4's baseline is [1, 2, 3, 4])
 SEED_003_CONFIGURATIONS: dict[str, dict[str, Any]] = {
     "table1-p1-3": {"paces": [1, 2, 3]},
     "table1-p1-4": {"paces": [1, 2, 3, 4]},
@@ -48,38 +48,40 @@ class PaceConfig(VsslPretrainingConfig):
     """Pace prediction on any backbone (the compact R(2+1)D by default; C3D, R3D, S3D-G)."""
 
     model_type = "vssl-pace"
-    # seed 003 / seed 004 table 3: Pace Pred's R(2+1)D is the 14.4M compact one of VCOP
+    # Pace Prediction supp. / ViCC supp. Table 3: Pace Pred's R(2+1)D is the 14.4M compact one of VCOP
     sub_configs_defaults: ClassVar[dict[str, SubConfigSpec]] = {
         "backbone_config": SubConfigSpec(
             config_class=AutoConfig, model_type="vssl-r2plus1d", init_kwargs={"variant": "compact"}
         ),
     }
 
-    # --- pretext task (seed 003 tables 1-4) ---
+    # --- pretext task (Pace Prediction supp. Tables 1-4) ---
     # label = index in `paces`; floats < 1 are slow paces 1/k (frames repeated k times)
-    paces: list[float] = field(default_factory=lambda: [1, 2, 3, 4])  # seed 003 tables 2-4: the baseline
+    # Pace Prediction supp. Tables 2-4: the baseline
+    paces: list[float] = field(default_factory=lambda: [1, 2, 3, 4])
     # "random": each clip reversed with p 0.5, label unchanged (table 4, 4 classes); "signed": +-p are
     # different classes (table 4, 8 classes: paces then their negatives)
     backward_mode: BackwardMode = "none"
-    end_policy: EndPolicy = "wrap"  # METHODS.md: the original wraps to the first frame; "loop" / "clamp"
+    # docs/METHODS.md#pace-prediction: the original wraps to the first frame; "loop" / "clamp"
+    end_policy: EndPolicy = "wrap"
     start_anywhere: bool = True  # the original draws the start over the whole video (then wraps)
 
-    # --- loss (seed 003 §3, algorithms 1 and 2) ---
+    # --- loss (Pace Prediction supp. §3, algorithms 1 and 2) ---
     # "same_context": two clips of a video at two different paces are positives (algorithm 1);
     # "same_pace": clips with the same pace label are positives (algorithm 2); "none": L_cls only
     contrastive: ContrastiveMode = "same_context"
-    # METHODS.md: L = lambda_cls L_cls + lambda_ctr L_ctr, default 1, 1
+    # docs/METHODS.md#pace-prediction: L = lambda_cls L_cls + lambda_ctr L_ctr, default 1, 1
     lambda_cls: float = field(default=1.0, metadata=bounds(ge=0))
     lambda_ctr: float = field(default=1.0, metadata=bounds(ge=0))
-    # seed 003 algorithms: exp(sim(z_i, z_j)), sim the dot product of the (here L2-normalised) pooled
-    # features, with no temperature: tau 1 (our reading; the release has no contrastive code, and its
+    # Pace Prediction supp. algorithms: exp(sim(z_i, z_j)), sim the dot product of the (here L2-normalised)
+    # pooled features, with no temperature: tau 1 (our reading; the release has no contrastive code, and its
     # author calls it "similar to SimCLR", laura-wang/video-pace issue #4: SimCLR uses tau 0.1-0.5)
     contrastive_temperature: float = field(default=1.0, metadata=bounds(gt=0))
     # SimCLR-style projection head g (Linear F->F, ReLU, Linear F->dim) between the pooled features
     # and the contrastive term; 0: none, the algorithms' z = f(x) (our reading, see above)
     contrastive_projection_dim: int = field(default=0, metadata=bounds(ge=0, why="0: no projection head"))
 
-    # --- views (METHODS.md "Original training": 16-frame clips, resize 128x171, random crop 112) ---
+    # --- views (docs/METHODS.md#pace-training: 16-frame clips, resize 128x171, random crop 112) ---
     crop_scale: list[float] | None = None  # a fixed 112 crop at a random position, no resize
     color_jitter: list[float] = field(default_factory=lambda: [0.8, 0.8, 0.8, 0.2])  # per-frame jitter
     color_jitter_p: float = 0.8
@@ -88,7 +90,7 @@ class PaceConfig(VsslPretrainingConfig):
     # "rgb_imagenet": RGB in [0, 1] normalised with the ImageNet mean / std
     input_format: InputFormat = "bgr_255"
 
-    # --- optimisation recipe (METHODS.md "Original training") ---
+    # --- optimisation recipe (docs/METHODS.md#pace-training) ---
     optimizer: str = "sgd"
     learning_rate: float = 1e-3
     weight_decay: float = 5e-3
@@ -104,7 +106,8 @@ class PaceConfig(VsslPretrainingConfig):
     def method_summary(self) -> str:
         paces = ", ".join(str(p) for p in self.pace_fractions)
         return (
-            f"Pace prediction (seed 003): paces [{paces}] (backward mode {self.backward_mode}), cross-entropy on "
+            f"Pace prediction (Wang et al., ECCV 2020): paces [{paces}] (backward mode "
+            f"{self.backward_mode}), cross-entropy on "
             f"the pace plus the '{self.contrastive}' contrastive term (lambda {self.lambda_cls:g}, {self.lambda_ctr:g});"
         )
 

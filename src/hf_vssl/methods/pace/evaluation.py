@@ -1,7 +1,8 @@
-"""Pace prediction accuracy of a pretrained Pace model on a held-out split (seed 003 table 1, "rea. acc.").
+"""Pace prediction accuracy of a pretrained Pace model on a held-out split (Pace Prediction supp. Table 1,
+"rea. acc.").
 
-The release logs the accuracy of training batches only; seed 003 table 1 reports it beside UCF-101
-accuracy, so here it is measured on the test split. Our reading of the protocol: every video of the
+The release logs the accuracy of training batches only; Pace Prediction supp. Table 1 reports it beside
+UCF-101 accuracy, so here it is measured on the test split. Our reading of the protocol: every video of the
 split once, its clips drawn by the training pace sampler at a fixed seed (same paces, starts and
 directions on every run), centre-cropped without flip or colour jitter, normalised as in training.
 """

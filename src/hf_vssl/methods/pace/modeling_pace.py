@@ -1,4 +1,4 @@
-"""Pace Prediction pretraining (seed 003; METHODS.md "Pace Prediction").
+"""Pace Prediction pretraining (Wang et al., ECCV 2020; docs/METHODS.md#pace-prediction).
 
 Clips played at a pace drawn from a pace set: the backbone's pooled features go through a linear
 pace head (L_cls, cross-entropy over the pace classes) and, optionally, a contrastive term over the
@@ -23,7 +23,7 @@ from .configuration_pace import PaceConfig
 
 class PaceForPretraining(VsslForPretraining):
     """forward(clips: (B, V, C, T, H, W) with V = config.clips_per_video, pace_labels: (B, V)) ->
-    loss, loss_terms {"cls", "ctr"}, metrics {"pace_accuracy"} (seed 003 table 1's "rea. acc."),
+    loss, loss_terms {"cls", "ctr"}, metrics {"pace_accuracy"} (Pace Prediction supp. Table 1's "rea. acc."),
     logits (B * V, num_classes) and the pooled features as embeddings (B * V, F)."""
 
     config_class = PaceConfig

@@ -1,4 +1,4 @@
-"""SDC, static and dynamic concepts (seed 002): importing this package registers the method."""
+"""SDC, static and dynamic concepts (Qian et al., ECCV 2022): importing this package registers the method."""
 
 from ..registry import MethodSpec, register_method
 from .configuration_sdc import SDCConfig

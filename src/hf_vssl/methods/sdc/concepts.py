@@ -1,4 +1,4 @@
-"""SDC's heads around the concept codes (seed 002): the feature transformations sigma, the code
+"""SDC's heads around the concept codes (Qian et al., ECCV 2022): the feature transformations sigma, the code
 decoders g and the entropy term.
 
 A concept code is the vector of cosine scores between a view's transformed, L2-normalised feature
@@ -20,7 +20,7 @@ TRANSFORM_HEADS = typing.get_args(TransformHead)
 
 
 def transform_head(kind: str, dim: int) -> nn.Module:
-    """sigma of seed 002 table 1: identity (512-512), linear (512-512) or MLP (512-512-512)."""
+    """sigma of SDC supp. Table 1: identity (512-512), linear (512-512) or MLP (512-512-512)."""
     if kind == "identity":
         return nn.Identity()
     if kind == "linear":
@@ -33,7 +33,7 @@ def transform_head(kind: str, dim: int) -> nn.Module:
 
 
 def code_decoder(in_dim: int, hidden_dims: Sequence[int], out_dim: int) -> nn.Sequential:
-    """g of seed 002 table 2: codes (.., in_dim) -> feature (.., out_dim); no hidden layer is the linear
+    """g of SDC supp. Table 2: codes (.., in_dim) -> feature (.., out_dim); no hidden layer is the linear
     decoder (100-512), hidden [128] / [512] the MLPs (100-128-512, 100-512-512). BN + ReLU after each
     hidden layer, as in the released code."""
     layers: list[nn.Module] = []

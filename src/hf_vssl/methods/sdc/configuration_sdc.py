@@ -1,6 +1,6 @@
-"""Configuration of SDC, static and dynamic concepts (seed 002; METHODS.md "SDC").
+"""Configuration of SDC, static and dynamic concepts (Qian et al., ECCV 2022; docs/METHODS.md#sdc).
 
-Every default is the seed's; where the released code differs, the field's comment says so.
+Every default is the paper's; where the released code differs, the field's comment says so.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from .concepts import TransformHead
 
 @strict
 class SDCConfig(VsslPretrainingConfig):
-    """SDC on any backbone; the default is R(2+1)D-18 (seed 002 table 4 also R3D-34).
+    """SDC on any backbone; the default is R(2+1)D-18 (SDC supp. Table 4 also R3D-34).
 
-    Seed 002 ablations: table 1 `transform_head`, table 2 `decoder_hidden_dims`, table 3 `top_k`,
+    SDC supp. ablations: table 1 `transform_head`, table 2 `decoder_hidden_dims`, table 3 `top_k`,
     table 5 `separate_encoders`.
     """
 
     model_type = "vssl-sdc"
-    # seed 002 table 4: R(2+1)D-18 (torchvision layout, [2,2,2,2] blocks); the released code used the
+    # SDC supp. Table 4: R(2+1)D-18 (torchvision layout, [2,2,2,2] blocks); the released code used the
     # torchvision layout with [1,1,1,1] blocks: backbone_config={"model_type": "vssl-r2plus1d",
     # "variant": "torchvision", "layers": [1, 1, 1, 1]}
     sub_configs_defaults: ClassVar[dict[str, SubConfigSpec]] = {
@@ -36,26 +36,26 @@ class SDCConfig(VsslPretrainingConfig):
         ),
     }
 
-    # --- views (seed 002 §1; METHODS.md "SDC") ---
-    # seed 002 §1: 16-frame clips; v1, v2 are two consecutive ones
+    # --- views (SDC supp. §1; docs/METHODS.md#sdc) ---
+    # SDC supp. §1: 16-frame clips; v1, v2 are two consecutive ones
     num_frames: int = field(default=16, metadata=bounds(ge=2, why="a frame difference needs two frames"))
     # released dataloader: frame stride drawn in [1, min(3, N / 32)]
     max_stride: int = field(default=3, metadata=bounds(ge=1))
-    # seed 002 §1: 16x112x112 clips (METHODS.md / the released code: crop 128), random horizontal
+    # SDC supp. §1: 16x112x112 clips (docs/METHODS.md#sdc / the released code: crop 128), random horizontal
     # flip: the shared defaults
     crop_scale: list[float] | None = field(default_factory=lambda: [0.5, 1.0])  # released RandomSizedCrop
     grayscale_p: float = 0.5  # released train.py: RandomGray p 0.5
-    # seed 002 §1: colour jitter on v and s (released: 0.5 / 0.5 / 0.5 / 0.25, always applied)
+    # SDC supp. §1: colour jitter on v and s (released: 0.5 / 0.5 / 0.5 / 0.25, always applied)
     color_jitter: list[float] = field(default_factory=lambda: [0.5, 0.5, 0.5, 0.25])
     color_jitter_p: float = 1.0
-    # seed 002 §1: Gaussian blur on v and s (SimCLR-style sigma 0.1-2, p 0.5; absent from the released code)
+    # SDC supp. §1: Gaussian blur on v and s (SimCLR-style sigma 0.1-2, p 0.5; absent from the released code)
     blur_p: float = 0.5
     # released train.py RandomSizedCrop(consistent=True) (its augmentation.py is not shipped; MFO's, by the
     # same authors): up to 10 draws (aspect uniform, w / h swapped with p 0.5), then the centre square;
     # "torchvision": log-uniform aspect, centre fallback
     crop_sampler: CropSampler = "ten_draws"
     # released RandomGray(consistent=True) (MFO's augmentation.py RandomGray.grayscale): the grey channel
-    # drawn per frame of the clip v (and so of d); the static view s keeps one channel, as seed 002 §1
+    # drawn per frame of the clip v (and so of d); the static view s keeps one channel, as SDC supp. §1
     # says it has no temporal dynamics (the release: per frame there too)
     grayscale_channel_per_frame: bool = True
     # released dataloader.py sample_frame: stride sr ~ U(1, min(3, N / 32)), frames round(start + i sr)
@@ -64,15 +64,15 @@ class SDCConfig(VsslPretrainingConfig):
     shared_static_offset: bool = True
 
     # --- encoders and heads ---
-    separate_encoders: bool = False  # seed 002 table 5: one shared encoder beats three separate ones
-    transform_head: TransformHead = "identity"  # seed 002 §1 / table 1: sigma = identity
-    # seed 002 tables 2-3: K_s = K_d = 50 (UCF-101); 100 for Kinetics-400
+    separate_encoders: bool = False  # SDC supp. Table 5: one shared encoder beats three separate ones
+    transform_head: TransformHead = "identity"  # SDC supp. §1 / table 1: sigma = identity
+    # SDC supp. Tables 2-3: K_s = K_d = 50 (UCF-101); 100 for Kinetics-400
     num_static_concepts: int = field(default=50, metadata=bounds(ge=1))
     num_dynamic_concepts: int = field(default=50, metadata=bounds(ge=1))
-    # seed 002 §1 / table 2: g = MLP 100-512-512 / 50-512-512; [128] is 100-128-512, [] the linear 100-512
+    # SDC supp. §1 / table 2: g = MLP 100-512-512 / 50-512-512; [128] is 100-128-512, [] the linear 100-512
     decoder_hidden_dims: list[int] = field(default_factory=lambda: [512], metadata=bounds(ge=1))
 
-    # --- concept alignment (METHODS.md) ---
+    # --- concept alignment (docs/METHODS.md#sdc) ---
     # swapped prediction and entropy softmax, tau 0.1
     concept_temperature: float = field(default=0.1, metadata=bounds(gt=0))
     sinkhorn_epsilon: float = field(default=0.05, metadata=bounds(gt=0))
@@ -83,12 +83,13 @@ class SDCConfig(VsslPretrainingConfig):
     queue_start_epoch: int = field(default=1, metadata=bounds(ge=0))
     # released train.py: no concept gradient in epoch 0
     freeze_prototypes_epochs: int = field(default=1, metadata=bounds(ge=0))
-    entropy_weight: float = field(default=0.1, metadata=bounds(ge=0))  # METHODS.md: entropy term weight 0.1
+    # docs/METHODS.md#sdc: entropy term weight 0.1
+    entropy_weight: float = field(default=0.1, metadata=bounds(ge=0))
     alignment_weight: float = field(default=1.0, metadata=bounds(ge=0))  # static + dynamic swapped prediction
     # decoders g: negative cosine to the detached feature
     reconstruction_weight: float = field(default=1.0, metadata=bounds(ge=0))
 
-    # --- cross-view InfoNCE (METHODS.md: v1-v2, v-s and v-d of the other clip) ---
+    # --- cross-view InfoNCE (docs/METHODS.md#sdc: v1-v2, v-s and v-d of the other clip) ---
     nce_dim: int = field(
         default=128, metadata=bounds(ge=1)
     )  # released model.py: 512-512-128 projection heads
@@ -98,17 +99,17 @@ class SDCConfig(VsslPretrainingConfig):
     # key of each direction; False back-propagates through both sides
     nce_detach_keys: bool = True
 
-    # --- local concept matching L_loc (seed 002 eq. 8) ---
-    # seed 002 §1: no L_loc in the first 5 epochs (the released code: 10)
+    # --- local concept matching L_loc (SDC paper Eq. 8) ---
+    # SDC supp. §1: no L_loc in the first 5 epochs (the released code: 10)
     local_start_epoch: int = field(default=5, metadata=bounds(ge=0))
-    top_k: int = field(default=5, metadata=bounds(ge=1))  # seed 002 table 3: K = 5 (top-10% of 50 concepts)
+    top_k: int = field(default=5, metadata=bounds(ge=1))  # SDC supp. Table 3: K = 5 (top-10% of 50 concepts)
     # released model.py: negatives pushed beyond distance 1.4
     local_margin: float = field(default=1.4, metadata=bounds(gt=0))
-    # METHODS.md: templates attend once over the tokens
+    # docs/METHODS.md#sdc: templates attend once over the tokens
     local_attention_iterations: int = field(default=1, metadata=bounds(ge=1))
     local_weight: float = field(default=1.0, metadata=bounds(ge=0))
 
-    # --- optimisation recipe (METHODS.md) ---
+    # --- optimisation recipe (docs/METHODS.md#sdc) ---
     optimizer: str = "adam"
     learning_rate: float = 1e-3
     weight_decay: float = 1e-5
@@ -118,14 +119,14 @@ class SDCConfig(VsslPretrainingConfig):
     batch_size: int = 96
 
     # released dataloader.py `res = rgb - torch.roll(rgb, 1, 2)`: the T differences of the T-frame clip v, the
-    # first one wrapping around (frame 0 minus frame T - 1; seed 002 §1: "the difference between adjacent frames
-    # in v"); False decodes one more frame so that every difference is of two neighbouring frames
+    # first one wrapping around (frame 0 minus frame T - 1; SDC supp. §1: "the difference between adjacent
+    # frames in v"); False decodes one more frame so that every difference is of two neighbouring frames
     difference_wrap: bool = True
 
     def method_summary(self) -> str:
         encoders = "separate encoders" if self.separate_encoders else "one shared encoder"
         return (
-            f"SDC (seed 002): clips, static frames and frame differences through {encoders}, "
+            f"SDC (Qian et al., ECCV 2022): clips, static frames and frame differences through {encoders}, "
             f"{self.num_static_concepts} + {self.num_dynamic_concepts} concepts with Sinkhorn swapped prediction, "
             f"concept decoders, local concept matching from epoch {self.local_start_epoch} (top-{self.top_k}) and "
             f"cross-view InfoNCE (tau {self.nce_temperature:g});"

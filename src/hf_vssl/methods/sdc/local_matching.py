@@ -1,4 +1,4 @@
-"""Local concept matching L_loc of SDC (seed 002, eq. 8 and table 3).
+"""Local concept matching L_loc of SDC (SDC paper Eq. 8 and table 3).
 
 Each concept prototype acts as a template that attends once over the last stage's spatio-temporal
 tokens of a clip, giving one local descriptor per concept. A concept is *valid* for a video when it

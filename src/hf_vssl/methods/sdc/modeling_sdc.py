@@ -1,4 +1,4 @@
-"""SDC pretraining: static and dynamic concepts (seed 002; METHODS.md "SDC").
+"""SDC pretraining: static and dynamic concepts (Qian et al., ECCV 2022; docs/METHODS.md#sdc).
 
 Six views of a video go through the encoder: two consecutive clips v, their static-frame views s and
 their frame differences d. Each view's transformed feature is scored against K_s static + K_d dynamic
@@ -45,7 +45,7 @@ class SDCForPretraining(VsslForPretraining):
     def __init__(self, config: SDCConfig) -> None:
         super().__init__(config)
         dim = config.backbone_config.hidden_size
-        if config.separate_encoders:  # seed 002 table 5, "Separate"
+        if config.separate_encoders:  # SDC supp. Table 5, "Separate"
             self.static_backbone = AutoModel.from_config(config.backbone_config)
             self.difference_backbone = AutoModel.from_config(config.backbone_config)
         self.transforms = nn.ModuleDict(
@@ -149,7 +149,7 @@ class SDCForPretraining(VsslForPretraining):
         # cross-view InfoNCE: v1-v2, v-s and v-d of the other clip
         terms.update(self._cross_view_nce(pooled, batch))
 
-        # local concept matching (valid concepts are counted every step for the "Avg" of seed 002 table 3)
+        # local concept matching (valid concepts are counted every step for the "Avg" of SDC supp. Table 3)
         metrics: dict[str, torch.Tensor] = {}
         templates = self._templates()
         valid_counts = []

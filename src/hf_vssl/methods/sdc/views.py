@@ -1,4 +1,4 @@
-"""SDC's samples and views (seed 002 §1): the frames each sample decodes (CPU workers) and the six
+"""SDC's samples and views (SDC supp. §1): the frames each sample decodes (CPU workers) and the six
 views built from a batch of decoded clips (batched, on the accelerator).
 
 For each of the two clips: a temporally consistent random resized crop and flip; the static view is
@@ -88,7 +88,7 @@ class SDCAugment(nn.Module):
         flip = torch.rand(batch, generator=generator, device=draw_device) < config.flip_p
         window = random_resized_crop(window, config.crop_size, boxes, flip)
         window = self._colour(window, generator, config.grayscale_channel_per_frame)
-        # seed 002 §1: the static view has no temporal dynamics, so its grey channel is one per clip
+        # SDC supp. §1: the static view has no temporal dynamics, so its grey channel is one per clip
         still = self._colour(
             random_resized_crop(static[:, :1], config.crop_size, boxes, flip), generator, False
         )

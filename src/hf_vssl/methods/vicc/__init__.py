@@ -1,4 +1,4 @@
-"""ViCC (seed 004): cross-stream prototypical contrasting; registers the "vicc" method."""
+"""ViCC (Toering et al., WACV 2022): cross-stream prototypical contrasting; registers the "vicc" method."""
 
 from ..registry import MethodSpec, register_method
 from .configuration_vicc import ViCCConfig

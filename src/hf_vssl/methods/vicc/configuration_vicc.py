@@ -1,9 +1,10 @@
-"""Configuration of ViCC, cross-stream prototypical contrasting (seed 004; METHODS.md "ViCC").
+"""Configuration of ViCC, cross-stream prototypical contrasting (Toering et al., WACV 2022;
+docs/METHODS.md#vicc).
 
 One config describes one training stage: single stream (`cross_stream=False`, stage 1) or one
 alternation round of the cross-stream stage (`cross_stream=True`), training `stream` ("rgb" or
 "flow"). Stage-dependent defaults (prototype freezing, queue start, epochs) are `None` until
-resolved from the stage at construction, so `ViCCConfig(stream="flow")` is seed 004's Flow-1.
+resolved from the stage at construction, so `ViCCConfig(stream="flow")` is ViCC supp.'s Flow-1.
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ RGB_CHANNELS = 3
 
 @strict
 class ViCCConfig(VsslPretrainingConfig):
-    """ViCC on any backbone (S3D by default; the compact R(2+1)D and R3D-18 of seed 004 table 3)."""
+    """ViCC on any backbone (S3D by default; the compact R(2+1)D and R3D-18 of ViCC supp. Table 3)."""
 
     model_type = "vssl-vicc"
-    # seed 004 table 3: S3D (8.8M) is the main backbone; R(2+1)D (variant "compact") and R3D also reported
+    # ViCC supp. Table 3: S3D (8.8M) is the main backbone; R(2+1)D (variant "compact") and R3D also reported
     sub_configs_defaults: ClassVar[dict[str, SubConfigSpec]] = {
         "backbone_config": SubConfigSpec(config_class=AutoConfig, model_type="vssl-s3d"),
     }
@@ -44,31 +45,31 @@ class ViCCConfig(VsslPretrainingConfig):
     # 2 keeps only (v, u)
     flow_channels: Literal[3, 2] = 3
 
-    # --- heads and swapped prediction (seed 004 §2.1) ---
+    # --- heads and swapped prediction (ViCC supp. §2.1) ---
     # released model: 1x1x1 conv F->F, ReLU, 1x1x1 conv F->128 (moco-dim 128)
     projection_dim: int = field(default=128, metadata=bounds(ge=1))
-    # METHODS.md / released --nmb_prototypes 300 (seed 004 §3.1.2 uses 101 for table 1)
+    # docs/METHODS.md#vicc / released --nmb_prototypes 300 (ViCC supp. §3.1.2 uses 101 for table 1)
     num_prototypes: int = field(default=300, metadata=bounds(ge=1))
-    temperature: float = field(default=0.1, metadata=bounds(gt=0))  # seed 004 §2.1: tau 0.1
-    sinkhorn_epsilon: float = field(default=0.05, metadata=bounds(gt=0))  # seed 004 §2.1: eps 0.05
-    sinkhorn_iterations: int = field(default=3, metadata=bounds(ge=1))  # seed 004 §2.1: 3 iterations
-    # seed 004 §2.1: prototypes frozen for the first 100 epochs of a single stream, trained from the start
+    temperature: float = field(default=0.1, metadata=bounds(gt=0))  # ViCC supp. §2.1: tau 0.1
+    sinkhorn_epsilon: float = field(default=0.05, metadata=bounds(gt=0))  # ViCC supp. §2.1: eps 0.05
+    sinkhorn_iterations: int = field(default=3, metadata=bounds(ge=1))  # ViCC supp. §2.1: 3 iterations
+    # ViCC supp. §2.1: prototypes frozen for the first 100 epochs of a single stream, trained from the start
     # in the cross-stream stage (None: 100 / 0 by stage)
     freeze_prototypes_epochs: int | None = field(default=None, metadata=bounds(ge=0))
-    # seed 004 §2.2: 1920 = the last 10 global batches of 192 (0: no queue)
+    # ViCC supp. §2.2: 1920 = the last 10 global batches of 192 (0: no queue)
     queue_size: int = field(default=1920, metadata=bounds(ge=0))
-    # seed 004 §2.2: the queue starts at epoch 150 (RGB-1), 200 (Flow-1), 25 of each cross-stream
+    # ViCC supp. §2.2: the queue starts at epoch 150 (RGB-1), 200 (Flow-1), 25 of each cross-stream
     # alternation (None: by stage); it is filled from then on and used once full, as the released code
     queue_start_epoch: int | None = field(default=None, metadata=bounds(ge=0))
     # the released code encodes the second clip of the trained stream without gradient, shuffled
-    # across processes (MoCo batch shuffle), when SyncBN is off; seed 004's pseudocode back-propagates
+    # across processes (MoCo batch shuffle), when SyncBN is off; ViCC supp.'s pseudocode back-propagates
     # through both clips (the default)
     second_clip_no_grad: bool = False
     batch_shuffle: bool = False  # needs second_clip_no_grad; does something only with > 1 process
 
-    # --- views (seed 004 §2.1, released main_*.py; the shared fields of VsslPretrainingConfig) ---
-    num_frames: int = 32  # seed 004 table 3: 32 frames for S3D (16 for R(2+1)D and R3D)
-    crop_size: int = 128  # seed 004 table 3: 128 px
+    # --- views (ViCC supp. §2.1, released main_*.py; the shared fields of VsslPretrainingConfig) ---
+    num_frames: int = 32  # ViCC supp. Table 3: 32 frames for S3D (16 for R(2+1)D and R3D)
+    crop_size: int = 128  # ViCC supp. Table 3: 128 px
     crop_scale: list[float] | None = field(default_factory=lambda: [0.2, 1.0])  # released bottom_area 0.2
     # released base_transform: ColorJitter(0.4, 0.4, 0.4, 0.1) with p 0.8, RandomGray p 0.2, blur p 0.5
     color_jitter: list[float] = field(default_factory=lambda: [0.4, 0.4, 0.4, 0.1])
@@ -89,15 +90,15 @@ class ViCCConfig(VsslPretrainingConfig):
     # (lmdb_dataset.py UCF101_2STREAM_LMDB_2CLIP); False: flow gets crop and flip only
     flow_colour_augment: bool = True
 
-    # --- optimisation recipe (seed 004 §2.1) ---
+    # --- optimisation recipe (ViCC supp. §2.1) ---
     optimizer: str = "lars"  # SGD momentum 0.9 wrapped in LARS (trust 0.001, no clipping)
     learning_rate: float = 0.6
     final_lr: float = 0.0006  # per-iteration cosine decay to 6e-4
     lr_schedule: str = "cosine"
     weight_decay: float = 1e-6
-    batch_size: int = 192  # seed 004 §2.2: 48 per GPU x 4 GPUs
-    # None: 300 for a single stream (seed 004 §3.2: RGB-2 = stage 1 + two 100-epoch RGB rounds = 500
-    # epochs), 100 per cross-stream alternation (METHODS.md)
+    batch_size: int = 192  # ViCC supp. §2.2: 48 per GPU x 4 GPUs
+    # None: 300 for a single stream (ViCC supp. §3.2: RGB-2 = stage 1 + two 100-epoch RGB rounds = 500
+    # epochs), 100 per cross-stream alternation (docs/METHODS.md#vicc)
     epochs: int | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
@@ -118,7 +119,8 @@ class ViCCConfig(VsslPretrainingConfig):
     def method_summary(self) -> str:
         stage = "cross-stream stage (the other stream frozen)" if self.cross_stream else "single-stream stage"
         return (
-            f"ViCC (seed 004), {self.stream} stream, {stage}: swapped prediction between two clips over "
+            f"ViCC (Toering et al., WACV 2022), {self.stream} stream, {stage}: swapped prediction between "
+            "two clips over "
             f"{self.num_prototypes} prototypes (tau {self.temperature:g}, Sinkhorn eps {self.sinkhorn_epsilon:g} x "
             f"{self.sinkhorn_iterations}), prototypes frozen for {self.freeze_prototypes_epochs} epochs, a queue of "
             f"{self.queue_size} from epoch {self.queue_start_epoch};"

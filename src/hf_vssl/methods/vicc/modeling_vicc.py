@@ -1,10 +1,10 @@
-"""ViCC pretraining: cross-stream prototypical contrasting (seed 004; METHODS.md "ViCC").
+"""ViCC pretraining: cross-stream prototypical contrasting (Toering et al., WACV 2022; docs/METHODS.md#vicc).
 
 Each stream is an encoder (backbone -> global average pool -> 1x1x1 conv -> ReLU -> 1x1x1 conv to
 128, L2-normalised). Stage 1 trains one stream by swapped prediction between its two clips. Stage 2
 adds the other stream, frozen (eval mode, no gradient), as `second`: both streams' embeddings are
 scored against the trained stream's prototypes and each of the four views' Sinkhorn assignment is
-predicted from the other three (seed 004's pseudocode). The alternation RGB -> flow -> RGB -> flow is
+predicted from the other three (ViCC supp.'s pseudocode). The alternation RGB -> flow -> RGB -> flow is
 a schedule of training runs (`cross_stream_schedule`, `ViCCForPretraining.for_round`), each round
 starting from the previous rounds' checkpoints.
 """
@@ -246,7 +246,7 @@ def cross_stream_schedule(
     rounds: int = 4,
     first: str = "rgb",
 ) -> list[CrossStreamRound]:
-    """Seed 004's alternation (RGB -> flow -> RGB -> flow for 4 rounds): each round starts the trained
+    """ViCC supp.'s alternation (RGB -> flow -> RGB -> flow for 4 rounds): each round starts the trained
     stream from its latest checkpoint and freezes the other stream's latest checkpoint."""
     if rounds < 1 or first not in STREAMS:
         raise ValueError(f"need rounds >= 1 and first in {STREAMS}, got {rounds}, {first!r}")

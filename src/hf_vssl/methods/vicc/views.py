@@ -18,7 +18,7 @@ from .configuration_vicc import ViCCConfig
 @dataclass(frozen=True)
 class ViCCSampler:
     """Two random clips of `num_frames` frames per video: "clip0"/"clip1" for RGB, "flow0"/"flow1" for
-    flow at the same frame indices (seed 004: same indices for RGB and flow); only `streams` are read."""
+    flow at the same frame indices (ViCC supp.: same indices for RGB and flow); only `streams` are read."""
 
     num_frames: int
     streams: tuple[str, ...]

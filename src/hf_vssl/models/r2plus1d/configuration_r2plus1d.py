@@ -17,13 +17,14 @@ class R2Plus1DConfig(VsslBackboneConfig):
       count per block, 1x1x1 conv shortcut); 31,505,325 parameters with a 400-way head.
     - "compact": the R(2+1)D of VCOP / Pace Prediction / ViCC (blocks [1,1,1,1], each factorised conv
       computes its own mid channels, factorised 1x1x1 shortcut); 14,365,303 parameters without head,
-      the "14.4M" of seed 004 table 3.
-    `layers` overrides the blocks per stage, e.g. SDC's torchvision layout with [1,1,1,1] (seed 002).
+      the "14.4M" of ViCC supp. Table 3.
+    `layers` overrides the blocks per stage, e.g. SDC's torchvision layout with [1,1,1,1] (Qian et al., ECCV
+    2022).
     """
 
     model_type = "vssl-r2plus1d"
     stage_names: ClassVar[tuple[str, ...]] = ("stem", "layer1", "layer2", "layer3", "layer4")
-    # seed 001 table 1 (R3D-18), carried over to the other ResNet: low / mid / high = stages 2 / 3 / 4
+    # MFO supp. Table 1 (R3D-18), carried over to the other ResNet: low / mid / high = stages 2 / 3 / 4
     default_multilevel_stages: ClassVar[tuple[str, str, str]] = ("layer2", "layer3", "layer4")
     blocks_per_variant: ClassVar[dict[str, tuple[int, int, int, int]]] = {
         "torchvision": (2, 2, 2, 2),
@@ -33,7 +34,7 @@ class R2Plus1DConfig(VsslBackboneConfig):
     # torchvision's R2Plus1dStem: 45 mid channels between the 1x7x7 and the 3x1x1 conv (Tran et al. 2018)
     torchvision_stem_mid_channels: ClassVar[int] = 45
 
-    # seeds 003 / 004: Pace Prediction and ViCC use the 14.4M R(2+1)D of VCOP
+    # Pace Prediction and ViCC supp.: Pace Prediction and ViCC use the 14.4M R(2+1)D of VCOP
     variant: str = "compact"
     layers: list[int] | None = None  # blocks in layer1..layer4; None = the variant's own
 

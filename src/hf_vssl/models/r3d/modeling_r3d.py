@@ -1,6 +1,6 @@
 """R3D: a ResNet whose BasicBlocks use full 3x3x3 convolutions (Tran et al. 2018, Hara et al. 2018).
 
-Stages at 16x112x112 with the Hara stem (seed 001 table 1 for layer2..4):
+Stages at 16x112x112 with the Hara stem (MFO supp. Table 1 for layer2..4):
 stem 64x16x28x28, layer1 64x16x28x28, layer2 128x8x14x14, layer3 256x4x7x7, layer4 512x2x4x4.
 The torchvision stem has no max-pool, so every map is twice as large in H and W.
 Each of layer2..4 halves T, H and W in its first block (3x3x3 conv with stride 2 and padding 1,
@@ -67,7 +67,7 @@ def _stem(config: R3DConfig, out_channels: int) -> nn.Sequential:
         )
     layers = OrderedDict(conv1=conv, bn1=_batch_norm(config, out_channels), relu=nn.ReLU(inplace=True))
     if config.stem == "hara":
-        # temporal kernel 1 keeps T: this is what gives 8x14x14 at layer2 (seed 001 table 1)
+        # temporal kernel 1 keeps T: this is what gives 8x14x14 at layer2 (MFO supp. Table 1)
         layers["maxpool"] = nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
     return nn.Sequential(layers)
 

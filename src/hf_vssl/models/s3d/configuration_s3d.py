@@ -11,7 +11,7 @@ from ..modeling_utils import VsslBackboneConfig
 
 @strict
 class S3DConfig(VsslBackboneConfig):
-    """S3D as CoCLR / ViCC build it (BACKBONES.md); `gating=True` is S3D-G.
+    """S3D as CoCLR / ViCC build it (docs/METHODS.md#s3d); `gating=True` is S3D-G.
 
     The BN defaults of the base (eps 1e-5, momentum 0.1) are CoCLR's; the TensorFlow S3D and
     torchvision use 1e-3 / 0.001.
@@ -36,11 +36,11 @@ class S3DConfig(VsslBackboneConfig):
         "Mixed_5b",
         "Mixed_5c",
     )
-    # seed 001 table 2: low / mid / high = Mixed-3c / Mixed-4f / Mixed-5c
+    # MFO supp. Table 2: low / mid / high = Mixed-3c / Mixed-4f / Mixed-5c
     default_multilevel_stages: ClassVar[tuple[str, str, str]] = ("Mixed_3c", "Mixed_4f", "Mixed_5c")
-    # output channels of the convolution stages (BACKBONES.md, CoCLR `s3dg.py`)
+    # output channels of the convolution stages (docs/METHODS.md#s3d, CoCLR `s3dg.py`)
     conv_channels: ClassVar[dict[str, int]] = {"Conv_1a": 64, "Conv_2b": 64, "Conv_2c": 192}
-    # Mixed blocks: [b0, b1a, b1b, b2a, b2b, b3] (BACKBONES.md table, CoCLR `s3dg.py`)
+    # Mixed blocks: [b0, b1a, b1b, b2a, b2b, b3] (docs/METHODS.md#s3d, CoCLR `s3dg.py`)
     mixed_channels: ClassVar[dict[str, tuple[int, int, int, int, int, int]]] = {
         "Mixed_3b": (64, 96, 128, 16, 32, 32),
         "Mixed_3c": (128, 128, 192, 32, 96, 64),
@@ -53,10 +53,10 @@ class S3DConfig(VsslBackboneConfig):
         "Mixed_5c": (384, 192, 384, 48, 128, 128),
     }
 
-    # S3D-G (Xie et al. 2018 sec. 5): sigmoid feature gating on every Mixed branch; seed 004 table 3
+    # S3D-G (Xie et al. 2018 sec. 5): sigmoid feature gating on every Mixed branch; ViCC supp. Table 3
     # lists Pace Prediction with S3D-G, CoCLR / ViCC with plain S3D
     gating: bool = False
-    # MaxPool_5a (2x2x2, stride 2) rounds a side up: seed 001 table 2 gives Mixed-5c 2x4x4 at 16x112x112
+    # MaxPool_5a (2x2x2, stride 2) rounds a side up: MFO supp. Table 2 gives Mixed-5c 2x4x4 at 16x112x112
     # (7 -> 4). CoCLR's and ViCC's `backbone/s3dg.py:190` and torchvision's `s3d.py` pool with floor
     # (7 -> 3; the converters of those releases set False so a converted model equals its original)
     pool5_ceil_mode: bool = True

@@ -1,13 +1,13 @@
 """S3D and S3D-G (Xie et al. 2018), built as CoCLR / ViCC build them, so their checkpoints load by a prefix rename.
 
-Stages at 16x112x112 (seed 001 table 2 for Mixed_3c / 4f / 5c):
+Stages at 16x112x112 (MFO supp. Table 2 for Mixed_3c / 4f / 5c):
 Conv_1a 64x8x56x56, MaxPool_2a 64x8x28x28, Conv_2b 64x8x28x28, Conv_2c 192x8x28x28,
 MaxPool_3a 192x8x14x14, Mixed_3b 256x8x14x14, Mixed_3c 480x8x14x14, MaxPool_4a 480x4x7x7,
 Mixed_4b..4e 512/512/512/528x4x7x7, Mixed_4f 832x4x7x7, MaxPool_5a 832x2x4x4,
 Mixed_5b 832x2x4x4, Mixed_5c 1024x2x4x4.
 Every down-sampling step (Conv_1a's strides, MaxPool_2a / 3a / 4a with padding, MaxPool_5a with
 `ceil_mode`) maps a side n to ceil(n / 2), TensorFlow's "SAME": any input size works and a side of 7
-becomes 4 at MaxPool_5a, where CoCLR's floor pooling gives 3 (seed 001 table 2 has 4). Only an
+becomes 4 at MaxPool_5a, where CoCLR's floor pooling gives 3 (MFO supp. Table 2 has 4). Only an
 empty side is too small. `pool5_ceil_mode=False` is CoCLR's / ViCC's / torchvision's floor pooling
 (Mixed_5b / 5c at 2x3x3 for 16x112x112), which their converted checkpoints use.
 
@@ -24,7 +24,7 @@ after dropping CoCLR's duplicate `block1.0.*` ... `block5.2.*` aliases of the sa
 S3D-G gates the four branch outputs of every Mixed block (after the separable convs of branches 1
 and 2 and after the 1x1x1 convs of branches 0 and 3), as CoCLR's and MIL-NCE's `s3dg.py` do;
 MIL-NCE / the TensorFlow original also gate Conv_2c's output, CoCLR (our weight layout) does not.
-Parameters without head: S3D 7,910,048 (BACKBONES.md); S3D-G 9,098,000 (+1,187,952 of gates;
+Parameters without head: S3D 7,910,048 (docs/METHODS.md#s3d); S3D-G 9,098,000 (+1,187,952 of gates;
 Conv_2c's gate would add 37,056 more).
 
 Init: the shared kaiming fan-out init of `VsslPreTrainedModel`; CoCLR draws convs from N(0, 0.01).

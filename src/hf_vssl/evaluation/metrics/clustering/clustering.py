@@ -7,7 +7,7 @@ from hf_vssl.evaluation.clustering import cluster_metrics
 
 _DESCRIPTION = """Hard cluster assignments (k-means ids or rounded prototype assignments) against class labels:
 accuracy after Hungarian matching, NMI, ARI, mean entropy per cluster (nats) and mean maximal purity
-per cluster, as in seed 004 supplementary table 1."""
+per cluster, as in ViCC supp. Table 1."""
 
 _KWARGS_DESCRIPTION = """
 Args:

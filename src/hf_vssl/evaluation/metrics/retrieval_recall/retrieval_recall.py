@@ -7,7 +7,7 @@ from hf_vssl.evaluation.retrieval import RECALL_KS, retrieval_recall
 
 _DESCRIPTION = """Nearest-neighbour retrieval: test videos query the training videos by cosine similarity of
 mean-centred, L2-normalised features; R@k is the fraction of queries with a same-class video among
-the k nearest (seeds 001-004)."""
+the k nearest (MFO, SDC, Pace Prediction and ViCC supp.)."""
 
 _KWARGS_DESCRIPTION = """
 Args:

@@ -6,7 +6,7 @@ import evaluate
 from hf_vssl.evaluation.accuracy import topk_accuracy
 
 _DESCRIPTION = """Top-1 / top-5 accuracy of video-level class scores, i.e. the softmax averaged over the
-clips of each video (10 uniform clips, or dense windows x crops), as every seed reports."""
+clips of each video (10 uniform clips, or dense windows x crops), as every paper reports."""
 
 _KWARGS_DESCRIPTION = """
 Args:
