@@ -60,7 +60,8 @@ def _method_cases() -> dict[str, tuple[torch.nn.Module, dict]]:
             SDCAugment(SDCConfig(**TINY)),
             {
                 "views": {
-                    **{f"diff{i}": _frames(B, T + 1, H, W, 3) for i in range(2)},
+                    # the released difference view: the T-frame clip and its roll (difference_wrap)
+                    **{f"clip{i}": _frames(*clip) for i in range(2)},
                     **{f"static{i}": _frames(*clip) for i in range(2)},
                 }
             },
