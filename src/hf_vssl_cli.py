@@ -2,7 +2,7 @@
 
 It sits beside the package, not in it: importing any `hf_vssl.*` module runs `hf_vssl/__init__.py`,
 which registers the models and pipelines with transformers (torch and transformers load: seconds).
-A command's own parser and its run import `hf_vssl.cli.<module>` and `hf_vssl.cli.main`.
+A command imports its own module, `hf_vssl.cli.<module>`, which adds its parser and its run.
 """
 
 from __future__ import annotations
@@ -80,14 +80,57 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`hf-vssl`: without a known command argparse answers from the list above (help, version or the
-    error naming the commands) and exits; a command runs in `hf_vssl.cli.main`."""
+    """Run one command (`--debug` anywhere on the line: the traceback instead of the one-line error).
+    Without a known command argparse answers from the list above (help, version or the error naming
+    the commands) and exits, having imported nothing of hf_vssl."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if command_name(argv) not in COMMANDS:
-        build_parser().parse_args(argv)
-    from hf_vssl.cli.main import main as run_command
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    args = build_parser(command_name(argv)).parse_args(argv)
+    try:
+        result = args.func(args)
+    except Exception as err:
+        if debug:
+            raise
+        user_error = isinstance(err, user_errors())
+        hint = "" if user_error else " (--debug shows the traceback)"
+        print(f"hf-vssl {args.command}: error: {one_line_message(err)}{hint}", file=sys.stderr)
+        return 2 if user_error else 1
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"hf-vssl {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)
 
-    return run_command(argv)
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """Errors that mean "the user asked for something that cannot work": one line, exit code 2 (a config
+    field that fails validation raises huggingface_hub's StrictDataclassError, not a ValueError). Read once
+    a command has run, when hf_vssl is imported anyway."""
+    from huggingface_hub.errors import StrictDataclassError
+
+    from hf_vssl.typed_fields import FieldTypeError
+
+    return (
+        ValueError,
+        FileNotFoundError,
+        FileExistsError,
+        NotADirectoryError,
+        KeyError,
+        StrictDataclassError,
+        FieldTypeError,
+    )
+
+
+def one_line_message(err: BaseException) -> str:
+    """What went wrong, on one line: a config validator's own message, not its wrapper's."""
+    from huggingface_hub.errors import StrictDataclassError
+
+    if isinstance(err, StrictDataclassError) and isinstance(err.__cause__, (ValueError, TypeError)):
+        err = err.__cause__
+    message = err.args[0] if isinstance(err, KeyError) and err.args else err
+    return " ".join(str(message).split())
 
 
 if __name__ == "__main__":

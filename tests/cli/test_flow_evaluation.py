@@ -19,7 +19,7 @@ from hf_vssl.data.encoding import RGB_CODEC, write_video
 from hf_vssl.data.flow import encode_flow, flow_path_for
 from hf_vssl.data.loaders import load_ucf101
 from hf_vssl.data.processor import VsslVideoProcessor
-from hf_vssl.evaluation.features import model_input
+from hf_vssl.data.test_clips import model_input
 from hf_vssl.evaluation.runner import quiet_loading
 from hf_vssl.methods.vicc import ViCCConfig, ViCCForPretraining
 

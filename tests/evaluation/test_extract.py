@@ -18,9 +18,9 @@ from hf_vssl.data.decoding import decode_frames, probe_video
 from hf_vssl.data.encoding import RGB_CODEC, write_video
 from hf_vssl.data.flow import encode_flow, flow_path_for
 from hf_vssl.data.processor import VsslVideoProcessor
+from hf_vssl.data.test_clips import model_input
 from hf_vssl.evaluation import ExtractionArguments, extract_features, write_features
 from hf_vssl.evaluation.extract import open_videos, video_ids, video_paths
-from hf_vssl.evaluation.features import model_input
 from hf_vssl.evaluation.runner import default_processor
 from hf_vssl.methods.vicc import ViCCConfig, ViCCForPretraining
 

@@ -40,10 +40,9 @@ from ..data.loaders import METADATA_FEATURES, VIDEO_EXTENSIONS, with_video_metad
 from ..data.processor import VsslVideoProcessor
 from ..data.samplers import clip_span, dense_clips
 from ..data.sources import as_video_dataset, detect_format, load_video_dataset
+from ..data.test_clips import STREAM_COLUMNS, TestClipDataset
 from ..models.modeling_utils import MULTILEVEL_NAMES, VsslBackboneModel
 from .features import (
-    STREAM_COLUMNS,
-    TestClipDataset,
     pooled_features,
     stream_clip_outputs,
     weights_fingerprint,

@@ -14,11 +14,12 @@ from accelerate import Accelerator
 from torch import nn
 
 from ..data.processor import VsslVideoProcessor
+from ..data.test_clips import STREAM_COLUMNS, model_input
 from ..models.modeling_utils import VsslBackboneModel, VsslForVideoClassification
 from ..optim.recipe import LR_SCHEDULES, OPTIMIZERS, OptimizerRecipe
 from ..training.loop import TrainingArguments, TrainResult, fit
 from .classifier import build_classifier, video_accuracy
-from .features import STREAM_COLUMNS, ClipOutputs, extract_clip_outputs, model_input
+from .features import ClipOutputs, extract_clip_outputs
 
 
 @dataclass

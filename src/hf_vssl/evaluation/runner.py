@@ -25,9 +25,10 @@ from transformers import AutoConfig, AutoModel
 
 from ..data.processor import VsslVideoProcessor
 from ..data.sources import DataArguments, as_video_dataset, class_names
+from ..data.test_clips import STREAM_COLUMNS
 from ..models.auto import backbone_model_type
 from ..models.modeling_utils import VsslBackboneModel
-from .features import STREAM_COLUMNS, ClipOutputs, cached_backbone_features, extract_clip_outputs
+from .features import ClipOutputs, cached_backbone_features, extract_clip_outputs
 
 
 @dataclass

@@ -31,7 +31,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from ..data.processor import VsslVideoProcessor
-from ..evaluation.features import STREAM_COLUMNS, TestClipDataset, model_input
+from ..data.test_clips import STREAM_COLUMNS, TestClipDataset, model_input
 from .loop import TrainResult
 
 logger = logging.getLogger(__name__)
