@@ -352,9 +352,8 @@ class _TrainingRun:
         callbacks: tuple[EpochCallback, ...],
     ) -> TrainResult:
         self.info = _prepare_run(self.accelerator, self.model, self.recipe, self.args)
-        set_seed(
-            self.args.seed, device_specific=True
-        )  # augmentations differ across processes, identically per run
+        # augmentations differ across processes, identically per run
+        set_seed(self.args.seed, device_specific=True)
         self.build_loader()
         self.prepare(param_groups)
         self.resume()
