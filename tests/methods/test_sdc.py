@@ -126,17 +126,21 @@ def _tiny_config(**overrides) -> SDCConfig:
     return SDCConfig(**(fields | overrides))
 
 
-@pytest.fixture(scope="module")
-def tiny_batch(tiny_ucf_root) -> dict:
-    """One collated batch of 4 training videos through SDC's sampler (real mp4 decoding)."""
-    config = _tiny_config()
+def _first_batch(root, config: SDCConfig) -> dict:
+    """One collated batch of 4 training videos through `config`'s sampler (real mp4 decoding)."""
     data = VideoClipDataset(
-        load_ucf101(tiny_ucf_root, split=1)["train"],
+        load_ucf101(root, split=1)["train"],
         get_method("sdc").build_sampler(config),
         frame_size=(40, 50),
         seed=0,
     )
     return next(iter(DataLoader(data, batch_size=4)))
+
+
+@pytest.fixture(scope="module")
+def tiny_batch(tiny_ucf_root) -> dict:
+    """One collated batch of 4 training videos through SDC's sampler."""
+    return _first_batch(tiny_ucf_root, _tiny_config())
 
 
 def _inputs(config: SDCConfig, batch: dict) -> dict[str, torch.Tensor]:
@@ -146,14 +150,7 @@ def _inputs(config: SDCConfig, batch: dict) -> dict[str, torch.Tensor]:
 @pytest.fixture(scope="module")
 def tiny_batch_next_frame(tiny_ucf_root) -> dict:
     """tiny_batch's videos through the sampler of `difference_wrap=False` (one more frame per clip)."""
-    config = _tiny_config(difference_wrap=False)
-    data = VideoClipDataset(
-        load_ucf101(tiny_ucf_root, split=1)["train"],
-        get_method("sdc").build_sampler(config),
-        frame_size=(40, 50),
-        seed=0,
-    )
-    return next(iter(DataLoader(data, batch_size=4)))
+    return _first_batch(tiny_ucf_root, _tiny_config(difference_wrap=False))
 
 
 def _check_views(inputs: dict[str, torch.Tensor]) -> None:
