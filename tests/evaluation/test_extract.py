@@ -212,7 +212,7 @@ def test_a_flow_pretraining_checkpoint_reads_the_flow_videos(tiny_ucf_root, tmp_
     ("options", "message"),
     [
         ({"stride": 4, "fps": 2.0}, "either stride"),
-        ({"level": "top"}, r"level must be one of \('low', 'mid', 'high', 'final'\)"),
+        ({"level": "top"}, r"level must be one of low, mid, high, final, got 'top'"),
         ({"fps": 0.0}, "fps must be > 0"),
         ({"format": "hdf5"}, "format must be one of"),
     ],

@@ -23,9 +23,9 @@ import os
 import shutil
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePath
-from typing import Any
+from typing import Any, Literal
 
 import datasets
 import numpy as np
@@ -42,6 +42,7 @@ from ..data.samplers import clip_span, dense_clips
 from ..data.sources import as_video_dataset, detect_format, load_video_dataset
 from ..data.test_clips import STREAM_COLUMNS, TestClipDataset
 from ..models.modeling_utils import MULTILEVEL_NAMES, VsslBackboneModel
+from ..typed_fields import bounds, check_bounds, coerce_fields
 from .features import (
     pooled_features,
     stream_clip_outputs,
@@ -51,9 +52,9 @@ from .runner import check_stream, check_stream_column, default_processor, defaul
 
 logger = logging.getLogger(__name__)
 
-FEATURE_LEVELS = (*MULTILEVEL_NAMES, "final")  # low / mid / high stage maps, or the last stage's
-FEATURE_DTYPES = ("float32", "float16")
-FEATURE_FORMATS = ("npy", "parquet")
+FeatureLevel = Literal["low", "mid", "high", "final"]  # MULTILEVEL_NAMES' stage maps, or the last stage's
+FeatureDtype = Literal["float32", "float16"]
+FeatureFormat = Literal["npy", "parquet"]
 # VideoMAE V2's TAD feature notes (THUMOS14 features "_16_4",
 # https://github.com/OpenGVLab/VideoMAEv2/blob/master/docs/TAD.md) and ActionFormer's THUMOS14 I3D
 # features: a 16-frame clip every 4 frames
@@ -67,47 +68,34 @@ PARTIAL_SUFFIX = ".partial"  # a file being written; renamed when complete
 class ExtractionArguments:
     """What is extracted from each video and how it is stored (the clips themselves: the processor)."""
 
-    level: str = field(
+    level: FeatureLevel = field(
         default="final",
-        metadata={
-            "help": "feature map pooled per clip: low / mid / high stage or the final one",
-            "choices": FEATURE_LEVELS,
-        },
+        metadata={"help": "feature map pooled per clip: low / mid / high stage or the final one"},
     )
     stride: int | None = field(
         default=None,
-        metadata={"help": f"frames between clip starts (default {DEFAULT_STRIDE}, unless --fps is given)"},
-    )
-    fps: float | None = field(
-        default=None, metadata={"help": "clips per second of video, instead of --stride"}
-    )
-    dtype: str = field(
-        default="float32", metadata={"help": "dtype of the stored features", "choices": FEATURE_DTYPES}
-    )
-    format: str = field(
-        default="npy",
         metadata={
-            "help": "npy: <id>.npy (T, C) + <id>.json per video; parquet: one datasets Parquet file",
-            "choices": FEATURE_FORMATS,
+            "help": f"frames between clip starts (default {DEFAULT_STRIDE}, unless --fps is given)",
+            **bounds(ge=1),
         },
     )
-    batch_size: int = field(default=32, metadata={"help": "crops per forward pass, filled across videos"})
+    fps: float | None = field(
+        default=None, metadata={"help": "clips per second of video, instead of --stride", **bounds(gt=0)}
+    )
+    dtype: FeatureDtype = field(default="float32", metadata={"help": "dtype of the stored features"})
+    format: FeatureFormat = field(
+        default="npy",
+        metadata={"help": "npy: <id>.npy (T, C) + <id>.json per video; parquet: one datasets Parquet file"},
+    )
+    batch_size: int = field(
+        default=32, metadata={"help": "crops per forward pass, filled across videos", **bounds(ge=1)}
+    )
 
     def __post_init__(self) -> None:
-        for option in fields(self):  # the choices of the options are those the CLI offers
-            allowed = option.metadata.get("choices")
-            if allowed and getattr(self, option.name) not in allowed:
-                raise ValueError(
-                    f"{option.name} must be one of {allowed}, got {getattr(self, option.name)!r}"
-                )
+        coerce_fields(self)  # a choice outside its Literal fails here, naming the field and the choices
+        check_bounds(self)
         if self.stride is not None and self.fps is not None:
             raise ValueError("give either stride (frames between clips) or fps (clips per second), not both")
-        if self.stride is not None and self.stride < 1:
-            raise ValueError(f"stride must be >= 1 frame, got {self.stride}")
-        if self.fps is not None and not self.fps > 0:
-            raise ValueError(f"fps must be > 0 clips per second, got {self.fps}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
 
     def step(self, video_fps: float) -> float:
         """Frames between clip starts in a video of `video_fps` frames per second."""
@@ -266,6 +254,13 @@ def video_ids(paths: Sequence[str | None]) -> list[str]:
     return ids
 
 
+def named_rows(videos: datasets.Dataset) -> tuple[list[str], list[int]]:
+    """Each row's output name (`video_ids`) and the first row of every name (`unique_rows`)."""
+    paths = video_paths(videos)
+    ids = video_ids(paths)
+    return ids, unique_rows(paths, ids)
+
+
 def unique_rows(paths: Sequence[str | None], ids: Sequence[str]) -> list[int]:
     """The first row of every id; two different files with one id are an error naming them."""
     first: dict[str, int] = {}
@@ -391,9 +386,7 @@ def extract_features(
         model if isinstance(model, FeatureExtractor) else feature_extractor(model, arguments, **options)
     )
     videos = open_videos(dataset)
-    paths = video_paths(videos)
-    ids = video_ids(paths)
-    rows = unique_rows(paths, ids)
+    ids, rows = named_rows(videos)
     results = list(extractor.run(videos, rows, ids))
     if extractor.accelerator.num_processes > 1:
         results = gather_object(results)
@@ -448,9 +441,7 @@ class FeatureFolder:
     def write(self, videos: datasets.Dataset) -> ExtractionReport:
         """Extract every video without finished files; report.json says what this run did."""
         start, accelerator = time.perf_counter(), self.extractor.accelerator
-        paths = video_paths(videos)
-        ids = video_ids(paths)
-        rows = unique_rows(paths, ids)
+        ids, rows = named_rows(videos)
         self.check_settings()
         if self.parquet and (self.root / PARQUET_FILE).is_file():
             return ExtractionReport(videos=len(rows), existing=len(rows))  # finished: never rewritten
