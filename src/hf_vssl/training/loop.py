@@ -153,6 +153,7 @@ class TrainingArguments:
     export_epochs: list[int] = field(
         default_factory=list,
         metadata={
+            **bounds(ge=1),
             "help": "pretraining: also export the model after these epochs, to OUTPUT_DIR/model-epoch-N",
             "metavar": "EPOCH",
         },
@@ -162,8 +163,6 @@ class TrainingArguments:
         self.output_dir = Path(self.output_dir)
         coerce_fields(self)  # a choice outside its Literal fails here, naming the field and the choices
         check_bounds(self)
-        if any(epoch < 1 for epoch in self.export_epochs):
-            raise ValueError(f"export_epochs must be epochs >= 1, got {self.export_epochs}")
 
 
 @dataclass

@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, Subset
 
 from ..data.processor import VsslVideoProcessor
 from ..data.test_clips import STREAM_COLUMNS, TestClipDataset, model_input
+from ..typed_fields import bounds, check_bounds
 from .loop import TrainResult
 
 logger = logging.getLogger(__name__)
@@ -44,13 +45,12 @@ HELD_OUT_SPLITS = ("test", "validation", "val")  # the first one the dataset has
 class KnnSettings:
     """k neighbours, each voting exp(cosine / temperature): InstDisc / solo-learn's defaults."""
 
-    k: int = 20
-    temperature: float = 0.07
-    batch_size: int = 32  # clips per forward pass
+    k: int = field(default=20, metadata=bounds(ge=1))
+    temperature: float = field(default=0.07, metadata=bounds(gt=0))
+    batch_size: int = field(default=32, metadata=bounds(ge=1, why="clips per forward pass"))
 
     def __post_init__(self) -> None:
-        if self.k < 1 or self.temperature <= 0 or self.batch_size < 1:
-            raise ValueError(f"kNN settings need k >= 1, temperature > 0, batch_size >= 1; got {self}")
+        check_bounds(self)
 
 
 @dataclass
