@@ -77,8 +77,9 @@ def pretrain(
     spec = get_method(config.method)
     if "train" not in dataset:
         raise ValueError(f"pretraining reads the 'train' split; the dataset has {list(dataset)}")
-    train = as_video_dataset(datasets.DatasetDict(train=dataset["train"]))["train"]
-    train_dataset = build_train_dataset(spec, config, train, args.seed)
+    # the splits this run reads, their frame counts probed once: train, and the monitor's held-out split
+    videos = as_video_dataset(dataset if args.monitor_every else datasets.DatasetDict(train=dataset["train"]))
+    train_dataset = build_train_dataset(spec, config, videos["train"], args.seed)
     if model is None:
         set_seed(args.seed)  # the initial weights depend on the seed only
         model = spec.model_class(config)
@@ -89,7 +90,7 @@ def pretrain(
     accelerator = make_accelerator(args)
     recipe = config.optimizer_recipe
     hparams = {"method": spec.name, **{k: v for k, v in config.pretraining_record().items() if k != "method"}}
-    callbacks = epoch_callbacks(config, dataset, args, dataset_name)
+    callbacks = epoch_callbacks(config, videos, args, dataset_name)
     start = time.perf_counter()
     result = fit(
         model,
@@ -117,14 +118,13 @@ def pretrain(
 def epoch_callbacks(
     config: VsslPretrainingConfig, dataset: datasets.DatasetDict, args: TrainingArguments, dataset_name: str
 ) -> tuple[EpochCallback, ...]:
-    """The kNN monitor (`args.monitor_every`) and the mid-run exports (`args.export_epochs`) of a run."""
+    """The kNN monitor (`args.monitor_every`) and the mid-run exports (`args.export_epochs`) of a run.
+    dataset: the run's splits as `as_video_dataset` gives them."""
     callbacks: list[EpochCallback] = []
     if args.monitor_every:
-        from ..data.sources import as_video_dataset
-
         callbacks.append(
             KnnMonitor(
-                as_video_dataset(dataset),
+                dataset,
                 config.video_processor(),
                 args.output_dir,
                 every=args.monitor_every,
