@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from ..data.flow import extract_flow_videos, is_flow_video
-from ..data.loaders import VIDEO_EXTENSIONS
+from ..data.flow import extract_flow_videos
+from ..data.loaders import rgb_videos
 from ..data.sources import DataArguments, class_names
 from ..data.synthetic import make_synthetic_ucf
 from ..evaluation.probe import ProbeArguments, linear_probe
@@ -204,7 +204,7 @@ def prepare_data(data_dir: Path, preset: str, stream: str, num_workers: int) -> 
 def extract_flow(root: Path, num_workers: int) -> None:
     """The flow video of every video under `root` where missing (`hf-vssl extract-flow ROOT --method
     farneback`)."""
-    videos = sorted(p for p in root.rglob("*") if p.suffix in VIDEO_EXTENSIONS and not is_flow_video(p))
+    videos = rgb_videos(root)
     stamp = time.perf_counter()
     try:
         report = extract_flow_videos(videos, method=DEMO_FLOW_METHOD, num_workers=num_workers, progress=True)

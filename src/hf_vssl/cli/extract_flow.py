@@ -26,13 +26,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.flow import extract_flow_videos, is_flow_video
-    from ..data.loaders import VIDEO_EXTENSIONS
+    from ..data.flow import extract_flow_videos
+    from ..data.loaders import VIDEO_EXTENSIONS, rgb_videos
 
     root = Path(args.root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a folder")
-    videos = sorted(p for p in root.rglob("*") if p.suffix in VIDEO_EXTENSIONS and not is_flow_video(p))
+    videos = rgb_videos(root)
     if not videos:
         raise FileNotFoundError(f"no video files ({', '.join(VIDEO_EXTENSIONS)}) under {root}")
     try:

@@ -394,13 +394,18 @@ def load_hmdb51(
     return _build(root, splits, class_names, num_workers or _default_workers())
 
 
-def _index_videos(folder: Path) -> dict[str, Path]:
-    """Every video file under `folder` by file stem (flow videos excluded)."""
-    return {
-        path.stem: path
+def rgb_videos(folder: Path) -> list[Path]:
+    """Every video file under `folder`, searched recursively, sorted; flow videos (`<stem>.flow.mp4`) excluded."""
+    return sorted(
+        path
         for path in folder.rglob("*")
         if path.suffix in VIDEO_EXTENSIONS and not is_flow_video(path) and path.is_file()
-    }
+    )
+
+
+def _index_videos(folder: Path) -> dict[str, Path]:
+    """Every video file under `folder` by file stem (flow videos excluded)."""
+    return {path.stem: path for path in rgb_videos(folder)}
 
 
 def load_kinetics400(

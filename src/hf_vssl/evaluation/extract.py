@@ -35,8 +35,8 @@ from accelerate.utils import gather_object
 from tqdm.auto import tqdm
 
 from ..data.decoding import VideoInfo
-from ..data.flow import flow_path_for, is_flow_video
-from ..data.loaders import METADATA_FEATURES, VIDEO_EXTENSIONS, with_video_metadata
+from ..data.flow import flow_path_for
+from ..data.loaders import METADATA_FEATURES, VIDEO_EXTENSIONS, rgb_videos, with_video_metadata
 from ..data.processor import VsslVideoProcessor
 from ..data.samplers import clip_span, dense_clips
 from ..data.sources import as_video_dataset, detect_format, load_video_dataset
@@ -219,7 +219,7 @@ def open_videos(
 
 def video_folder(root: Path) -> datasets.Dataset:
     """Every video file under `root` (flow videos go in the `flow` column of their RGB video)."""
-    paths = sorted(p for p in root.rglob("*") if p.suffix in VIDEO_EXTENSIONS and not is_flow_video(p))
+    paths = rgb_videos(root)
     if not paths:
         raise FileNotFoundError(f"no video files ({', '.join(VIDEO_EXTENSIONS)}) under {root}")
     columns = {"video": [str(p.absolute()) for p in paths]}
