@@ -3,6 +3,7 @@
 
 import math
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,3 +123,26 @@ def test_the_package_computes_its_metrics_without_going_through_evaluate(monkeyp
     assert evaluate_retrieval(clips, clips, ks=(1,)) == {"R@1": 1.0}
     with pytest.raises(ImportError):
         load_metric("video_accuracy")
+
+
+def test_a_feature_cache_write_cut_short_leaves_no_file_a_later_run_would_read(tmp_path, monkeypatch):
+    """Runs sharing a feature cache (the benchmark's seeds, a user's parallel evaluations) read a cached file
+    whenever its name is there: a writer killed mid-file must not leave a truncated one under that name."""
+    from hf_vssl.evaluation import features
+
+    def write_half_then_die(tensors, filename, metadata=None):
+        Path(filename).write_bytes(b"\x08\x00\x00")  # the first bytes of a safetensors header
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(features, "save_file", write_half_then_die)
+    clips = ClipOutputs(
+        outputs=torch.zeros(2, 3), video_index=torch.tensor([0, 1]), labels=torch.tensor([0, 1])
+    )
+    path = tmp_path / "features-abc.safetensors"
+    with pytest.raises(KeyboardInterrupt):
+        clips.save(path)
+    assert not path.exists()
+    monkeypatch.undo()
+    clips.save(path)
+    assert torch.equal(ClipOutputs.load(path).outputs, clips.outputs)
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -76,7 +77,10 @@ class ClipOutputs:
             "rows": self.rows,
         }
         metadata = {"skipped": json.dumps(self.skipped)}
-        save_file({k: v.contiguous() for k, v in tensors.items()}, str(path), metadata=metadata)
+        # written beside, then renamed: a run sharing the cache never reads a half-written file
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(partial), metadata=metadata)
+        os.replace(partial, path)
 
     @classmethod
     def load(cls, path: Path) -> ClipOutputs:
