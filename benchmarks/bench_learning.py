@@ -5,7 +5,9 @@ synthetic set (`hf-vssl synth --preset two-label-*`: each video has an appearanc
 frame, and a motion class, told apart only over time, crossed independently), the same backbone and clip for
 every method, each method's demo recipe (hf_vssl/hub/recipes.py DEMO_RECIPES, every departure from its
 paper written beside it), then linear probe and retrieval of the pretrained backbone and of the same backbone at random
-init on each label. One table (mean +- std over seeds, in %) and a bar plot. Expected profile, for the
+init on each label. One table (mean +- std over seeds, in %) and a bar plot, then the learning curves: the
+weighted kNN top-1 of the demo's monitor (`--monitor-every`, pretrain/monitor.jsonl: train bank -> test
+videos, every two epochs, epoch 0 = the random init) per label, mean +- std over seeds, as a table and a plot. Expected profile, for the
 figures to confirm or refute: Pace and MFO above random on motion, ViCC-RGB on appearance, ViCC-Flow on motion,
 SDC on both. ViCC-Flow runs where the flow extra is installed (`pip install 'hf-vssl[flow]'`), else it is left out.
 
@@ -13,7 +15,7 @@ Every run keeps its folder under --workdir (one per size and budget) and a finis
 interrupted benchmark resumes; the dataset and the random init's features are built once and shared.
 
     python benchmarks/bench_learning.py --quick                                   # smoke: tiny set, 1 epoch
-    python benchmarks/bench_learning.py --seeds 0 1 2 --plot learning.png         # two-label-small, CPU
+    python benchmarks/bench_learning.py --seeds 0 1 2 --plot learning.png --curves-plot curves.png  # CPU
     python benchmarks/bench_learning.py --size two-label-large --epochs 50 --plot gpu.png
 """
 
@@ -31,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from hf_vssl.hub.recipes import AXES, DEMO_DATASET, DEMO_RECIPES, DEMO_VERDICT
+from hf_vssl.training.monitor import MONITOR_FILE
 
 RANDOM = "random init"
 METRICS = {"probe top-1": "probe top1", "R@1": "R@1"}  # table column -> the demo report's metric
@@ -49,6 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--size", default=DEMO_DATASET, help="synthetic preset (two-label-tiny / -small)")
     parser.add_argument("--workdir", type=Path, default=Path("outputs/bench_learning"))
     parser.add_argument("--plot", type=Path, help="save the bar plot here (png, pdf, svg)")
+    parser.add_argument("--curves-plot", type=Path, help="save the kNN learning curves here (png, pdf, svg)")
     parser.add_argument("--quick", action="store_true", help=f"smoke size: {QUICK} unless given")
     parser.add_argument("--num-workers", type=int, default=2, help="decoding processes of each run")
     args = parser.parse_args(argv)
@@ -138,6 +142,71 @@ def plot(table: dict[str, dict[str, tuple]], axes: list[str], chance: dict[str, 
     figure.savefig(path, dpi=120)
 
 
+def monitor_curves(root: Path, methods: list[str], seeds: list[int], axes: list[str]) -> dict[str, dict]:
+    """{method: {axis: (epochs, kNN top-1 in % as an array seeds x epochs)}} from each run's monitor.jsonl; the
+    epochs every seed's run has (a run cut short by a crash is not averaged into the others)."""
+    curves = {}
+    for method in methods:
+        runs = []
+        for seed in seeds:
+            lines = (root / method / f"seed{seed}" / "pretrain" / MONITOR_FILE).read_text().splitlines()
+            runs.append({line["epoch"]: line for line in map(json.loads, lines)})
+        epochs = sorted(set.intersection(*(set(run) for run in runs)))
+        curves[method] = {
+            axis: (
+                epochs,
+                100 * np.array([[run[e][f"knn_top1_{AXES[axis]}"] for e in epochs] for run in runs]),
+            )
+            for axis in axes
+        }
+    return curves
+
+
+def curves_markdown(curves: dict[str, dict], axes: list[str]) -> str:
+    """One row per method and label: kNN top-1 mean +- std over seeds at every monitored epoch (0 = random init)."""
+    epochs = sorted({e for per_axis in curves.values() for seen, _ in per_axis.values() for e in seen})
+    lines = [
+        "| method | label | " + " | ".join(f"ep {e}" for e in epochs) + " |",
+        "|---" * (len(epochs) + 2) + "|",
+    ]
+    for method, per_axis in curves.items():
+        for axis in axes:
+            seen, values = per_axis[axis]
+            cells = {e: f"{m:.1f} ± {s:.1f}" for e, m, s in zip(seen, values.mean(0), _std(values))}
+            lines.append(f"| {method} | {axis} | " + " | ".join(cells.get(e, "") for e in epochs) + " |")
+    return "\n".join(lines)
+
+
+def _std(values: np.ndarray) -> np.ndarray:
+    return values.std(0, ddof=1) if len(values) > 1 else np.zeros(values.shape[1])
+
+
+def plot_curves(curves: dict[str, dict], axes: list[str], chance: dict[str, float], path: Path) -> None:
+    """One panel per label: each method's kNN top-1 over epochs (band = std over seeds), its own epoch-0 value
+    (the random init it started from) dotted in the same colour, chance dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, panels = plt.subplots(1, len(axes), figsize=(5.5 * len(axes) + 2, 4), squeeze=False)
+    for panel, axis in zip(panels[0], axes):
+        for method, per_axis in curves.items():
+            epochs, values = per_axis[axis]
+            mean, std = values.mean(0), _std(values)
+            (line,) = panel.plot(epochs, mean, marker="o", label=method)
+            panel.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.15)
+            panel.axhline(mean[0], color=line.get_color(), linestyle="dotted", linewidth=1)
+        panel.axhline(100 * chance[axis], color="k", linestyle="dashed", linewidth=1)
+        panel.set_xlabel("epoch (0: random init, dotted)")
+        panel.set_ylabel(f"{axis} kNN top-1 (%)")
+        panel.set_title(f"{axis} (dashed: chance)")
+    panels[0][-1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+
+
 def print_verdicts(
     args: argparse.Namespace,
     results: dict[str, list[dict]],
@@ -206,11 +275,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(markdown(table))
     print_verdicts(args, results, randoms, table)
+    curves = monitor_curves(root, args.methods, args.seeds, axes)
+    print(
+        "\nkNN top-1 (%) of the monitor while pretraining (k 20, T 0.07, train -> test), mean ± std over seeds:"
+    )
+    print(curves_markdown(curves, axes))
     for line in timings:
         print(f"  {line}")
     if args.plot:
         plot(table, axes, chance, args.plot)
         print(f"plot: {args.plot}")
+    if args.curves_plot:
+        plot_curves(curves, axes, chance, args.curves_plot)
+        print(f"curves: {args.curves_plot}")
     print(f"wall time: {time.perf_counter() - start:.0f} s")
     return 0
 
