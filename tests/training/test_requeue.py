@@ -5,6 +5,7 @@ the save; the printed resume command fits the way the run was launched."""
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 import subprocess
 import sys
@@ -86,10 +87,11 @@ def test_a_repeated_scheduler_signal_is_recorded_once_and_a_second_ctrl_c_still_
 
 
 def test_the_resume_command_fits_the_launch():
-    argv = ["/venv/bin/hf-vssl", "pretrain", "--output-dir", "runs/a", "--resume", "auto", "--save-steps", "2"]
-    assert resume_command(argv, output_dir="runs/a") == "hf-vssl pretrain --output-dir runs/a --save-steps 2 --resume"
+    argv = shlex.split("/venv/bin/hf-vssl pretrain --output-dir runs/a --resume auto --save-steps 2")
+    expected = "hf-vssl pretrain --output-dir runs/a --save-steps 2 --resume"
+    assert resume_command(argv, output_dir="runs/a") == expected
     # the demo trains in a subfolder of its --output-dir and has no --resume: no command continues it
-    demo = ["/venv/bin/hf-vssl", "demo", "--output-dir", "outputs/demo", "--epochs", "2"]
+    demo = shlex.split("/venv/bin/hf-vssl demo --output-dir outputs/demo --epochs 2")
     assert resume_command(demo, output_dir="outputs/demo/pretrain") is None
     # 2 machines x 2 processes: accelerate's multi-machine launch, each machine with its own rank
     environ = {"LOCAL_WORLD_SIZE": "2", "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29500"}
