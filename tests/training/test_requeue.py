@@ -7,14 +7,17 @@ from __future__ import annotations
 import json
 import shlex
 import signal
-import subprocess
-import sys
-import textwrap
 
 import pytest
 
 from hf_vssl.training.checkpointing import STATE_FILE, read_run_file, write_run_file
-from hf_vssl.training.interrupts import REQUEUE_STATUS, exit_status, resume_command
+from hf_vssl.training.interrupts import (
+    REQUEUE_STATUS,
+    SIGNALS,
+    InterruptGuard,
+    exit_status,
+    resume_command,
+)
 from hf_vssl.training.run_dir import RESUME_AUTO, RunFinished, prepare_output_dir
 
 RECORD = {"model": "Tiny", "recipe": {"learning_rate": 0.05}, "seed": 0}
@@ -69,33 +72,28 @@ def test_a_scheduler_stop_exits_with_the_requeue_status_and_ctrl_c_with_130():
     assert exit_status(signal.SIGINT) == 130
 
 
-def test_a_repeated_scheduler_signal_is_recorded_once_and_a_second_ctrl_c_still_ends_the_process():
-    script = textwrap.dedent("""
-        import os, signal
-        from hf_vssl.training.interrupts import InterruptGuard
-        with InterruptGuard() as guard:
-            for signum in (signal.SIGUSR1, signal.SIGTERM, signal.SIGUSR1):  # Slurm, then the launcher
-                os.kill(os.getpid(), signum)
-            print("alive", guard.requested(), flush=True)
-            os.kill(os.getpid(), signal.SIGINT)
-            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C twice: what it does without the guard
-            print("not reached", flush=True)
-    """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert done.stdout == f"alive {int(signal.SIGUSR1)}\n", done.stdout + done.stderr
-    assert "KeyboardInterrupt" in done.stderr and done.returncode == -signal.SIGINT
+def test_a_repeated_scheduler_signal_is_recorded_once_and_a_ctrl_c_on_top_ends_the_run_at_once():
+    assert signal.SIGUSR1 in SIGNALS  # else the signals below would end this test process
+    with InterruptGuard() as guard:
+        for signum in (signal.SIGUSR1, signal.SIGTERM, signal.SIGUSR1):  # from Slurm, then the launcher
+            signal.raise_signal(signum)
+        assert guard.requested() == signal.SIGUSR1  # still running: the save would go on
+        with pytest.raises(KeyboardInterrupt):  # a Ctrl-C on top: what it does without the guard
+            signal.raise_signal(signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_the_resume_command_fits_the_launch():
     argv = shlex.split("/venv/bin/hf-vssl pretrain --output-dir runs/a --resume auto --save-steps 2")
     expected = "hf-vssl pretrain --output-dir runs/a --save-steps 2 --resume"
-    assert resume_command(argv, output_dir="runs/a") == expected
-    # the demo trains in a subfolder of its --output-dir and has no --resume: no command continues it
+    assert resume_command(argv) == expected
+    # the demo overwrites its pretraining by itself (and has no --resume): no command continues it
     demo = shlex.split("/venv/bin/hf-vssl demo --output-dir outputs/demo --epochs 2")
-    assert resume_command(demo, output_dir="outputs/demo/pretrain") is None
+    assert resume_command(demo, overwrote=True) is None
+    assert resume_command([*argv, "--overwrite"], overwrote=True) == expected
     # 2 machines x 2 processes: accelerate's multi-machine launch, each machine with its own rank
     environ = {"LOCAL_WORLD_SIZE": "2", "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29500"}
-    command = resume_command(argv, num_processes=4, output_dir="runs/a", environ=environ)
+    command = resume_command(argv, num_processes=4, environ=environ)
     assert command == (
         "accelerate launch --multi_gpu --num_machines 2 --machine_rank MACHINE_RANK --main_process_ip 10.0.0.1 "
         "--main_process_port 29500 --num_processes 4 -m hf_vssl.cli.main pretrain --output-dir runs/a "

@@ -66,6 +66,7 @@ def _same_weights(a: Path, b: Path) -> None:
         assert torch.equal(expected[name], actual[name]), name
 
 
+@pytest.mark.slow  # the logic: tests/training/test_requeue.py
 def test_sigusr1_then_the_same_command_continues_exactly_and_then_leaves_the_finished_run_alone(
     tiny_ucf_root, tmp_path
 ):
@@ -154,3 +155,66 @@ def test_sigusr1_to_one_machines_launcher_stops_every_rank_and_the_same_commands
         code, out, err = _finish(machine)
         assert code == 0, out[-3000:] + err[-3000:]
     _same_weights(one_machine, tmp_path)
+
+
+SBATCH = Path(__file__).parents[2] / "examples" / "slurm" / "pretrain.sbatch"
+# Slurm's commands for a two-node job on this one machine (only Slurm is stood in for)
+SLURM_SHIMS = {
+    # the task once per "node", each with its SLURM_NODEID; the exit status of the last one that failed
+    "srun": """#!/bin/bash
+echo $$ > "$SHIM_DIR/srun.pid"
+while [[ $1 == --* ]]; do shift; done
+pids=()
+for node in 0 1; do SLURM_NODEID=$node "$@" & pids+=($!); done
+status=0
+for pid in "${pids[@]}"; do wait "$pid" || status=$?; done
+exit $status
+""",
+    # scancel --signal=USR1 JOB: the signal to the step's tasks (each node's launcher)
+    "scancel": """#!/bin/bash
+pkill -USR1 -P "$(cat "$SHIM_DIR/srun.pid")"
+""",
+    "scontrol": """#!/bin/bash
+case $1 in
+    show) echo 127.0.0.1 ;;
+    requeue) echo "$2" >> "$SHIM_DIR/requeued" ;;
+esac
+""",
+}
+# Pace with the smallest C3D, as the fault benchmark runs it
+PACE = [
+    "--method", "pace", "--backbone", "c3d", "--backbone-config", "width_multiplier=0.125",
+    "--set", "num_frames=8", "--set", "crop_size=32", "--set", "frame_size=[40,50]", "--batch-size", "8",
+    "--max-steps", "4", "--save-steps", "2", "--num-workers", "0", "--logging-steps", "1",
+    "--no-progress-bar", "--mixed-precision", "no",
+]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_the_slurm_example_requeues_itself_on_the_warning_until_the_run_is_finished(tiny_ucf_root, tmp_path):
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    for name, text in SLURM_SHIMS.items():
+        (shims / name).write_text(text)
+        (shims / name).chmod(0o755)
+    env = {
+        **ENV, "PATH": f"{shims}:{Path(sys.executable).parent}:{os.environ['PATH']}", "SHIM_DIR": str(shims),
+        "SLURM_JOB_ID": "4242", "SLURM_JOB_NODELIST": "node[1-2]", "SLURM_NNODES": "2",
+        "SLURM_GPUS_ON_NODE": "1", "MAIN_PROCESS_PORT": str(_free_port()),
+    }  # fmt: skip
+    run = tmp_path / "run"
+    job = ["bash", str(SBATCH), *PACE, "--dataset", str(tiny_ucf_root), "--output-dir", str(run)]
+    first = _start(job, env)
+    _wait_for(run / "checkpoints" / "checkpoint-2", [first])
+    os.kill(first.pid, signal.SIGUSR1)  # --signal=B:USR1: the batch shell only
+    code, out, err = _finish(first)
+    assert code == 0 and (shims / "requeued").read_text() == "4242\n", out[-3000:] + err[-3000:]
+    assert "interrupted by SIGUSR1 at step" in out and not (run / "model").exists()
+
+    env["SLURM_RESTART_COUNT"] = "1"
+    code, out, err = _finish(_start(job, env))  # the requeued job: the same script and options
+    assert code == 0 and "resumed from" in out, out[-3000:] + err[-3000:]
+    assert (run / "model" / "model.safetensors").is_file()
+    code, out, err = _finish(_start(job, env))  # requeued once more: the run is finished
+    assert code == 0 and f"--resume auto: the run in {run} is finished" in out, out[-3000:] + err[-3000:]
+    assert (shims / "requeued").read_text() == "4242\n"  # requeued once only

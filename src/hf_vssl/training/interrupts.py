@@ -103,19 +103,18 @@ def ignore_interrupts(worker_id: int) -> None:
 def resume_command(
     argv: list[str] | None = None,
     num_processes: int = 1,
-    output_dir: Path | None = None,
+    overwrote: bool = False,
     environ: Mapping[str, str] = os.environ,
 ) -> str | None:
     """The command line that continues this run: the one that started it with `--resume` (and no
     `--overwrite`); over several machines, accelerate's multi-machine launch, which each machine runs
-    with its own rank. For a run not started from the command line, the Python equivalent. None when
-    the command line ran a bigger job whose `--output-dir` is not the run's (the demo trains in a
-    subfolder and starts over when run again): no command of it continues the run."""
+    with its own rank. For a run not started from the command line, the Python equivalent. None for a
+    run started with `overwrote` by a command line without `--overwrite`: the command starts its run
+    over by itself (the demo), so no command of it continues the run."""
     argv = list(sys.argv if argv is None else argv)
-    given = _option_value(argv[1:], "--output-dir")
-    if given is None:
+    if not any(a == "--output-dir" or a.startswith("--output-dir=") for a in argv[1:]):
         return "fit(..., TrainingArguments(..., resume=True))"
-    if output_dir is not None and Path(given).resolve() != Path(output_dir).resolve():
+    if overwrote and "--overwrite" not in argv:
         return None
     args = []
     skip_value = False
@@ -136,16 +135,6 @@ def resume_command(
         program = ["accelerate", "launch", "--multi_gpu", *_machines(num_processes, environ)]
         program += ["--num_processes", str(num_processes), *script]
     return shlex.join([*program, *args, "--resume"])
-
-
-def _option_value(args: list[str], option: str) -> str | None:
-    """The value of `option VALUE` / `option=VALUE` in `args`, None when absent."""
-    for i, arg in enumerate(args):
-        if arg == option and i + 1 < len(args):
-            return args[i + 1]
-        if arg.startswith(option + "="):
-            return arg.split("=", 1)[1]
-    return None
 
 
 def _machines(num_processes: int, environ: Mapping[str, str]) -> list[str]:

@@ -577,9 +577,7 @@ class _TrainingRun:
         if self.saved_step != self.state.global_step:
             self.save()
         self.progress.close()
-        command = resume_command(
-            num_processes=self.accelerator.num_processes, output_dir=self.args.output_dir
-        )
+        command = resume_command(num_processes=self.accelerator.num_processes, overwrote=self.args.overwrite)
         how = f"continue with:\n  {command}" if command else "this command starts it over when run again"
         self.accelerator.print(
             f"interrupted by {signal.Signals(signum).name} at step {self.state.global_step}: checkpoint "
