@@ -1,8 +1,9 @@
-"""The requeue cycle and multi-machine launches through real processes: a scheduler's SIGUSR1 (Slurm's
-`--signal=USR1@SECONDS` warning) saves a checkpoint and exits with the requeue status, and the same
-command, run again, continues to the weights of an uninterrupted run, then leaves the finished run
-alone; two `accelerate launch` "machines" on loopback (gloo, one process each) train to the weights
-of one machine with two processes, also across a SIGUSR1 that reaches one machine's launcher only."""
+"""Multi-machine launches and the requeue cycle through real processes: two `accelerate launch`
+"machines" on loopback (gloo, one process each) train to the weights of one machine with two
+processes, also across a SIGUSR1 (Slurm's `--signal=USR1@SECONDS` warning) that reaches one machine's
+launcher only and the same commands run again; the Slurm example requeues itself on the warning and
+leaves the finished run alone. (The logic: tests/training/test_requeue.py; SIGTERM's requeue status
+in one process: tests/cli/test_run_safety_cli.py.)"""
 
 from __future__ import annotations
 
@@ -64,39 +65,6 @@ def _same_weights(a: Path, b: Path) -> None:
     assert expected.keys() == actual.keys()
     for name in expected:
         assert torch.equal(expected[name], actual[name]), name
-
-
-@pytest.mark.slow  # the logic: tests/training/test_requeue.py
-def test_sigusr1_then_the_same_command_continues_exactly_and_then_leaves_the_finished_run_alone(
-    tiny_ucf_root, tmp_path
-):
-    def command(output_dir: Path) -> list[str]:
-        return [sys.executable, str(TINY_CLI), *_pretrain_args(tiny_ucf_root, output_dir, max_steps=4)]
-
-    straight = _start(command(tmp_path / "straight"))  # --resume auto in an empty folder: a new run
-    run = tmp_path / "run"
-    interrupted = _start(command(run))
-    _wait_for(run / "checkpoints" / "checkpoint-2", [interrupted])
-    os.killpg(interrupted.pid, signal.SIGUSR1)
-    code, out, err = _finish(interrupted)
-    assert code == REQUEUE_STATUS, out + err
-    step = int(out.split("interrupted by SIGUSR1 at step ")[1].split(":")[0])
-    assert (run / "checkpoints" / f"checkpoint-{step}" / "model.safetensors").is_file()
-    assert not (run / "model").exists()
-
-    requeued = subprocess.run(command(run), capture_output=True, text=True, env=ENV, timeout=400)
-    assert requeued.returncode == 0, requeued.stdout + requeued.stderr
-    assert f"resumed from {run / 'checkpoints' / f'checkpoint-{step}'}" in requeued.stdout
-    code, out, err = _finish(straight)
-    assert code == 0, out + err
-    _same_weights(tmp_path / "straight", run)
-
-    weights = run / "model" / "model.safetensors"
-    written = weights.stat().st_mtime_ns
-    again = subprocess.run(command(run), capture_output=True, text=True, env=ENV, timeout=400)
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert f"--resume auto: the run in {run} is finished" in again.stdout
-    assert weights.stat().st_mtime_ns == written  # nothing rewritten
 
 
 def _free_port() -> int:
@@ -192,6 +160,7 @@ PACE = [
 
 @pytest.mark.slow
 def test_the_slurm_example_requeues_itself_on_the_warning_until_the_run_is_finished(tiny_ucf_root, tmp_path):
+    assert f"REQUEUE_STATUS={REQUEUE_STATUS} " in SBATCH.read_text()  # the script reads the package's status
     shims = tmp_path / "bin"
     shims.mkdir()
     for name, text in SLURM_SHIMS.items():
