@@ -578,7 +578,7 @@ class _TrainingRun:
             self.save()
         self.progress.close()
         command = resume_command(num_processes=self.accelerator.num_processes, overwrote=self.args.overwrite)
-        how = f"continue with:\n  {command}" if command else "this command starts it over when run again"
+        how = f"continue with:\n  {command}" if command else "running this command again starts the run over"
         self.accelerator.print(
             f"interrupted by {signal.Signals(signum).name} at step {self.state.global_step}: checkpoint "
             f"{self.result.last_checkpoint}; {how}"
