@@ -1,6 +1,12 @@
-"""Ctrl-C (SIGINT) and SIGTERM (what schedulers send before killing a job) end a run cleanly: the
-training loop finishes the optimizer step in progress, saves a checkpoint, prints the command that
-resumes it, and exits with the signal's code (130 / 143)."""
+"""Ctrl-C (SIGINT), SIGTERM (what schedulers send before killing a job) and SIGUSR1 (Slurm's
+`--signal=USR1@SECONDS` warning before a job's time limit) end a run cleanly: the training loop
+finishes the optimizer step in progress, saves a checkpoint, prints the command that resumes it and
+exits.
+
+Exit status: 75 (`REQUEUE_STATUS`, sysexits' EX_TEMPFAIL, "temporary failure, retry") after SIGTERM or
+SIGUSR1, so a requeue wrapper tells "checkpoint saved, run me again" from a failure (1 or 2) and from a
+plain death by the signal (128 + signal); 130 after Ctrl-C, as a shell reports an interrupted command.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ import shlex
 import signal
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
@@ -17,20 +24,29 @@ import torch.distributed as dist
 
 from ..nn.distributed import is_distributed
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
+REQUEUE_STATUS = os.EX_TEMPFAIL  # 75: the checkpoint is saved, the same command continues the run
+
+
+def exit_status(signum: int) -> int:
+    """The exit status of a run stopped by `signum` after its checkpoint was saved."""
+    return 128 + signum if signum == signal.SIGINT else REQUEUE_STATUS
 
 
 class TrainingInterrupted(SystemExit):
-    """The run stopped on a signal after saving `checkpoint`; the process exit code is 128 + signal."""
+    """The run stopped on a signal after saving `checkpoint`; the exit status is `exit_status(signum)`."""
 
     def __init__(self, signum: int, checkpoint: Path) -> None:
-        super().__init__(128 + signum)
+        super().__init__(exit_status(signum))
         self.signum, self.checkpoint = signum, checkpoint
 
 
 class InterruptGuard:
-    """Catch SIGINT / SIGTERM while installed: the first one is only recorded (the loop polls
-    `requested()`); a second one ends the process at once, as without the guard.
+    """Catch SIGINT / SIGTERM / SIGUSR1 while installed: the first one is only recorded (the loop polls
+    `requested()`). A second SIGINT ends the process at once, as without the guard (a user pressing
+    Ctrl-C again); a later SIGTERM / SIGUSR1 is ignored: schedulers and launchers deliver one more than
+    once (Slurm signals every process of a job step, which `accelerate launch` signals again), and one
+    that means it follows with SIGKILL.
 
     A process forked while the guard is installed ignores the signal (the training DataLoader's
     workers also do so by `ignore_interrupts`): one sent to the whole process group (Ctrl-C, a
@@ -57,11 +73,11 @@ class InterruptGuard:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if os.getpid() != self._pid:  # a forked DataLoader worker
             return
-        if self.signum:  # a second signal: what it does without the guard
+        if self.signum and signum == signal.SIGINT:  # Ctrl-C again: what it does without the guard
             self.__exit__()
             signal.raise_signal(signum)
             return
-        self.signum = signum
+        self.signum = self.signum or signum
 
     def requested(self) -> int:
         """The signal number if any process got one, else 0: every process agrees, so all of them
@@ -77,19 +93,29 @@ class InterruptGuard:
 
 
 def ignore_interrupts(worker_id: int) -> None:
-    """`worker_init_fn` of the training DataLoader: its workers leave SIGINT / SIGTERM to the loop
+    """`worker_init_fn` of the training DataLoader: its workers leave the `SIGNALS` to the loop
     (torch's own SIGTERM handler would kill a worker mid-epoch, and the loop with it); they end when
     the loop does."""
     for signum in SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
 
 
-def resume_command(argv: list[str] | None = None, num_processes: int = 1) -> str:
+def resume_command(
+    argv: list[str] | None = None,
+    num_processes: int = 1,
+    overwrote: bool = False,
+    environ: Mapping[str, str] = os.environ,
+) -> str | None:
     """The command line that continues this run: the one that started it with `--resume` (and no
-    `--overwrite`). For a run not started from the command line, the Python equivalent."""
+    `--overwrite`); over several machines, accelerate's multi-machine launch, which each machine runs
+    with its own rank. For a run not started from the command line, the Python equivalent. None for a
+    run started with `overwrote` by a command line without `--overwrite`: the command starts its run
+    over by itself (the demo), so no command of it continues the run."""
     argv = list(sys.argv if argv is None else argv)
     if not any(a == "--output-dir" or a.startswith("--output-dir=") for a in argv[1:]):
         return "fit(..., TrainingArguments(..., resume=True))"
+    if overwrote and "--overwrite" not in argv:
+        return None
     args = []
     skip_value = False
     for arg in argv[1:]:
@@ -98,7 +124,7 @@ def resume_command(argv: list[str] | None = None, num_processes: int = 1) -> str
             if not arg.startswith("-"):
                 continue
         if arg == "--resume":
-            skip_value = True  # its optional value: a checkpoint folder
+            skip_value = True  # its optional value: a checkpoint folder, "latest" or "auto"
             continue
         if arg.startswith("--resume=") or arg == "--overwrite":
             continue
@@ -106,8 +132,22 @@ def resume_command(argv: list[str] | None = None, num_processes: int = 1) -> str
     program = _program(argv[0])
     if num_processes > 1:  # accelerate runs a script or a module (-m); `--multi_gpu` also on CPUs
         script = program[1:] if program[0] == sys.executable else ["-m", "hf_vssl.cli.main"]
-        program = ["accelerate", "launch", "--multi_gpu", "--num_processes", str(num_processes), *script]
+        program = ["accelerate", "launch", "--multi_gpu", *_machines(num_processes, environ)]
+        program += ["--num_processes", str(num_processes), *script]
     return shlex.join([*program, *args, "--resume"])
+
+
+def _machines(num_processes: int, environ: Mapping[str, str]) -> list[str]:
+    """accelerate's multi-machine options when the run's processes span several machines (torchrun
+    exports LOCAL_WORLD_SIZE, MASTER_ADDR and MASTER_PORT to each); MACHINE_RANK stands for each
+    machine's own rank."""
+    machines = num_processes // int(environ.get("LOCAL_WORLD_SIZE", num_processes))
+    if machines <= 1:
+        return []
+    return [
+        "--num_machines", str(machines), "--machine_rank", "MACHINE_RANK",
+        "--main_process_ip", environ["MASTER_ADDR"], "--main_process_port", environ["MASTER_PORT"],
+    ]  # fmt: skip
 
 
 def _program(argv0: str) -> list[str]:

@@ -39,7 +39,7 @@ from .checkpointing import TrainerState, load_checkpoint, save_checkpoint
 from .distributed import check_process_count, convert_sync_batchnorm, lost_process_guard
 from .hooks import DatasetHooks, model_hooks
 from .interrupts import InterruptGuard, TrainingInterrupted, ignore_interrupts, resume_command
-from .run_dir import RunInfo, prepare_output_dir
+from .run_dir import RunFinished, RunInfo, prepare_output_dir
 from .window import LogWindow, timed
 
 MixedPrecision = Literal["auto", "no", "bf16", "fp16"]
@@ -59,7 +59,8 @@ class TrainingArguments:
     transformers' Trainer does. sync_bn: BatchNorm over the global batch when several processes
     run. max_steps: stop after this many optimizer steps (smoke tests, the demo); None = all epochs.
     save_steps: a resumable checkpoint every N optimizer steps (and always at the end).
-    resume: a checkpoint folder, or "latest" for the newest one in `output_dir`.
+    resume: a checkpoint folder, "latest" for the newest one in `output_dir`, or "auto" (start, continue
+    or leave alone the folder's run: `run_dir.RESUME_AUTO`).
     The CLI's options are made from these fields (`hf_vssl.cli.common.add_dataclass_arguments`).
     overwrite: start over in an `output_dir` that holds a run (its checkpoints and model are deleted);
     without it (or `resume`) such a folder is refused.
@@ -112,7 +113,9 @@ class TrainingArguments:
     resume: str | Path | bool | None = field(
         default=None,
         metadata={
-            "help": "continue a run: a checkpoint folder, or the newest one in OUTPUT_DIR when no value is given",
+            "help": "continue a run: a checkpoint folder, or the newest one in OUTPUT_DIR when no value is "
+            "given; 'auto': start a new run in an empty OUTPUT_DIR, continue the one there, exit 0 when it is "
+            "finished (the same command can be requeued)",
             "metavar": "CHECKPOINT",
             "const": "latest",
         },
@@ -306,7 +309,8 @@ def fit(
     gets them called. augment(batch on device) -> kwargs of `model.forward`; it runs on the device, batched.
     param_groups: optimizer parameter groups (default: every trainable parameter, one group).
     `args.output_dir` must not hold another run (`run_dir.prepare_output_dir`). A non-finite loss
-    term raises `TrainingDiverged`; SIGINT / SIGTERM save a checkpoint and raise `TrainingInterrupted`.
+    term raises `TrainingDiverged`; SIGINT / SIGTERM / SIGUSR1 save a checkpoint and raise
+    `TrainingInterrupted` (`interrupts.exit_status`).
     callbacks: run at the start and after every complete epoch (`pretrain` makes those of
     `args.monitor_every` and `args.export_epochs`, which need them).
     """
@@ -573,10 +577,11 @@ class _TrainingRun:
         if self.saved_step != self.state.global_step:
             self.save()
         self.progress.close()
+        command = resume_command(num_processes=self.accelerator.num_processes, overwrote=self.args.overwrite)
+        how = f"continue with:\n  {command}" if command else "running this command again starts the run over"
         self.accelerator.print(
             f"interrupted by {signal.Signals(signum).name} at step {self.state.global_step}: checkpoint "
-            f"{self.result.last_checkpoint}; continue with:\n  "
-            f"{resume_command(num_processes=self.accelerator.num_processes)}"
+            f"{self.result.last_checkpoint}; {how}"
         )
         raise TrainingInterrupted(signum, self.result.last_checkpoint)
 
@@ -631,19 +636,20 @@ def run_record(model: nn.Module, recipe: OptimizerRecipe, args: TrainingArgument
 def _prepare_run(
     accelerator: Accelerator, model: nn.Module, recipe: OptimizerRecipe, args: TrainingArguments
 ) -> RunInfo:
-    """`prepare_output_dir` on the main process; its answer (or its error) on every process."""
-    outcome: list[RunInfo | Exception | None] = [None]
+    """`prepare_output_dir` on the main process; its answer (or its error, or `RunFinished`) on every
+    process."""
+    outcome: list[RunInfo | BaseException | None] = [None]
     if accelerator.is_main_process:
         try:
             outcome[0] = prepare_output_dir(
                 args.output_dir, resume=args.resume, overwrite=args.overwrite,
                 run_record=run_record(model, recipe, args),
             )  # fmt: skip
-        except (ValueError, FileExistsError, FileNotFoundError) as err:
+        except (ValueError, FileExistsError, FileNotFoundError, RunFinished) as err:
             outcome[0] = err
     if accelerator.num_processes > 1:
         broadcast_object_list(outcome)
-    if isinstance(outcome[0], Exception):
+    if isinstance(outcome[0], BaseException):
         raise outcome[0]
     return outcome[0]
 

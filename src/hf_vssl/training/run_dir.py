@@ -4,6 +4,12 @@ continues only the run it was started as.
 `run.json` in the folder (and a copy in each checkpoint) holds a run id and the run record (method,
 model and backbone config, recipe: what the caller passes). `--resume` compares the checkpoint's
 record with the new one; checkpoint rotation deletes only checkpoints carrying the current run id.
+
+`--resume auto` makes one command start, continue or leave alone the run, whatever the folder holds,
+so a scheduler can requeue it unchanged: an empty folder (or one whose run wrote no checkpoint yet)
+starts a new run, checkpoints of the same recipe's run are continued from the newest intact one, a
+finished run (its final model exported) ends the command at once with status 0 (`RunFinished`), and
+another recipe's run is refused as `--resume` refuses it.
 """
 
 from __future__ import annotations
@@ -28,6 +34,19 @@ from .run_lock import lock_run_folder
 # the exports of `pretrain` (model/) and `finetune` (finetuned/): a folder with one holds a finished run
 MODEL_DIRS = ("model", "finetuned")
 MAX_LISTED = 8  # differences named in a --resume error
+RESUME_AUTO = "auto"  # `--resume auto`: start, continue or leave alone the folder's run
+
+
+class RunFinished(SystemExit):
+    """`--resume auto` found the folder's run finished: nothing to train or write, exit status 0 (a
+    requeued job whose run ended in an earlier allocation ends well)."""
+
+    def __init__(self, output_dir: Path) -> None:
+        super().__init__(0)
+        self.output_dir = Path(output_dir)
+
+    def __reduce__(self) -> tuple[type, tuple[Path]]:  # broadcast to every process as it is raised
+        return (RunFinished, (self.output_dir,))
 
 
 def prepare_output_dir(
@@ -40,8 +59,9 @@ def prepare_output_dir(
     """Check `output_dir` may take this run, then write the run record into it.
 
     A folder holding a run (checkpoints or a final model) is refused unless `resume` (continue it:
-    its record must equal `run_record`) or `overwrite` (its checkpoints and model are deleted first);
-    a folder another live process runs in is refused in any case (`run_lock`).
+    its record must equal `run_record`; "auto": see the module's docstring) or `overwrite` (its
+    checkpoints and model are deleted first); a folder another live process runs in is refused in
+    any case (`run_lock`).
     """
     output_dir = Path(output_dir)
     lock_run_folder(output_dir)
@@ -51,6 +71,8 @@ def prepare_output_dir(
             f"--resume continues the run in {output_dir} and --overwrite replaces it: give only one"
         )
     current = read_run_file(output_dir)
+    if resume == RESUME_AUTO:
+        resume = _auto_resume(output_dir, record, current)
     resume_from = resolve_resume(resume, output_dir, current["run_id"] if current else None)
     if resume_from is not None:
         run_id = _check_same_run(resume_from, record, current, output_dir)
@@ -95,19 +117,38 @@ def _check_same_run(
     if saved is None:  # written before run records existed: nothing to compare
         print(f"--resume: {checkpoint} has no {RUN_FILE}; cannot check it is the same method and recipe")
         return current["run_id"] if current else uuid.uuid4().hex
-    differences = record_differences(saved["record"], record)
-    if differences:
-        shown = "; ".join(differences[:MAX_LISTED])
-        more = f" (and {len(differences) - MAX_LISTED} more)" if len(differences) > MAX_LISTED else ""
-        raise ValueError(
-            f"--resume: {checkpoint} is of another run; checkpoint -> now: {shown}{more}. "
-            "Resume with the run's own options, or start a new run (--overwrite or another --output-dir)"
-        )
+    _check_same_record(checkpoint, saved["record"], record)
     if current is not None and current["run_id"] != saved["run_id"] and run_contents(output_dir):
         raise FileExistsError(
             f"--resume {checkpoint}: {output_dir} holds another run; resume into an empty --output-dir"
         )
     return saved["run_id"]
+
+
+def _auto_resume(output_dir: Path, record: dict[str, Any], current: dict[str, Any] | None) -> str | None:
+    """What `--resume auto` means for the folder: None (a new run), "latest" (continue its run), or
+    `RunFinished` raised for a run that exported its final model."""
+    contents = run_contents(output_dir)
+    if not contents:
+        return None
+    if not any(name in MODEL_DIRS for name in contents):
+        return "latest"
+    if current is not None:
+        _check_same_record(output_dir / RUN_FILE, current["record"], record)
+    print(f"--resume auto: the run in {output_dir} is finished ({', '.join(contents)}); nothing to do")
+    raise RunFinished(output_dir)
+
+
+def _check_same_record(source: Path, saved: dict[str, Any], record: dict[str, Any]) -> None:
+    """The one-line refusal to continue a run of another recipe than `record`."""
+    differences = record_differences(saved, record)
+    if differences:
+        shown = "; ".join(differences[:MAX_LISTED])
+        more = f" (and {len(differences) - MAX_LISTED} more)" if len(differences) > MAX_LISTED else ""
+        raise ValueError(
+            f"--resume: {source} is of another run; checkpoint -> now: {shown}{more}. "
+            "Resume with the run's own options, or start a new run (--overwrite or another --output-dir)"
+        )
 
 
 def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
