@@ -4,34 +4,21 @@ exactly the rest of the uninterrupted epoch."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import datasets
 import pytest
 import torch
 
+sys.path.insert(0, str(Path(__file__).parent))  # parquet_shards.py, also read by tests/training
+
+from parquet_shards import write_shards
+
 from hf_vssl.data.clip_dataset import VideoClipDataset
-from hf_vssl.data.prepare import write_parquet
 from hf_vssl.data.samplers import TwoClipSampler
 from hf_vssl.data.streaming import StreamingClipDataset, StreamLoader, open_stream
 from hf_vssl.training.loop import TrainingArguments
-
-BROKEN = {"bytes": b"this is no video", "path": "Broken/v_broken.mp4"}
-
-
-def write_shards(source: Path, out: Path, num_shards: int, broken_in: int | None = None) -> Path:
-    """The train split of `source` as `num_shards` Parquet shards in `out/data` (the layout `hf-vssl prepare
-    --format parquet` writes), with an undecodable row first in shard `broken_in`."""
-    write_parquet(source, out / "whole", shard_mb=1000)
-    rows = datasets.load_dataset("parquet", data_files=str(out / "whole" / "train-*.parquet"), split="train")
-    for index in range(num_shards):
-        shard = rows.shard(num_shards, index, contiguous=True)
-        if index == broken_in:
-            row = shard[0] | {"video": BROKEN}
-            broken = datasets.Dataset.from_list([row], features=rows.features)
-            shard = datasets.concatenate_datasets([broken, shard])
-        shard.to_parquet(str(out / "data" / f"train-{index:05d}-of-{num_shards:05d}.parquet"))
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +51,17 @@ def test_open_stream_counts_rows_from_the_footers_and_names_the_fix_without_shar
     assert stream.dataset.features["video"] == datasets.Video(decode=False)
     with pytest.raises(FileNotFoundError, match="hf-vssl prepare --format parquet"):
         open_stream(tmp_path)
+    with pytest.raises(ValueError, match="--dataset-format ucf101 is not"):
+        open_stream(four_shards, dataset_format="ucf101")
+
+
+def test_the_hub_route_streams_the_same_shards(four_shards):
+    # what a Hub id takes: load_dataset_builder's data files, load_dataset(streaming=True), footers read
+    # through fsspec; a local folder stands in for the Hub (no network in tests)
+    hub, local = open_stream(four_shards, dataset_format="hub"), open_stream(four_shards)
+    assert [Path(f).name for f in hub.files] == [Path(f).name for f in local.files]
+    assert hub.rows == local.rows
+    assert hub.dataset.features == local.dataset.features
 
 
 def test_an_epoch_length_comes_from_the_smallest_readers_rows(four_shards):
@@ -108,6 +106,19 @@ def test_an_undecodable_row_is_skipped_and_counted(four_shards):
     assert len(batches) == 6  # the smallest share's 6 rows, one a batch
     assert [int(batch["num_skipped"].sum()) for batch in batches] == [1, 0, 0, 0, 0, 0]
     assert loader.positions[0] == (7, 6)  # 7 rows read for 6 batches: the broken one counted
+
+
+def test_epoch_repeats_read_every_row_again_with_other_clips(four_shards):
+    loader = _loader(_dataset(four_shards, epoch_repeats=2), rank=1, processes=4)  # shard 1: 6 rows
+    batches = list(loader)
+    assert len(batches) == 6  # 2 passes over 6 rows, batches of 2
+    items = [
+        (label, batch["views"]["clip0"][i]) for batch in batches for i, label in enumerate(batch["label"])
+    ]
+    first, second = items[:6], items[6:]
+    assert sorted(int(label) for label, _ in first) == sorted(int(label) for label, _ in second)
+    # each pass draws its own clips: with one random state per row, all 6 would come again
+    assert sum(torch.equal(a, b) for (_, a) in first for (_, b) in second) < 6
 
 
 @pytest.mark.parametrize("workers", [0, 2])

@@ -229,11 +229,7 @@ class DataArguments:
 
         if not self.dataset:
             raise ValueError("--dataset is required (on the command line or in --config)")
-        if self.dataset_format not in ("auto", "parquet", "hub"):
-            raise ValueError(
-                f"--streaming reads Parquet shards; --dataset-format {self.dataset_format} is not (use auto)"
-            )
-        return open_stream(self.dataset, video_column=self.video_column)
+        return open_stream(self.dataset, video_column=self.video_column, dataset_format=self.dataset_format)
 
     @property
     def name(self) -> str:

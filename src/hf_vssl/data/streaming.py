@@ -67,19 +67,18 @@ class ParquetStream:
         return datasets.Dataset.from_dict({name: [] for name in features}, features=features)
 
 
-def open_stream(path: str | os.PathLike, split: str = "train", video_column: str = "video") -> ParquetStream:
+def open_stream(
+    path: str | os.PathLike, split: str = "train", video_column: str = "video", dataset_format: str = "auto"
+) -> ParquetStream:
     """The `split` of prepared Parquet shards as a stream: a folder with `data/<split>-*.parquet`
-    (`hf-vssl prepare --format parquet`) or a Hub dataset id (`datasets.load_dataset(id, streaming=True)`)."""
+    (`hf-vssl prepare --format parquet`), or with dataset_format "hub" (and "auto" for a path that is no
+    folder) whatever `datasets.load_dataset(path, streaming=True)` streams from Parquet files: a Hub dataset id."""
     root = Path(path)
-    if root.is_dir():
-        files = sorted(str(p) for p in (root / "data").glob(f"{split}-*.parquet"))
-        if not files:
-            raise FileNotFoundError(
-                f"--streaming reads Parquet shards, and {root / 'data'} has no {split}-*.parquet; write them "
-                "with hf-vssl prepare --format parquet (or drop --streaming)"
-            )
-        dataset = datasets.load_dataset("parquet", data_files={split: files}, split=split, streaming=True)
-    else:
+    if dataset_format not in ("auto", "parquet", "hub"):
+        raise ValueError(
+            f"--streaming reads Parquet shards; --dataset-format {dataset_format} is not (use auto)"
+        )
+    if dataset_format == "hub" or not root.is_dir():
         builder = datasets.load_dataset_builder(str(path))
         files = [str(f) for f in (builder.config.data_files or {}).get(split, [])]
         if not files or not all(f.endswith(".parquet") for f in files):
@@ -88,6 +87,14 @@ def open_stream(path: str | os.PathLike, split: str = "train", video_column: str
                 "publish it with hf-vssl prepare --format parquet and push_to_hub (or drop --streaming)"
             )
         dataset = datasets.load_dataset(str(path), split=split, streaming=True)
+    else:
+        files = sorted(str(p) for p in (root / "data").glob(f"{split}-*.parquet"))
+        if not files:
+            raise FileNotFoundError(
+                f"--streaming reads Parquet shards, and {root / 'data'} has no {split}-*.parquet; write them "
+                "with hf-vssl prepare --format parquet (or drop --streaming)"
+            )
+        dataset = datasets.load_dataset("parquet", data_files={split: files}, split=split, streaming=True)
     if video_column not in dataset.features:
         raise ValueError(
             f"the stream {path} has no video column '{video_column}'; its columns are {list(dataset.features)}"

@@ -402,6 +402,8 @@ class _TrainingRun:
         if self.streaming:
             self.build_stream_loader()
             return
+        if args.streaming:
+            raise ValueError("--streaming is read by pretraining (hf-vssl pretrain) only; drop it here")
         if self.micro_batch % repeats:
             raise ValueError(
                 f"repeated_samples {repeats} must divide the batch of each process and accumulation step "
