@@ -10,6 +10,8 @@ from pathlib import Path
 import datasets
 import pytest
 import torch
+from datasets.distributed import split_dataset_by_node
+from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).parent))  # parquet_shards.py, also read by tests/training
 
@@ -66,9 +68,19 @@ def test_the_hub_route_streams_the_same_shards(four_shards):
 
 def test_an_epoch_length_comes_from_the_smallest_readers_rows(four_shards):
     dataset = _dataset(four_shards)
-    # 2 processes x 2 workers: one shard each, the smallest 6 rows -> 3 batches of 2 per worker
+    # 2 processes x 2 workers: one shard each, the smallest 6 rows -> 3 batches of 2 per worker; rank 1's
+    # workers read shards 1 and 3, as split_dataset_by_node(rank 1 of 2) and then 2 DataLoader workers would
     plan = dataset.make_plan(1, 2, 2, 2, multiple=1)
-    assert (plan.batches_per_worker, plan.slot(0), plan.slot(1)) == (3, 2, 3)
+    assert (plan.batches_per_worker, plan.slot(0), plan.slot(1)) == (3, 1, 3)
+    stream = open_stream(four_shards).dataset
+    node = split_dataset_by_node(stream, rank=1, world_size=2)
+    # datasets' own worker split: 2 workers of 6 rows each, interleaved one row at a time
+    paths = [row["video"]["path"] for row in DataLoader(node, batch_size=None, num_workers=2)]
+    mine = [
+        [row["video"]["path"] for row in stream.shard(4, plan.slot(role), contiguous=False)]
+        for role in (0, 1)
+    ]
+    assert [paths[0::2], paths[1::2]] == mine
     # 1 process x 2 workers: shards 0+2 (13 rows) and 1+3 (12): 6 batches each, 12 a multiple of 4 accumulation
     # steps; with 5, 5 each (10 per epoch: 2 optimizer steps)
     assert dataset.make_plan(0, 1, 2, 2, multiple=4).batches_per_worker == 6

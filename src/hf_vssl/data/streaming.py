@@ -4,17 +4,18 @@ row by row, so a dataset larger than the disk of the training machine trains wit
 
 How the stream is split, ordered and resumed (and why):
 
-- Slots. Every (process, DataLoader worker) pair is one slot; slot s of S = processes x workers reads shards
-  s, s + S, s + 2S... (`IterableDataset.shard(S, s, contiguous=False)`: the deal `split_dataset_by_node` and
-  datasets' own worker split make at epoch 0). Unlike theirs, the deal is kept every epoch, so each slot's row
-  count, hence the epoch's length, comes from the Parquet footers before training and never changes (the
-  learning-rate schedule counts on it). Within a slot, shard order and rows are reshuffled every epoch
-  (`shuffle(seed, buffer_size)` and `set_epoch`). Fewer shards than slots is an error naming the fix.
+- Slots. Every (process, DataLoader worker) pair is one slot, a reader of its own shards: worker w of process
+  r of R reads shards r + R*w, then every R*W-th after it (`IterableDataset.shard(R*W, r + R*w,
+  contiguous=False)`), which is the deal `split_dataset_by_node` and then datasets' own worker split make at
+  epoch 0. Unlike theirs, the deal is kept every epoch, so each slot's row count, hence the epoch's length,
+  comes from the Parquet footers before training and never changes (the learning-rate schedule counts on
+  it). Within a slot, shard order and rows are reshuffled every epoch (`shuffle(seed, buffer_size)` and
+  `set_epoch`). Fewer shards than slots is an error naming the fix.
 - Equal batches. Every worker yields the same number of batches per epoch (`StreamPlan.batches_per_worker`:
   the smallest slot's rows x epoch_repeats / batch), so the DataLoader's round-robin over workers is fixed and
-  all processes step together; rows past it in bigger slots come first in another epoch's order, as drop_last
-  drops a map-style epoch's tail. A slot whose rows run out early (undecodable rows are skipped and counted)
-  reads its shards again in a new order.
+  all processes step together; the rows a bigger slot holds beyond that wait for another epoch's order, as
+  drop_last leaves out the tail of a map-style epoch. A slot whose rows run out early (undecodable rows are
+  skipped and counted) reads its shards again in a new order.
 - Exact resume. datasets' `state_dict` leaves out the shuffle buffer's content, and the states of DataLoader
   workers never reach the training process; so instead every batch carries its worker's slot and how many rows
   the slot has read (skipped ones included), `StreamLoader` records them, and a checkpoint holds every
@@ -129,7 +130,9 @@ class StreamPlan:
     rotation: int = 0
 
     def slot(self, role: int) -> int:
-        return self.rank * self.workers + role
+        """The reader this process's worker `role` is: its shards are `split_dataset_by_node`'s for `rank`,
+        then datasets' worker split's for `role`, as both deal them at epoch 0."""
+        return self.rank + self.processes * role
 
 
 class StreamingClipDataset(IterableDataset):
