@@ -71,43 +71,64 @@ def test_a_resumed_stream_ends_on_the_uninterrupted_weights(tiny_spec, shards, t
 
 def _pretrain(root: Path, output_dir: Path, *extra: str) -> list[str]:
     return [
-        *LAUNCH, str(TINY_CLI), "pretrain", "--method", "tiny-contrast", "--dataset", str(root),
-        "--output-dir", str(output_dir), "--streaming", "--shuffle-buffer-size", "4", "--num-workers", "1",
-        "--epochs", "2", "--batch-size", "4", "--save-steps", "1", "--logging-steps", "1",
-        "--no-progress-bar", *extra,
+        str(TINY_CLI), "pretrain", "--method", "tiny-contrast", "--dataset", str(root), "--output-dir",
+        str(output_dir), "--streaming", "--shuffle-buffer-size", "4", "--num-workers", "1", "--epochs", "2",
+        "--batch-size", "4", "--save-steps", "1", "--logging-steps", "1", "--no-progress-bar", *extra,
     ]  # fmt: skip
+
+
+def _start_rank(rank: int, port: int, argv: list[str]) -> subprocess.Popen:
+    """One rank in a session of its own (with its decoding worker), started as `srun` starts a task: a
+    launcher would outlive a SIGKILL of its group and restart or stop the ranks itself."""
+    env = {**ENV, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2"}
+    env |= {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+    return subprocess.Popen(
+        [sys.executable, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @pytest.mark.slow
 def test_a_streaming_run_killed_with_sigkill_resumes_on_the_uninterrupted_weights(shards, tmp_path):
-    # 2 processes x 1 worker: rank 0 reads shards 0+2, rank 1 shards 1+3; 6 steps per epoch, 12 in all
+    # 2 processes x 1 worker: rank 0 reads shards 0+2 (and the broken row), rank 1 shards 1+3; 6 steps per
+    # epoch, 12 in all; both ranks are killed inside epoch 2 (after checkpoint-8), resumed with accelerate launch
     straight = subprocess.run(
-        _pretrain(shards, tmp_path / "straight"), capture_output=True, text=True, env=ENV, timeout=600
+        [*LAUNCH, *_pretrain(shards, tmp_path / "straight")],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=600,
     )
     assert straight.returncode == 0, straight.stdout[-3000:] + straight.stderr[-3000:]
-    run = tmp_path / "run"
-    process = subprocess.Popen(
-        _pretrain(shards, run), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
-        start_new_session=True,
-    )  # fmt: skip
+    run, port = tmp_path / "run", _free_port()
+    ranks = [_start_rank(rank, port, _pretrain(shards, run)) for rank in (0, 1)]
     deadline = time.monotonic() + 300
     while not (run / "checkpoints" / "checkpoint-8").is_dir() and time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()
-        time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)  # the launcher, both ranks and their decoding workers
-    process.wait()
+        assert ranks[0].poll() is None, ranks[0].communicate()
+        time.sleep(0.02)
+    for rank in ranks:
+        os.killpg(rank.pid, signal.SIGKILL)  # the rank and its decoding worker
+    assert [rank.wait() for rank in ranks] == [-signal.SIGKILL] * 2, "a rank ended before it could be killed"
     resumed = subprocess.run(
-        _pretrain(shards, run, "--resume"), capture_output=True, text=True, env=ENV, timeout=600
+        [*LAUNCH, *_pretrain(shards, run, "--resume")], capture_output=True, text=True, env=ENV, timeout=600
     )
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    assert f"resumed from {run / 'checkpoints' / 'checkpoint-'}" in resumed.stdout
-    assert "epoch 2, step" in resumed.stdout  # inside the second epoch: a mid-epoch stream position
+    resumed_line = next(line for line in resumed.stdout.splitlines() if line.startswith("resumed from"))
+    step = int(resumed_line.rsplit("step ", 1)[1])
+    assert resumed_line.endswith(f"checkpoint-{step}: epoch 2, step {step}") and 8 <= step < 12  # mid-epoch
     expected = load_file(tmp_path / "straight" / "model" / "model.safetensors")
     actual = load_file(run / "model" / "model.safetensors")
     assert expected.keys() == actual.keys()
     differences = {
         name: (expected[name].float() - actual[name].float()).abs().max().item() for name in expected
     }
-    resumed_line = next(line for line in resumed.stdout.splitlines() if line.startswith("resumed from"))
     print(f"\n{resumed_line}\n{len(differences)} tensors, max abs difference {max(differences.values())}")
     assert max(differences.values()) == 0.0, differences
