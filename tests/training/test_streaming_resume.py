@@ -20,7 +20,7 @@ from hf_vssl.methods import build_method_config
 from hf_vssl.optim.recipe import OptimizerRecipe
 from hf_vssl.training.checkpointing import list_checkpoints
 from hf_vssl.training.loop import TrainingArguments, fit
-from hf_vssl.training.pretrain import build_stream_dataset
+from hf_vssl.training.pretrain import build_stream_dataset, build_train_dataset
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "data"))
 
@@ -40,14 +40,14 @@ def shards(tiny_ucf_root, tmp_path_factory) -> Path:
     return write_shards(tiny_ucf_root, tmp_path_factory.mktemp("stream"), 4, broken_in=2)
 
 
-def _train(spec, root, output_dir, max_steps, resume=None):
+def _train(spec, root, output_dir, max_steps, resume=None, shuffle_buffer_size=4):
     config = build_method_config(spec.name, overrides={"epochs": 2, "batch_size": 4})
     torch.manual_seed(0)
     model = spec.model_class(config)
     args = TrainingArguments(
         output_dir=output_dir, num_workers=2, max_steps=max_steps,
         save_steps=100, logging_steps=1, resume=resume, progress_bar=False, streaming=True,
-        shuffle_buffer_size=4,
+        shuffle_buffer_size=shuffle_buffer_size,
     )  # fmt: skip
     train = build_stream_dataset(spec, config, open_stream(root), args)
     return model, fit(model, train, spec.build_augment(config), OptimizerRecipe.from_config(config), args)
@@ -67,6 +67,18 @@ def test_a_resumed_stream_ends_on_the_uninterrupted_weights(tiny_spec, shards, t
     expected, actual = straight.state_dict(), resumed.state_dict()
     for name in expected:
         assert torch.equal(expected[name], actual[name]), name
+
+
+def test_a_streaming_checkpoint_resumes_only_as_the_same_stream(tiny_spec, tiny_dataset, shards, tmp_path):
+    _train(tiny_spec, shards, tmp_path / "run", max_steps=1)
+    with pytest.raises(ValueError, match=r"streaming.shuffle_buffer_size: 4 -> 8"):
+        _train(tiny_spec, shards, tmp_path / "run", max_steps=2, resume=True, shuffle_buffer_size=8)
+    config = build_method_config(tiny_spec.name, overrides={"epochs": 2, "batch_size": 4})
+    args = TrainingArguments(output_dir=tmp_path / "run", num_workers=0, resume=True, progress_bar=False)
+    train = build_train_dataset(tiny_spec, config, tiny_dataset["train"], seed=0)
+    recipe = OptimizerRecipe.from_config(config)
+    with pytest.raises(ValueError, match=r"streaming.shuffle_buffer_size: 4 -> \(absent\)"):
+        fit(tiny_spec.model_class(config), train, tiny_spec.build_augment(config), recipe, args)
 
 
 def _pretrain(root: Path, output_dir: Path, *extra: str) -> list[str]:

@@ -229,7 +229,8 @@ class StreamingClipDataset(IterableDataset):
         """The next row that decodes, as an item; undecodable rows are skipped and counted (at most
         `clips.max_attempts` in a row). Returns the item and the rows read so far."""
         clips, skipped = self.clips, 0
-        for position, row in rows:
+        while True:  # `_rows` never ends
+            position, row = next(rows)
             rng = np.random.default_rng([self.seed, plan.epoch, plan.slot(role), position])
             try:
                 views, targets = clips.load_views(
@@ -253,7 +254,6 @@ class StreamingClipDataset(IterableDataset):
                 "num_skipped": torch.tensor(skipped, dtype=torch.int64),
             }
             return item, position + 1
-        raise AssertionError("a slot's rows never end")  # `_rows` is endless
 
 
 class StreamLoader:
@@ -277,14 +277,11 @@ class StreamLoader:
         worker_init_fn: Callable[[int], None] | None = None,
     ) -> None:
         self.dataset, self.plan, self.device = dataset, plan, device
-        self.num_workers, self.prefetch_factor, self.worker_init_fn = (
-            num_workers,
-            prefetch_factor,
-            worker_init_fn,
-        )
+        self.num_workers, self.prefetch_factor = num_workers, prefetch_factor
+        self.worker_init_fn = worker_init_fn
         self.resume_plan: StreamPlan | None = None
-        self.set_epoch(0)
         self.gathered: list[dict[str, Any]] = []
+        self.set_epoch(0)
 
     def __len__(self) -> int:
         """Batches per process per epoch."""
@@ -323,9 +320,10 @@ class StreamLoader:
         self.gathered = gather_object([local]) if self.plan.processes > 1 else [local]
 
     def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint holds: the reading setup, and each process's epoch and slot positions."""
         plan = self.plan
-        return {"processes": plan.processes, "workers": plan.workers, "batch_items": plan.batch_items,
-                "ranks": self.gathered}  # fmt: skip
+        setup = {"processes": plan.processes, "workers": plan.workers, "batch_items": plan.batch_items}
+        return setup | {"ranks": self.gathered}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue where the checkpoint stopped: this process's positions, the workers rotated to go on

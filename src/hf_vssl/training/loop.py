@@ -668,11 +668,20 @@ class _TrainingRun:
 
 def run_record(model: nn.Module, recipe: OptimizerRecipe, args: TrainingArguments) -> dict[str, Any]:
     """What a resumed run must share with the checkpoint: model class and config (method, backbone,
-    method fields), recipe and seed."""
+    method fields), recipe and seed; and a streaming run's shuffle buffer (its order), absent otherwise so
+    that the records of runs that do not stream stay as they were."""
     config = getattr(model, "config", None)
     config_dict = config.to_diff_dict() if config is not None else {}
     config_dict.pop("transformers_version", None)
-    return {"model": type(model).__name__, "config": config_dict, "recipe": asdict(recipe), "seed": args.seed}
+    record = {
+        "model": type(model).__name__,
+        "config": config_dict,
+        "recipe": asdict(recipe),
+        "seed": args.seed,
+    }
+    if args.streaming:
+        record["streaming"] = {"shuffle_buffer_size": args.shuffle_buffer_size}
+    return record
 
 
 def _prepare_run(
