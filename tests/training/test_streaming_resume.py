@@ -81,11 +81,11 @@ def test_a_streaming_checkpoint_resumes_only_as_the_same_stream(tiny_spec, tiny_
         fit(tiny_spec.model_class(config), train, tiny_spec.build_augment(config), recipe, args)
 
 
-def _pretrain(root: Path, output_dir: Path, *extra: str) -> list[str]:
+def _pretrain(root: Path, output_dir: Path, workers: int, *extra: str) -> list[str]:
     return [
         str(TINY_CLI), "pretrain", "--method", "tiny-contrast", "--dataset", str(root), "--output-dir",
-        str(output_dir), "--streaming", "--shuffle-buffer-size", "4", "--num-workers", "1", "--epochs", "2",
-        "--batch-size", "4", "--save-steps", "1", "--logging-steps", "1", "--no-progress-bar", *extra,
+        str(output_dir), "--streaming", "--shuffle-buffer-size", "4", "--num-workers", str(workers), "--epochs",
+        "2", "--batch-size", "4", "--save-steps", "1", "--logging-steps", "1", "--no-progress-bar", *extra,
     ]  # fmt: skip
 
 
@@ -109,11 +109,13 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_a_streaming_run_killed_with_sigkill_resumes_on_the_uninterrupted_weights(shards, tmp_path):
-    # 2 processes x 1 worker: rank 0 reads shards 0+2 (and the broken row), rank 1 shards 1+3; 6 steps per
-    # epoch, 12 in all; both ranks are killed inside epoch 2 (after checkpoint-8), resumed with accelerate launch
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_streaming_run_killed_with_sigkill_resumes_on_the_uninterrupted_weights(shards, tmp_path, workers):
+    # 2 processes x 1 worker: rank 0 reads shards 0+2 (and the broken row), rank 1 shards 1+3, 3 batches of
+    # 2 each; x 2 workers: one shard each, 3 batches of 2 per worker. 6 steps per epoch, 12 in all; both ranks
+    # are killed inside epoch 2 (after checkpoint-8) and resumed with accelerate launch
     straight = subprocess.run(
-        [*LAUNCH, *_pretrain(shards, tmp_path / "straight")],
+        [*LAUNCH, *_pretrain(shards, tmp_path / "straight", workers)],
         capture_output=True,
         text=True,
         env=ENV,
@@ -121,16 +123,20 @@ def test_a_streaming_run_killed_with_sigkill_resumes_on_the_uninterrupted_weight
     )
     assert straight.returncode == 0, straight.stdout[-3000:] + straight.stderr[-3000:]
     run, port = tmp_path / "run", _free_port()
-    ranks = [_start_rank(rank, port, _pretrain(shards, run)) for rank in (0, 1)]
+    ranks = [_start_rank(rank, port, _pretrain(shards, run, workers)) for rank in (0, 1)]
     deadline = time.monotonic() + 300
     while not (run / "checkpoints" / "checkpoint-8").is_dir() and time.monotonic() < deadline:
         assert ranks[0].poll() is None, ranks[0].communicate()
         time.sleep(0.02)
     for rank in ranks:
-        os.killpg(rank.pid, signal.SIGKILL)  # the rank and its decoding worker
+        os.killpg(rank.pid, signal.SIGKILL)  # the rank and its decoding workers
     assert [rank.wait() for rank in ranks] == [-signal.SIGKILL] * 2, "a rank ended before it could be killed"
     resumed = subprocess.run(
-        [*LAUNCH, *_pretrain(shards, run, "--resume")], capture_output=True, text=True, env=ENV, timeout=600
+        [*LAUNCH, *_pretrain(shards, run, workers, "--resume")],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=600,
     )
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     resumed_line = next(line for line in resumed.stdout.splitlines() if line.startswith("resumed from"))
