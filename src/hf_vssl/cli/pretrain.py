@@ -117,10 +117,11 @@ def run_cross_stream(args: argparse.Namespace, overrides: dict) -> int:
             "--cross-stream is ViCC's stage 2: it takes the method and backbone of the stage-1 models"
         )
     data, training = data_arguments(args), training_arguments(args)
+    dataset = data.open_stream() if training.streaming else data.load()
     rgb, flow = args.cross_stream
     outputs = pretrain_cross_stream(
-        rgb, flow, data.open_stream() if training.streaming else data.load(), training, rounds=args.rounds, first_stream=args.first_stream,
-        overrides=overrides, dataset_name=data.name,
+        rgb, flow, dataset, training, rounds=args.rounds, first_stream=args.first_stream, overrides=overrides,
+        dataset_name=data.name,
     )  # fmt: skip
     if PartialState().is_main_process:
         for output in outputs:

@@ -19,6 +19,7 @@ from .loop import EpochCallback, TrainingArguments, TrainResult, default_num_wor
 from .monitor import KnnMonitor
 
 if TYPE_CHECKING:  # PyAV loads when a run builds its data, not with the package
+    from ..data.clip_dataset import VideoClipDataset
     from ..data.streaming import ParquetStream, StreamingClipDataset
 
 logger = logging.getLogger(__name__)
@@ -74,6 +75,30 @@ def build_stream_dataset(
     )  # fmt: skip
 
 
+def training_samples(
+    spec: MethodSpec,
+    config: VsslPretrainingConfig,
+    dataset: datasets.DatasetDict | ParquetStream,
+    args: TrainingArguments,
+) -> tuple[datasets.DatasetDict, VideoClipDataset | StreamingClipDataset]:
+    """The splits the run reads, as `as_video_dataset` gives them (train, and the monitor's held-out split:
+    their frame counts probed once), and its training samples; a stream gives the samples only."""
+    from ..data.sources import as_video_dataset
+    from ..data.streaming import ParquetStream
+
+    if args.streaming != isinstance(dataset, ParquetStream):
+        raise ValueError(
+            "--streaming trains from a ParquetStream (hf_vssl.data.streaming.open_stream) and only from one; "
+            f"got {type(dataset).__name__} with streaming={args.streaming}"
+        )
+    if args.streaming:  # no held-out split: TrainingArguments refuses the monitor with --streaming
+        return datasets.DatasetDict(), build_stream_dataset(spec, config, dataset, args)
+    if "train" not in dataset:
+        raise ValueError(f"pretraining reads the 'train' split; the dataset has {list(dataset)}")
+    videos = as_video_dataset(dataset if args.monitor_every else datasets.DatasetDict(train=dataset["train"]))
+    return videos, build_train_dataset(spec, config, videos["train"], args.seed)
+
+
 def pretrain(
     config: VsslPretrainingConfig,
     dataset: datasets.DatasetDict | ParquetStream,
@@ -89,28 +114,10 @@ def pretrain(
     dataset: any DatasetDict with a `video` column of paths or `Video` cells (`as_video_dataset`: a
     `load_dataset("videofolder", ...)` result, a Hub dataset); frame counts are probed when absent. Or,
     with `args.streaming`, the train split's Parquet shards as a stream (`hf_vssl.data.streaming.open_stream`)."""
-    from ..data.sources import as_video_dataset
-    from ..data.streaming import ParquetStream
-
-    if args.streaming != isinstance(dataset, ParquetStream):
-        raise ValueError(
-            "--streaming trains from a ParquetStream (hf_vssl.data.streaming.open_stream) and only from one; "
-            f"got {type(dataset).__name__} with streaming={args.streaming}"
-        )
     from .export import export_pretrained
 
     spec = get_method(config.method)
-    if isinstance(dataset, ParquetStream):
-        videos = datasets.DatasetDict()  # nothing but the stream: no monitor (TrainingArguments refuses it)
-        train_dataset = build_stream_dataset(spec, config, dataset, args)
-    else:
-        if "train" not in dataset:
-            raise ValueError(f"pretraining reads the 'train' split; the dataset has {list(dataset)}")
-        # the splits this run reads, their frame counts probed once: train, and the monitor's held-out split
-        videos = as_video_dataset(
-            dataset if args.monitor_every else datasets.DatasetDict(train=dataset["train"])
-        )
-        train_dataset = build_train_dataset(spec, config, videos["train"], args.seed)
+    videos, train_dataset = training_samples(spec, config, dataset, args)
     if model is None:
         set_seed(args.seed)  # the initial weights depend on the seed only
         model = spec.model_class(config)
