@@ -93,8 +93,9 @@ def run(args: argparse.Namespace) -> int:
     )
     data = data_arguments(args)
     training = training_arguments(args)
+    dataset = data.open_stream() if training.streaming else data.load()
     output = pretrain(
-        config, data.load(), training, init_backbone_from=args.init_backbone_from, dataset_name=data.name
+        config, dataset, training, init_backbone_from=args.init_backbone_from, dataset_name=data.name
     )
     from accelerate import PartialState
 
@@ -115,11 +116,12 @@ def run_cross_stream(args: argparse.Namespace, overrides: dict) -> int:
         raise ValueError(
             "--cross-stream is ViCC's stage 2: it takes the method and backbone of the stage-1 models"
         )
-    data = data_arguments(args)
+    data, training = data_arguments(args), training_arguments(args)
+    dataset = data.open_stream() if training.streaming else data.load()
     rgb, flow = args.cross_stream
     outputs = pretrain_cross_stream(
-        rgb, flow, data.load(), training_arguments(args), rounds=args.rounds, first_stream=args.first_stream,
-        overrides=overrides, dataset_name=data.name,
+        rgb, flow, dataset, training, rounds=args.rounds, first_stream=args.first_stream, overrides=overrides,
+        dataset_name=data.name,
     )  # fmt: skip
     if PartialState().is_main_process:
         for output in outputs:

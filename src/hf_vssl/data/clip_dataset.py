@@ -181,9 +181,16 @@ class VideoClipDataset(Dataset):
     def _load(
         self, row: int, rng: np.random.Generator
     ) -> tuple[dict[str, torch.Tensor], dict[str, int | float]]:
-        cell = self._video(row)
-        path = video_source(cell)
         video_frames = self._video_frames[row] if self._video_frames is not None else None
+        flow = self._flows[row] if self._flows is not None else None
+        return self.load_views(self._video(row), video_frames, flow, rng, name=f"row {row}")
+
+    def load_views(
+        self, cell: Any, video_frames: int | None, flow: Any, rng: np.random.Generator, name: str
+    ) -> tuple[dict[str, torch.Tensor], dict[str, int | float]]:
+        """The views and targets of one video cell (the sampler draws from `rng`): what `__getitem__` reads
+        for a row, and `hf_vssl.data.streaming` for a streamed row. name: the row in errors."""
+        path = video_source(cell)
         try:
             if video_frames is None:  # not probed up front (bytes rows, unreadable files): probe it now
                 video_frames = probe_video(path, self.decode_limits).video_frames
@@ -199,10 +206,9 @@ class VideoClipDataset(Dataset):
         except VideoDecodeError as err:  # named by the cell: a bytes row by the path it records
             raise VideoDecodeError(video_name(cell), err.reason) from err
         if flow_keys:
-            flow = self._flows[row] if self._flows is not None else None
             if not flow:
                 raise ValueError(
-                    f"views {flow_keys} need optical flow but row {row} ({video_name(cell)}) has no "
+                    f"views {flow_keys} need optical flow but {name} ({video_name(cell)}) has no "
                     f"'{self.flow_column}' video; compute it with `hf-vssl extract-flow` and reload the dataset"
                 )
             views |= self._decode_views(video_path(flow), {key: indices[key] for key in flow_keys})

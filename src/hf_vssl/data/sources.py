@@ -11,8 +11,12 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import datasets
+
+if TYPE_CHECKING:
+    from .streaming import ParquetStream
 
 DATASET_FORMATS = ("auto", "ucf101", "hmdb51", "kinetics400", "diving48", "folder", "saved", "parquet", "hub")
 # `name` or `owner/name`: what --dataset is taken for (a Hub dataset id) when it is not a folder
@@ -218,6 +222,14 @@ class DataArguments:
         return load_video_dataset(
             self.dataset, self.dataset_format, self.split, video_column=self.video_column
         )
+
+    def open_stream(self) -> ParquetStream:
+        """The train split's Parquet shards as a stream (`--streaming`, `hf_vssl.data.streaming`)."""
+        from .streaming import open_stream
+
+        if not self.dataset:
+            raise ValueError("--dataset is required (on the command line or in --config)")
+        return open_stream(self.dataset, video_column=self.video_column, dataset_format=self.dataset_format)
 
     @property
     def name(self) -> str:

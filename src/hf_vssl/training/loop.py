@@ -161,11 +161,29 @@ class TrainingArguments:
             "metavar": "EPOCH",
         },
     )
+    streaming: bool = field(
+        default=False,
+        metadata={
+            "help": "pretraining: stream the train split's Parquet shards (hf-vssl prepare --format parquet; a "
+            "folder or a Hub id) instead of opening the dataset; exact resume, one epoch from the footers' rows"
+        },
+    )
+    shuffle_buffer_size: int = field(
+        default=1000,  # datasets' IterableDataset.shuffle default
+        metadata={
+            **bounds(ge=1),
+            "help": "with --streaming: rows each decoding process shuffles in memory (their video bytes)",
+        },
+    )
 
     def __post_init__(self) -> None:
         self.output_dir = Path(self.output_dir)
         coerce_fields(self)  # a choice outside its Literal fails here, naming the field and the choices
         check_bounds(self)
+        if self.streaming and self.monitor_every:
+            raise ValueError(
+                "--monitor-every indexes the held-out videos, which --streaming cannot; unset one of them"
+            )
 
 
 @dataclass
@@ -379,8 +397,17 @@ class _TrainingRun:
 
     def build_loader(self) -> None:
         """The DataLoader of this process, its sampler and the optimizer steps of an epoch."""
+        # datasets and PyAV load when a run trains, not for --help
+        from ..data.streaming import StreamingClipDataset
+
         args, accelerator, repeats = self.args, self.accelerator, self.data.repeats
         self.micro_batch = per_process_batch_size(self.recipe.batch_size, accelerator)
+        self.streaming = isinstance(self.dataset, StreamingClipDataset)
+        if self.streaming:
+            self.build_stream_loader()
+            return
+        if args.streaming:
+            raise ValueError("--streaming is read by pretraining (hf-vssl pretrain) only; drop it here")
         if self.micro_batch % repeats:
             raise ValueError(
                 f"repeated_samples {repeats} must divide the batch of each process and accumulation step "
@@ -412,6 +439,25 @@ class _TrainingRun:
             )
         self.steps_per_epoch = math.ceil(global_batches / accelerator.gradient_accumulation_steps)
 
+    def build_stream_loader(self) -> None:
+        """A `StreamLoader` (`hf_vssl.data.streaming`): an epoch's length from the shards' footers, its
+        position in every checkpoint (a registered object)."""
+        from ..data.streaming import StreamLoader
+
+        args, accelerator = self.args, self.accelerator
+        num_workers = default_num_workers() if args.num_workers is None else args.num_workers
+        plan = self.dataset.make_plan(
+            accelerator.process_index, accelerator.num_processes, max(1, num_workers), self.micro_batch,
+            multiple=accelerator.gradient_accumulation_steps,
+        )  # fmt: skip
+        self.sampler = None
+        self.loader = StreamLoader(
+            self.dataset, plan, device=accelerator.device, num_workers=num_workers,
+            prefetch_factor=args.prefetch_factor, worker_init_fn=ignore_interrupts,
+        )  # fmt: skip
+        accelerator.register_for_checkpointing(self.loader)
+        self.steps_per_epoch = len(self.loader) // accelerator.gradient_accumulation_steps
+
     def prepare(self, param_groups: list[dict[str, Any]] | None) -> None:
         """SyncBN, memory layout, optimizer and scheduler; everything handed to `accelerator.prepare`."""
         args, accelerator, model = self.args, self.accelerator, self.model
@@ -438,6 +484,8 @@ class _TrainingRun:
         if checkpoint is None:
             return
         self.state = load_checkpoint(self.accelerator, checkpoint)
+        if self.streaming:
+            self.loader.check_resume(self.state.epoch, self.state.batches_in_epoch)
         self.result.last_checkpoint = checkpoint
         self.saved_step = self.state.global_step
         self.accelerator.print(
@@ -447,16 +495,13 @@ class _TrainingRun:
     def run_epoch(self) -> dict[str, float]:
         """Train on what is left of the epoch in progress; its summary (`TrainResult.epoch_summaries`)."""
         state, accelerator = self.state, self.accelerator
-        for set_epoch in (
-            self.sampler.set_epoch,
-            self.loader.set_epoch,
-            self.data.set_epoch,
-            self.hooks.set_epoch,
-        ):
+        for set_epoch in (self.loader.set_epoch, self.data.set_epoch, self.hooks.set_epoch):
             set_epoch(state.epoch)
+        if self.sampler is not None:
+            self.sampler.set_epoch(state.epoch)
         self.model.train()
         batches = self.loader
-        if state.batches_in_epoch:
+        if state.batches_in_epoch and not self.streaming:  # a stream starts where its loaded state says
             batches = accelerator.skip_first_batches(self.loader, state.batches_in_epoch)
         self.epoch_terms: dict[str, list[float]] = defaultdict(list)
         self.skipped_videos = torch.zeros((), dtype=torch.long, device=accelerator.device)
@@ -567,6 +612,8 @@ class _TrainingRun:
     def save(self) -> None:
         """A checkpoint of the current step; always a good one (a diverged run stops first)."""
         self._stop_if_diverged()
+        if self.streaming:
+            self.loader.gather_state()  # every process's stream position, which the main process writes
         self.result.last_checkpoint = save_checkpoint(
             self.accelerator, self.args.output_dir, self.state, self.args.save_total_limit, self.info
         )
@@ -626,11 +673,20 @@ class _TrainingRun:
 
 def run_record(model: nn.Module, recipe: OptimizerRecipe, args: TrainingArguments) -> dict[str, Any]:
     """What a resumed run must share with the checkpoint: model class and config (method, backbone,
-    method fields), recipe and seed."""
+    method fields), recipe and seed; and a streaming run's shuffle buffer (its order), absent otherwise so
+    that the records of runs that do not stream stay as they were."""
     config = getattr(model, "config", None)
     config_dict = config.to_diff_dict() if config is not None else {}
     config_dict.pop("transformers_version", None)
-    return {"model": type(model).__name__, "config": config_dict, "recipe": asdict(recipe), "seed": args.seed}
+    record = {
+        "model": type(model).__name__,
+        "config": config_dict,
+        "recipe": asdict(recipe),
+        "seed": args.seed,
+    }
+    if args.streaming:
+        record["streaming"] = {"shuffle_buffer_size": args.shuffle_buffer_size}
+    return record
 
 
 def _prepare_run(

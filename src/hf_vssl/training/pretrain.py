@@ -8,7 +8,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import datasets
 from accelerate.utils import set_seed
@@ -17,6 +17,10 @@ from ..methods.modeling_pretraining import VsslForPretraining, VsslPretrainingCo
 from ..methods.registry import MethodSpec, get_method
 from .loop import EpochCallback, TrainingArguments, TrainResult, default_num_workers, fit, make_accelerator
 from .monitor import KnnMonitor
+
+if TYPE_CHECKING:  # PyAV loads when a run builds its data, not with the package
+    from ..data.clip_dataset import VideoClipDataset
+    from ..data.streaming import ParquetStream, StreamingClipDataset
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +61,47 @@ def build_train_dataset(spec: MethodSpec, config: VsslPretrainingConfig, split: 
     )
 
 
+def build_stream_dataset(
+    spec: MethodSpec, config: VsslPretrainingConfig, stream: ParquetStream, args: TrainingArguments
+) -> StreamingClipDataset:
+    """The method's training samples read from a stream (`--streaming`): `build_train_dataset`'s clips of
+    each streamed row."""
+    from ..data.streaming import StreamingClipDataset
+
+    clips = build_train_dataset(spec, config, stream.template(), args.seed)
+    return StreamingClipDataset(
+        stream, clips, seed=args.seed, shuffle_buffer_size=args.shuffle_buffer_size,
+        epoch_repeats=config.epoch_repeats,
+    )  # fmt: skip
+
+
+def training_samples(
+    spec: MethodSpec,
+    config: VsslPretrainingConfig,
+    dataset: datasets.DatasetDict | ParquetStream,
+    args: TrainingArguments,
+) -> tuple[datasets.DatasetDict, VideoClipDataset | StreamingClipDataset]:
+    """The splits the run reads, as `as_video_dataset` gives them (train, and the monitor's held-out split:
+    their frame counts probed once), and its training samples; a stream gives the samples only."""
+    from ..data.sources import as_video_dataset
+    from ..data.streaming import ParquetStream
+
+    if args.streaming != isinstance(dataset, ParquetStream):
+        raise ValueError(
+            "--streaming trains from a ParquetStream (hf_vssl.data.streaming.open_stream) and only from one; "
+            f"got {type(dataset).__name__} with streaming={args.streaming}"
+        )
+    if args.streaming:  # no held-out split: TrainingArguments refuses the monitor with --streaming
+        return datasets.DatasetDict(), build_stream_dataset(spec, config, dataset, args)
+    if "train" not in dataset:
+        raise ValueError(f"pretraining reads the 'train' split; the dataset has {list(dataset)}")
+    videos = as_video_dataset(dataset if args.monitor_every else datasets.DatasetDict(train=dataset["train"]))
+    return videos, build_train_dataset(spec, config, videos["train"], args.seed)
+
+
 def pretrain(
     config: VsslPretrainingConfig,
-    dataset: datasets.DatasetDict,
+    dataset: datasets.DatasetDict | ParquetStream,
     args: TrainingArguments,
     *,
     init_backbone_from: str | None = None,
@@ -70,16 +112,12 @@ def pretrain(
     `args.output_dir / "model"`. model: an already built (e.g. partly loaded) model of `config`.
 
     dataset: any DatasetDict with a `video` column of paths or `Video` cells (`as_video_dataset`: a
-    `load_dataset("videofolder", ...)` result, a Hub dataset); frame counts are probed when absent."""
-    from ..data.sources import as_video_dataset
+    `load_dataset("videofolder", ...)` result, a Hub dataset); frame counts are probed when absent. Or,
+    with `args.streaming`, the train split's Parquet shards as a stream (`hf_vssl.data.streaming.open_stream`)."""
     from .export import export_pretrained
 
     spec = get_method(config.method)
-    if "train" not in dataset:
-        raise ValueError(f"pretraining reads the 'train' split; the dataset has {list(dataset)}")
-    # the splits this run reads, their frame counts probed once: train, and the monitor's held-out split
-    videos = as_video_dataset(dataset if args.monitor_every else datasets.DatasetDict(train=dataset["train"]))
-    train_dataset = build_train_dataset(spec, config, videos["train"], args.seed)
+    videos, train_dataset = training_samples(spec, config, dataset, args)
     if model is None:
         set_seed(args.seed)  # the initial weights depend on the seed only
         model = spec.model_class(config)
