@@ -5,7 +5,8 @@ synthetic set (`hf-vssl synth --preset two-label-*`: each video has an appearanc
 frame, and a motion class, told apart only over time, crossed independently), the same backbone and clip for
 every method, each method's demo recipe (hf_vssl/hub/recipes.py DEMO_RECIPES, every departure from its
 paper written beside it), then linear probe and retrieval of the pretrained backbone and of the same backbone at random
-init on each label. One table (mean +- std over seeds, in %) and a bar plot, then the learning curves: the
+init on each label. On a two-label-order-* set the same features are also scored on its four motions told apart
+only by temporal order (ORDER_MOTIONS), which no single optical-flow frame tells apart. One table (mean +- std over seeds, in %) and a bar plot, then the learning curves: the
 weighted kNN top-1 of the demo's monitor (`--monitor-every`, pretrain/monitor.jsonl: train bank -> test
 videos, every two epochs, epoch 0 = the random init) per label, mean +- std over seeds, as a table and a plot. Expected profile, for the
 figures to confirm or refute: Pace and MFO above random on motion, ViCC-RGB on appearance, ViCC-Flow on motion,
@@ -32,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hf_vssl.data.synthetic import ORDER_MOTIONS
 from hf_vssl.hub.recipes import AXES, DEMO_DATASET, DEMO_RECIPES, DEMO_VERDICT
 from hf_vssl.training.monitor import MONITOR_FILE
 
@@ -207,6 +209,69 @@ def plot_curves(curves: dict[str, dict], axes: list[str], chance: dict[str, floa
     figure.savefig(path, dpi=120)
 
 
+def order_only_scores(
+    root: Path, data_root: Path, method: str, seed: int, num_workers: int
+) -> dict[str, dict]:
+    """{row: {"order probe top1", "order R@1"}}: the demo's two evaluations (pretrained, random init) of one run
+    scored on the videos of the order-only motions, from the features the demo cached (nothing is decoded)."""
+    from hf_vssl.cli.demo import build_evaluations
+    from hf_vssl.data.sources import DataArguments, class_names
+    from hf_vssl.evaluation.probe import ProbeArguments, linear_probe
+    from hf_vssl.evaluation.retrieval import evaluate_retrieval
+
+    run = root / method / f"seed{seed}"
+    data = DataArguments(dataset=str(data_root))
+    evaluations = build_evaluations(
+        run / "pretrain" / "model",
+        method,
+        data,
+        run / "order_eval",
+        seed,
+        num_workers,
+        root / "feature_cache",
+    )
+    names = class_names(data.load()["train"], AXES["motion"])
+    kept = [names.index(name) for name in ORDER_MOTIONS]
+    scores = {}
+    for row, evaluation in evaluations.items():
+        train, test = (_only_classes(evaluation.features(split), kept) for split in ("train", "test"))
+        probe, _ = linear_probe(evaluation.backbone, train, test, ORDER_MOTIONS, ProbeArguments(seed=seed))
+        recall = evaluate_retrieval(train, test, ks=(1,))
+        scores[row] = {"order probe top1": probe["top1"], "order R@1": recall["R@1"]}
+    return scores
+
+
+def order_only_results(
+    args: argparse.Namespace, root: Path, data_root: Path, randoms: dict[str, str]
+) -> dict[str, list[dict]]:
+    """`order_only_scores` of every run, as the main table's rows: each method, and each stream's random init
+    once per seed."""
+    rows: dict[str, dict[int, dict]] = {}
+    for seed in args.seeds:
+        for method in args.methods:
+            for row, scores in order_only_scores(root, data_root, method, seed, args.num_workers).items():
+                name = method if row.startswith("pretrained") else randoms[DEMO_RECIPES[method].stream]
+                rows.setdefault(name, {})[seed] = scores
+    names = [*randoms.values(), *args.methods]  # the main table's order
+    return {name: list(rows[name].values()) for name in names if name in rows}
+
+
+def _only_classes(clips, classes: list[int]):
+    """`clips` restricted to the videos of `classes`, relabelled 0..len(classes)-1 in that order."""
+    import torch
+
+    keep = torch.isin(clips.labels, torch.tensor(classes))
+    new_index = torch.full((clips.num_videos,), -1).masked_scatter_(keep, torch.arange(int(keep.sum())))
+    crops = keep[clips.video_index]
+    relabel = {old: new for new, old in enumerate(classes)}
+    return type(clips)(
+        outputs=clips.outputs[crops],
+        video_index=new_index[clips.video_index[crops]],
+        labels=torch.tensor([relabel[int(label)] for label in clips.labels[keep]]),
+        rows=clips.rows[keep],
+    )
+
+
 def print_verdicts(
     args: argparse.Namespace,
     results: dict[str, list[dict]],
@@ -263,7 +328,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"[bench] {method} seed {seed}: {json.dumps(pretrained)}", flush=True)
     axes = [axis for axis in AXES if f"{axis} R@1" in results[args.methods[0]][0]]
-    chance = chance_levels(root.parent / "data" / f"synthetic-{args.size}")
+    data_root = root.parent / "data" / f"synthetic-{args.size}"
+    chance = chance_levels(data_root)
 
     table = summarise(results, axes)
     print()
@@ -275,6 +341,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(markdown(table))
     print_verdicts(args, results, randoms, table)
+    if "-order-" in args.size:
+        print(f"\nthe {len(ORDER_MOTIONS)} order-only motions ({', '.join(ORDER_MOTIONS)}; chance 25%):")
+        print(markdown(summarise(order_only_results(args, root, data_root, randoms), ["order"])))
     curves = monitor_curves(root, args.methods, args.seeds, axes)
     print(
         "\nkNN top-1 (%) of the monitor while pretraining (k 20, T 0.07, train -> test), mean ± std over seeds:"
