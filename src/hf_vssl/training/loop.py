@@ -419,7 +419,7 @@ class _TrainingRun:
         """SyncBN, memory layout, optimizer and scheduler; everything handed to `accelerator.prepare`."""
         args, accelerator, model = self.args, self.accelerator, self.model
         if args.gradient_checkpointing:
-            _enable_gradient_checkpointing(model)
+            enable_gradient_checkpointing(model)
         if args.sync_bn and accelerator.num_processes > 1:
             model = convert_sync_batchnorm(model, accelerator.device)
         self.channels_last = args.channels_last == "on" or (
@@ -671,7 +671,7 @@ def _setup_line(accelerator: Accelerator, micro_batch: int, channels_last: bool,
     )
 
 
-def _enable_gradient_checkpointing(model: nn.Module) -> None:
+def enable_gradient_checkpointing(model: nn.Module) -> None:
     """Checkpoint every backbone stage of `model` (`VsslBackboneModel._run_stages`), non-reentrant: DDP with
     find_unused_parameters and frozen parts work, and autocast / channels_last run as without it."""
     enable = getattr(model, "activation_checkpointing_enable", None)
