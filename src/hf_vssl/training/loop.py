@@ -157,6 +157,15 @@ class TrainingArguments:
             "metavar": "N",
         },
     )
+    monitor_max_videos: int | None = field(
+        default=None,
+        metadata={
+            **bounds(ge=1),
+            "help": "pretraining: the monitor decodes at most N videos of each split, a class-stratified subset "
+            "(the same on every process and after a resume); default: all",
+            "metavar": "N",
+        },
+    )
     export_epochs: list[int] = field(
         default_factory=list,
         metadata={
