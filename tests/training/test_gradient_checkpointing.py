@@ -172,3 +172,22 @@ def test_the_flag_reaches_the_model(command, capsys, tiny_ucf_root, tiny_spec, t
         argv += ["--num-frames", "4", "--crop-size", "32", "--frame-size", "40", "50", "--num-clips", "1"]
     assert main([*argv, *common]) == 0
     assert "gradient checkpointing on" in capsys.readouterr().out
+
+
+@pytest.mark.slow  # two launched processes
+def test_two_processes_train_mfo_through_its_stage_switch_with_checkpointing(tiny_ucf_root, tmp_path):
+    """Non-reentrant checkpointing under DDP with find_unused_parameters (MFO's stage 1 leaves heads idle:
+    the model switches it on) and SyncBN: both epochs train."""
+    from test_distributed import PRETRAIN_EXAMPLE, _launch_two
+
+    method = ["--method", "mfo", "--set", "graph_start_epoch=1", "--set", "queue_size=16"]
+    recipe = ["--set", "num_prototypes=8", "--set", "projection_dim=16", "--set", "frame_size=[40,50]"]
+    clip = ["--set", "crop_size=16", "--set", "num_frames=16", "--epochs", "2", "--batch-size", "8"]
+    network = ["--backbone-config", "width_multiplier=0.125", "--backbone-config", "depth=10"]
+    data = ["--dataset", str(tiny_ucf_root), "--num-workers", "0", "--output-dir", str(tmp_path / "mfo")]
+    run = [*method, *recipe, *clip, *network, *data, "--no-progress-bar", "--gradient-checkpointing"]
+    done = _launch_two(PRETRAIN_EXAMPLE, *run)
+    assert "run: 2 process(es), gloo" in done.stdout and "gradient checkpointing on" in done.stdout
+    epoch_lines = [line for line in done.stdout.splitlines() if line.startswith("epoch ")]
+    assert [line.split(":")[0] for line in epoch_lines] == ["epoch 1/2", "epoch 2/2"], done.stdout
+    assert "low_graph" in epoch_lines[1]  # stage 2 trained its graph heads
