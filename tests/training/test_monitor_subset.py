@@ -45,7 +45,9 @@ def test_no_bound_or_a_large_one_keeps_every_video_and_too_small_a_bound_names_t
     with pytest.raises(ValueError, match="monitor_max_videos 2 is fewer than the 3 classes"):
         stratified_rows(LABELS, 2)
     with pytest.raises(ValueError, match="monitor_max_videos must be >= 1"):
-        TrainingArguments(output_dir="run", monitor_max_videos=0)
+        TrainingArguments(output_dir="run", monitor_every=1, monitor_max_videos=0)
+    with pytest.raises(ValueError, match="set monitor_every too"):
+        TrainingArguments(output_dir="run", monitor_max_videos=10)
 
 
 def test_the_monitor_scores_the_subset(tiny_spec, tiny_dataset, tmp_path):

@@ -179,6 +179,10 @@ class TrainingArguments:
         self.output_dir = Path(self.output_dir)
         coerce_fields(self)  # a choice outside its Literal fails here, naming the field and the choices
         check_bounds(self)
+        if self.monitor_max_videos is not None and not self.monitor_every:
+            raise ValueError(
+                "monitor_max_videos bounds the kNN monitor's videos: set monitor_every too, or unset it"
+            )
 
 
 @dataclass
