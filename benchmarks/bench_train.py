@@ -11,15 +11,28 @@ For each method (and a plain supervised finetune step) on the device present:
 On a GPU it also times torchvision's r3d_18 / r2plus1d_18 (when torchvision imports) at the same
 settings, as the anchor of the compute-only rate.
 
+`--checkpointing` prints instead the `--gradient-checkpointing` table: for each method, compute-only
+clips/s and peak memory with it off and on, each setting in a fresh process (so one setting's freed
+memory cannot hide the other's). Peak memory is counted above what the process holds just before the
+first step (model, optimizer, the batch): activations, gradients and optimizer state. CUDA:
+`torch.cuda.max_memory_allocated` (tensors; the caching allocator's reserve is not counted); CPU: the
+resident set's high-water mark (Linux VmHWM, reset through /proc/self/clear_refs), with glibc's mmap
+threshold fixed at 64 KiB in those processes so that freed tensors leave the resident set (glibc's
+default threshold grows with each large free and keeps later frees resident, which hides the difference).
+
     python benchmarks/bench_train.py                                  # CPU-sized defaults
     python benchmarks/bench_train.py --dataset /data/UCF101 --prepared /data/UCF101-128 \
         --frames 16 --crop 112 --width 1.0 --batch-size 64 --steps 30 --num-workers 16   # one GPU
+    python benchmarks/bench_train.py --checkpointing                  # memory with checkpointing off / on
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
+import multiprocessing
+import os
 import resource
 import tempfile
 import time
@@ -34,7 +47,7 @@ from hf_vssl.evaluation.classifier import build_classifier
 from hf_vssl.evaluation.finetune import ClassificationAugment, FinetuneArguments
 from hf_vssl.methods import build_method_config
 from hf_vssl.methods.registry import get_method
-from hf_vssl.training.loop import TrainingArguments, fit, make_accelerator
+from hf_vssl.training.loop import TrainingArguments, enable_gradient_checkpointing, fit, make_accelerator
 from hf_vssl.training.pretrain import build_train_dataset
 
 METHODS = ("pace", "mfo", "sdc", "vicc", "supervised")
@@ -66,8 +79,11 @@ def method_parts(method: str, args: argparse.Namespace, dataset) -> tuple[Any, A
     return spec.model_class(config), train, spec.build_augment(config), config.optimizer_recipe
 
 
-def compute_only(model, train, augment, recipe, args: argparse.Namespace, device: torch.device) -> float:
-    """Clips/s of augmentation + step on one device-resident batch (decoded once, reused)."""
+def compute_only(
+    model, train, augment, recipe, args: argparse.Namespace, device: torch.device
+) -> tuple[float, float]:
+    """(clips/s, peak MiB above the memory in use before the first step: `StepMemory`) of augmentation +
+    step on one device-resident batch (decoded once, reused)."""
     loader = torch.utils.data.DataLoader(train, batch_size=args.batch_size, num_workers=0)
     batch = _to(next(iter(loader)), device)
     from hf_vssl.optim import build_optimizer
@@ -78,6 +94,7 @@ def compute_only(model, train, augment, recipe, args: argparse.Namespace, device
     augment.to(device)
     optimizer = build_optimizer([p for p in model.parameters() if p.requires_grad], recipe)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    memory = StepMemory(device)
     for step in range(args.warmup + args.steps):
         if step == args.warmup:
             _sync(device)
@@ -88,7 +105,7 @@ def compute_only(model, train, augment, recipe, args: argparse.Namespace, device
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
     _sync(device)
-    return args.steps * args.batch_size / (time.perf_counter() - start)
+    return args.steps * args.batch_size / (time.perf_counter() - start), memory.peak_mib()
 
 
 def end_to_end(
@@ -153,6 +170,74 @@ def classification_step_rate(
     return args.steps * args.batch_size / (time.perf_counter() - start)
 
 
+class StepMemory:
+    """Peak memory from its creation on, above the memory in use then (MiB); NaN where the CPU peak
+    cannot be reset (no Linux /proc)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        if device.type == "cuda":
+            _sync(device)
+            torch.cuda.reset_peak_memory_stats(device)
+            self.start = torch.cuda.memory_allocated(device) / 2**20
+            return
+        try:
+            Path("/proc/self/clear_refs").write_text("5")  # Linux: the high-water mark VmHWM := VmRSS now
+            self.start = _proc_status_mib("VmRSS")
+        except OSError:
+            self.start = math.nan
+
+    def peak_mib(self) -> float:
+        if self.device.type == "cuda":
+            _sync(self.device)
+            return torch.cuda.max_memory_allocated(self.device) / 2**20 - self.start
+        return math.nan if math.isnan(self.start) else _proc_status_mib("VmHWM") - self.start
+
+
+def _proc_status_mib(key: str) -> float:
+    """A memory line (kB) of /proc/self/status, in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{key}:"):
+            return int(line.split()[1]) / 1024
+    raise OSError(f"/proc/self/status has no {key} line")
+
+
+def checkpointed_step(method: str, checkpointing: bool, args: argparse.Namespace, device_type: str):
+    """`compute_only` of `method` with gradient checkpointing on or off: run in a fresh process."""
+    torch.manual_seed(0)
+    model, train, augment, recipe = method_parts(method, args, load_video_dataset(args.root)["train"])
+    if checkpointing:
+        enable_gradient_checkpointing(model)
+    return compute_only(model, train, augment, recipe, args, torch.device(device_type))
+
+
+def checkpointing_table(args: argparse.Namespace, device: torch.device) -> None:
+    """Clips/s and peak memory of every method's step with gradient checkpointing off and on."""
+    print(
+        f"peak MiB: above the memory in use before the first step, {args.warmup + args.steps} steps; "
+        + (
+            "torch.cuda.max_memory_allocated"
+            if device.type == "cuda"
+            else "resident set high-water mark (VmHWM), a fresh process per cell, glibc mmap threshold 64 KiB"
+        )
+    )
+    header = ["method", "clips/s off", "clips/s on", "on/off", "peak MiB off", "peak MiB on", "on/off"]
+    print(" | ".join(header))
+    spawn = multiprocessing.get_context("spawn")  # a fresh process per cell: nothing freed earlier is reused
+    os.environ["MALLOC_MMAP_THRESHOLD_"] = str(64 * 1024)  # read by glibc when each cell's process starts
+    for method in args.methods.split(","):
+        cells = {}
+        for checkpointing in (False, True):
+            with spawn.Pool(1) as pool:
+                cells[checkpointing] = pool.apply(
+                    checkpointed_step, (method, checkpointing, args, device.type)
+                )
+        (rate_off, peak_off), (rate_on, peak_on) = cells[False], cells[True]
+        row = [method, f"{rate_off:.1f}", f"{rate_on:.1f}", f"{rate_on / rate_off:.2f}"]
+        row += [f"{peak_off:.0f}", f"{peak_on:.0f}", f"{peak_on / peak_off:.2f}"]
+        print(" | ".join(row), flush=True)
+
+
 def peak_memory_mib(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
@@ -189,12 +274,18 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--num-workers", type=int, default=2)
     parser.add_argument("--cpu", action="store_true")
+    parser.add_argument(
+        "--checkpointing",
+        action="store_true",
+        help="print the gradient checkpointing table (compute-only clips/s and peak memory, off / on) instead",
+    )
     args = parser.parse_args()
     torch.backends.cudnn.benchmark = True  # fixed shapes
     device = torch.device("cuda" if torch.cuda.is_available() and not args.cpu else "cpu")
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         root = args.dataset or make_synthetic_ucf(Path(tmp) / "data", preset="small", seed=0)
         sources = {"source": load_video_dataset(root)["train"]}
+        args.root = root
         if args.prepared:
             sources["prepared"] = load_video_dataset(args.prepared)["train"]
         print(
@@ -202,13 +293,16 @@ def main() -> None:
             f"from {args.frame_size[0]}x{args.frame_size[1]}, batch {args.batch_size}, {args.steps} timed steps "
             f"after {args.warmup}, {args.num_workers} workers"
         )
+        if args.checkpointing:
+            checkpointing_table(args, device)
+            return
         header = ["method", "compute clips/s", *(f"{name} e2e clips/s" for name in sources)]
         header += [f"{name} e2e/compute" for name in sources] + ["data wait", "peak MiB"]
         print(" | ".join(header))
         for method in args.methods.split(","):
             torch.manual_seed(0)
             parts = method_parts(method, args, sources["source"])
-            compute = compute_only(*parts, args, device)
+            compute, _ = compute_only(*parts, args, device)
             rates, wait = {}, None
             for name, split in sources.items():
                 torch.manual_seed(0)

@@ -275,6 +275,28 @@ def residual_layers(
     return layers
 
 
+def _statistics_updated_once(stage: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """`stage` as gradient checkpointing runs it: its first call is the forward pass; a later call is the
+    recomputation during backward, after which the stage's buffers (BatchNorm running statistics and
+    counts) are put back, so that they move once per step as without checkpointing, not twice."""
+    calls = 0
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return stage(x)
+        kept = [buffer.clone() for buffer in stage.buffers()]
+        try:  # a non-reentrant recomputation may stop early, by raising, once it has what backward needs
+            return stage(x)
+        finally:
+            with torch.no_grad():
+                for buffer, value in zip(stage.buffers(), kept):
+                    buffer.copy_(value)
+
+    return run
+
+
 class VsslBackboneModel(VsslPreTrainedModel):
     """Runs `self.stages` in order; subclasses build the stages in `__init__` then call `post_init()`."""
 
@@ -323,7 +345,7 @@ class VsslBackboneModel(VsslPreTrainedModel):
         for name, stage in self.stages.items():
             try:
                 if self.gradient_checkpointing and self.training:
-                    x = self._gradient_checkpointing_func(stage.__call__, x)
+                    x = self._gradient_checkpointing_func(_statistics_updated_once(stage), x)
                 else:
                     x = stage(x)
             except RuntimeError as err:

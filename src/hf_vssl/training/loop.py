@@ -92,6 +92,13 @@ class TrainingArguments:
         default="auto", metadata={"help": "channels_last_3d memory format; auto = on CUDA only"}
     )
     compile: bool = field(default=False, metadata={"help": "torch.compile the model (inductor)"})
+    gradient_checkpointing: bool = field(
+        default=False,
+        metadata={
+            "help": "recompute each backbone stage's activations during backward: less activation memory "
+            "for about one more forward pass per step"
+        },
+    )
     sync_bn: bool = field(
         default=True, metadata={"help": "BatchNorm over the global batch with several processes"}
     )
@@ -153,6 +160,15 @@ class TrainingArguments:
             "metavar": "N",
         },
     )
+    monitor_max_videos: int | None = field(
+        default=None,
+        metadata={
+            **bounds(ge=1),
+            "help": "pretraining: the monitor decodes at most N videos of each split, a class-stratified subset "
+            "(the same on every process and after a resume); default: all",
+            "metavar": "N",
+        },
+    )
     export_epochs: list[int] = field(
         default_factory=list,
         metadata={
@@ -183,6 +199,10 @@ class TrainingArguments:
         if self.streaming and self.monitor_every:
             raise ValueError(
                 "--monitor-every indexes the held-out videos, which --streaming cannot; unset one of them"
+            )
+        if self.monitor_max_videos is not None and not self.monitor_every:
+            raise ValueError(
+                "monitor_max_videos bounds the kNN monitor's videos: set monitor_every too, or unset it"
             )
 
 
@@ -461,6 +481,8 @@ class _TrainingRun:
     def prepare(self, param_groups: list[dict[str, Any]] | None) -> None:
         """SyncBN, memory layout, optimizer and scheduler; everything handed to `accelerator.prepare`."""
         args, accelerator, model = self.args, self.accelerator, self.model
+        if args.gradient_checkpointing:
+            enable_gradient_checkpointing(model)
         if args.sync_bn and accelerator.num_processes > 1:
             model = convert_sync_batchnorm(model, accelerator.device)
         self.channels_last = args.channels_last == "on" or (
@@ -476,7 +498,9 @@ class _TrainingRun:
         if isinstance(self.augment, nn.Module):
             self.augment.to(accelerator.device)
         self.hooks = model_hooks(accelerator.unwrap_model(self.model))
-        accelerator.print(_setup_line(accelerator, self.micro_batch, self.channels_last))
+        accelerator.print(
+            _setup_line(accelerator, self.micro_batch, self.channels_last, args.gradient_checkpointing)
+        )
 
     def resume(self) -> None:
         """Load the checkpoint `prepare_output_dir` chose, if any: weights, optimizer, RNG and `state`."""
@@ -710,15 +734,27 @@ def _prepare_run(
     return outcome[0]
 
 
-def _setup_line(accelerator: Accelerator, micro_batch: int, channels_last: bool) -> str:
-    """What the run really is: processes, device, precision and batch of each process."""
+def _setup_line(accelerator: Accelerator, micro_batch: int, channels_last: bool, checkpointing: bool) -> str:
+    """What the run really is: processes, device, precision, batch of each process and memory knobs."""
     backend = f", {accelerator.state.backend}" if accelerator.num_processes > 1 else ""
     return (
         f"run: {accelerator.num_processes} process(es){backend}, device {accelerator.device.type}, "
         f"precision {accelerator.mixed_precision}, per-process batch {micro_batch} x "
         f"{accelerator.gradient_accumulation_steps} accumulation step(s), "
-        f"channels_last_3d {'on' if channels_last else 'off'}"
+        f"channels_last_3d {'on' if channels_last else 'off'}, "
+        f"gradient checkpointing {'on' if checkpointing else 'off'}"
     )
+
+
+def enable_gradient_checkpointing(model: nn.Module) -> None:
+    """Checkpoint every backbone stage of `model` (`VsslBackboneModel._run_stages`), non-reentrant: DDP with
+    find_unused_parameters and frozen parts work, and autocast / channels_last run as without it."""
+    enable = getattr(model, "activation_checkpointing_enable", None)
+    if enable is None:
+        raise ValueError(
+            f"gradient_checkpointing needs an hf-vssl (transformers) model, got {type(model).__name__}; unset it"
+        )
+    enable(activation_checkpointing_kwargs={"use_reentrant": False})
 
 
 def _channels_last(value: Any) -> Any:

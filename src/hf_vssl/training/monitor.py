@@ -6,9 +6,11 @@ train split (the bank) and a held-out split (the queries), and every query is cl
 nearest bank videos by cosine similarity, each voting exp(similarity / temperature) for its class
 (InstDisc's weighted kNN, as solo-learn's `WeightedKNNClassifier`: k = 20, temperature 0.07), once per
 label column of the dataset (`label`, `appearance_label`, ...). The clips are decoded once, when the
-run starts, and kept in memory as uint8: a pass costs forward passes only. Each process holds and
-encodes a shard of the videos; the features are gathered, so the numbers do not depend on the
-number of processes. A pass writes one line to `monitor.jsonl` in the run folder, the trackers
+run starts, and kept in memory as uint8: a pass costs forward passes only. `max_videos` bounds that
+memory: each split is cut to a class-stratified subset (`stratified_rows`), a function of its labels
+alone, so every process and a resumed run score the same videos. Each process holds and encodes a
+shard of the videos; the features are gathered, so the numbers do not depend on the number of
+processes. A pass writes one line to `monitor.jsonl` in the run folder, the trackers
 (`monitor/knn_top1_<label>`) and the epoch line.
 """
 
@@ -18,6 +20,8 @@ import dataclasses
 import json
 import logging
 import time
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +89,36 @@ def label_columns(split: datasets.Dataset) -> list[str]:
     return columns
 
 
+def stratified_rows(labels: Sequence[int], max_videos: int | None) -> list[int]:
+    """Rows of at most `max_videos` videos (all with None): every class keeps one video and the rest
+    are shared in proportion to the class sizes (largest remainders, ties to the lower class), each
+    class's picks spread evenly over its rows in split order (UCF-101's groups and clips). It depends
+    on the labels alone: the same rows on every process and after a resume."""
+    if max_videos is None or max_videos >= len(labels):
+        return list(range(len(labels)))
+    by_class: dict[int, list[int]] = defaultdict(list)
+    for row, label in enumerate(labels):
+        by_class[int(label)].append(row)
+    classes = sorted(by_class)
+    if max_videos < len(classes):
+        raise ValueError(
+            f"monitor_max_videos {max_videos} is fewer than the {len(classes)} classes of a monitored split: "
+            f"every class needs a video; use at least {len(classes)}"
+        )
+    spare = max_videos - len(classes)  # beyond the one video of each class, shared in proportion
+    extra = {c: spare * (len(by_class[c]) - 1) / (len(labels) - len(classes)) for c in classes}
+    quota = {c: 1 + int(extra[c]) for c in classes}
+    by_remainder = sorted(classes, key=lambda c: (-(extra[c] - int(extra[c])), c))
+    for c in by_remainder[: max_videos - sum(quota.values())]:
+        quota[c] += 1
+    rows = [
+        by_class[c][(2 * i + 1) * len(by_class[c]) // (2 * quota[c])]
+        for c in classes
+        for i in range(quota[c])
+    ]
+    return sorted(rows)
+
+
 def weighted_knn_accuracy(
     bank: torch.Tensor,
     bank_labels: torch.Tensor,
@@ -123,10 +157,14 @@ class KnnMonitor:
         stream: str = "rgb",
         settings: KnnSettings = KnnSettings(),
         num_workers: int = 0,
+        max_videos: int | None = None,
     ) -> None:
         self.held_out = held_out_split(dataset)
-        self.splits = {name: dataset[name] for name in ("train", self.held_out)}
-        self.labels = label_columns(self.splits["train"])
+        self.labels = label_columns(dataset["train"])
+        # the subset of each split the monitor decodes and scores (`stratified_rows` on the first label)
+        self.splits = {
+            name: _subset(dataset[name], self.labels[0], max_videos) for name in ("train", self.held_out)
+        }
         # one centre clip of the model's own test clips: what a video looks like to the backbone
         self.processor = dataclasses.replace(processor, num_clips=1, ten_crop=False)
         self.path = Path(output_dir) / MONITOR_FILE
@@ -174,6 +212,7 @@ class KnnMonitor:
                 **values,
                 "seconds": round(seconds, 3),
                 "skipped_videos": skipped,
+                "videos": {name: len(split) for name, split in self.splits.items()},
             }
             with self.path.open("a") as handle:
                 handle.write(json.dumps(line) + "\n")
@@ -237,6 +276,13 @@ class KnnMonitor:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.write_text("".join(f"{line}\n" for line in kept))
         accelerator.wait_for_everyone()
+
+
+def _subset(split: datasets.Dataset, column: str, max_videos: int | None) -> datasets.Dataset:
+    """`split` cut to the `stratified_rows` of its `column` (the whole split without a bound)."""
+    if max_videos is None:
+        return split
+    return split.select(stratified_rows(split[column], max_videos))
 
 
 def _gathered(items: list[Any], accelerator: Accelerator) -> list[Any]:

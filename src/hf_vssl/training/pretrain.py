@@ -169,6 +169,7 @@ def epoch_callbacks(
                 last_epoch=config.epochs,
                 stream=config.modality,
                 num_workers=default_num_workers() if args.num_workers is None else args.num_workers,
+                max_videos=args.monitor_max_videos,
             )
         )
     if args.export_epochs:
