@@ -69,23 +69,23 @@ def test_monitor_writes_the_reference_and_every_epoch_as_evaluation_scores_them(
         lines[2]["knn_top1_label"],
     ]
     # the last pass = a kNN on the evaluation code's features of the exported model's centre clips
+    expected = evaluation_knn(output, tiny_dataset["train"], tiny_dataset["test"], output_dir)
+    assert expected == {"top1": lines[2]["knn_top1_label"], "top5": lines[2]["knn_top5_label"]}
+
+
+def evaluation_knn(output, train_split, test_split, output_dir) -> dict[str, float]:
+    """The weighted kNN, train -> test, of the evaluation code's features of the exported model's centre
+    clips: what a monitor pass at the end of the run must equal."""
     processor = dataclasses.replace(output.model.config.video_processor(), num_clips=1)
     backbone = AutoModel.from_pretrained(output.model_dir)
     accelerator = make_accelerator(TrainingArguments(output_dir=output_dir), trackers=False)
     train, test = (
         cached_backbone_features(
-            backbone,
-            tiny_dataset[split],
-            processor,
-            accelerator=accelerator,
-            cache_dir=None,
-            num_workers=0,
-            progress=False,
+            backbone, split, processor, accelerator=accelerator, cache_dir=None, num_workers=0, progress=False
         )
-        for split in ("train", "test")
+        for split in (train_split, test_split)
     )
-    expected = weighted_knn_accuracy(train.outputs, train.labels, test.outputs, test.labels, KnnSettings())
-    assert expected == {"top1": lines[2]["knn_top1_label"], "top5": lines[2]["knn_top5_label"]}
+    return weighted_knn_accuracy(train.outputs, train.labels, test.outputs, test.labels, KnnSettings())
 
 
 def test_an_epoch_export_loads_with_automodel(straight):

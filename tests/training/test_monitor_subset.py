@@ -3,18 +3,16 @@ subset wherever and whenever it is asked for, and scores exactly those videos.""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections import Counter
 
 import pytest
 from accelerate.state import AcceleratorState
-from transformers import AutoModel
+from test_monitor import evaluation_knn  # tests/training is on the path (rootdir import mode)
 
-from hf_vssl.evaluation.features import cached_backbone_features
 from hf_vssl.methods import build_method_config
-from hf_vssl.training.loop import TrainingArguments, make_accelerator
-from hf_vssl.training.monitor import MONITOR_FILE, KnnSettings, stratified_rows, weighted_knn_accuracy
+from hf_vssl.training.loop import TrainingArguments
+from hf_vssl.training.monitor import MONITOR_FILE, stratified_rows
 from hf_vssl.training.pretrain import pretrain
 
 # 3 classes of 10, 6 and 4 videos, in split order
@@ -62,21 +60,8 @@ def test_the_monitor_scores_the_subset(tiny_spec, tiny_dataset, tmp_path):
     lines = [json.loads(line) for line in (tmp_path / MONITOR_FILE).read_text().splitlines()]
     assert [line["videos"] for line in lines] == [{"train": num_classes, "test": num_classes}] * 2
     # the last pass = the weighted kNN of the evaluation code's features of the subset's videos
-    processor = dataclasses.replace(output.model.config.video_processor(), num_clips=1)
-    backbone = AutoModel.from_pretrained(output.model_dir)
-    accelerator = make_accelerator(TrainingArguments(output_dir=tmp_path), trackers=False)
-    train, test = (
-        cached_backbone_features(
-            backbone,
-            tiny_dataset[split].select(stratified_rows(tiny_dataset[split]["label"], num_classes)),
-            processor,
-            accelerator=accelerator,
-            cache_dir=None,
-            num_workers=0,
-            progress=False,
-        )
-        for split in ("train", "test")
-    )
-    assert sorted(train.labels.tolist()) == list(range(num_classes))  # one video of each class
-    expected = weighted_knn_accuracy(train.outputs, train.labels, test.outputs, test.labels, KnnSettings())
+    train, test = (tiny_dataset[split] for split in ("train", "test"))
+    subset = [split.select(stratified_rows(split["label"], num_classes)) for split in (train, test)]
+    assert sorted(subset[0]["label"]) == list(range(num_classes))  # one video of each class
+    expected = evaluation_knn(output, *subset, tmp_path)
     assert expected == {"top1": lines[-1]["knn_top1_label"], "top5": lines[-1]["knn_top5_label"]}
