@@ -68,7 +68,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..evaluation.extract import ExtractionArguments, FeatureFolder, feature_extractor, open_videos
     from ..evaluation.runner import EvaluationArguments
-    from ..training.loop import default_num_workers, make_accelerator
+    from ..training.loop import make_accelerator
 
     require(args, "out")
     args.output_dir = args.out
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     extractor = feature_extractor(
         args.model, from_args(ExtractionArguments, args), stream=clips.stream,
         accelerator=make_accelerator(training, trackers=False),
-        num_workers=default_num_workers() if training.num_workers is None else training.num_workers,
+        num_workers=training.decoding_workers,
         progress=training.progress_bar, skip_corrupt=clips.skip_bad_videos, **clips.processor_overrides(),
     )  # fmt: skip
     report = FeatureFolder(args.out, extractor).write(videos)

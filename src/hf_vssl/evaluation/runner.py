@@ -352,7 +352,7 @@ def build_evaluation(
 ) -> Evaluation:
     """The `Evaluation` of a command. training: the run's `TrainingArguments` (output folder, seed,
     device, precision, workers); trackers: log to `training.report_to` (a command that also trains)."""
-    from ..training.loop import default_num_workers, make_accelerator
+    from ..training.loop import make_accelerator
 
     dataset = data.load()
     backbone, name = load_backbone(args.model, args.backbone, args.backbone_config, seed=training.seed)
@@ -369,7 +369,7 @@ def build_evaluation(
         accelerator=make_accelerator(training, trackers=trackers),
         cache_dir=cache_dir,
         batch_size=args.eval_batch_size,
-        num_workers=default_num_workers() if training.num_workers is None else training.num_workers,
+        num_workers=training.decoding_workers,
         label_column=args.label_column,
         skip_bad_videos=args.skip_bad_videos,
         progress=training.progress_bar,

@@ -192,6 +192,11 @@ class TrainingArguments:
         },
     )
 
+    @property
+    def decoding_workers(self) -> int:
+        """`num_workers`, or `default_num_workers()` when it is None (the machine's cores per process)."""
+        return default_num_workers() if self.num_workers is None else self.num_workers
+
     def __post_init__(self) -> None:
         self.output_dir = Path(self.output_dir)
         coerce_fields(self)  # a choice outside its Literal fails here, naming the field and the choices
@@ -435,7 +440,7 @@ class _TrainingRun:
             )
         size = len(self.dataset)
         self.sampler = EpochShuffleSampler(size, seed=args.seed, num_draws=size // repeats)
-        num_workers = default_num_workers() if args.num_workers is None else args.num_workers
+        num_workers = args.decoding_workers
         self.loader = DataLoader(
             self.dataset,
             batch_size=self.micro_batch // repeats,
@@ -465,7 +470,7 @@ class _TrainingRun:
         from ..data.streaming import StreamLoader
 
         args, accelerator = self.args, self.accelerator
-        num_workers = default_num_workers() if args.num_workers is None else args.num_workers
+        num_workers = args.decoding_workers
         plan = self.dataset.make_plan(
             accelerator.process_index, accelerator.num_processes, max(1, num_workers), self.micro_batch,
             multiple=accelerator.gradient_accumulation_steps,

@@ -15,7 +15,7 @@ from accelerate.utils import set_seed
 
 from ..methods.modeling_pretraining import VsslForPretraining, VsslPretrainingConfig
 from ..methods.registry import MethodSpec, get_method
-from .loop import EpochCallback, TrainingArguments, TrainResult, default_num_workers, fit, make_accelerator
+from .loop import EpochCallback, TrainingArguments, TrainResult, fit, make_accelerator
 from .monitor import KnnMonitor
 
 if TYPE_CHECKING:  # PyAV loads when a run builds its data, not with the package
@@ -168,7 +168,7 @@ def epoch_callbacks(
                 every=args.monitor_every,
                 last_epoch=config.epochs,
                 stream=config.modality,
-                num_workers=default_num_workers() if args.num_workers is None else args.num_workers,
+                num_workers=args.decoding_workers,
                 max_videos=args.monitor_max_videos,
             )
         )
